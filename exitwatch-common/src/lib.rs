@@ -1,0 +1,275 @@
+//! The records and settings shared by the kernel programs and the daemon, declared once.
+//!
+//! Every type here is `#[repr(C)]` plain data: the kernel side writes it into the ring buffer
+//! or reads it as a load-time constant, the userspace side reads the same bytes. Layouts are
+//! guarded by size assertions so a field added on one side cannot silently shift the other.
+#![no_std]
+
+use core::mem::size_of;
+
+/// Length of `task_struct::comm` (TASK_COMM_LEN), fixed by the kernel ABI.
+pub const COMM_LEN: usize = 16;
+/// Bytes of the sender's argv captured in the kernel.
+pub const ARGS_LEN: usize = 256;
+/// Ancestors of the sender recorded per event (the walk stops at the root or here).
+pub const MAX_ANCESTORS: usize = 40;
+/// Offsets the kernel program was not given (the running kernel lacks the field).
+pub const ABSENT: u32 = u32::MAX;
+
+/// Map and program names, used by both sides.
+pub mod names {
+    pub const EVENTS: &str = "EVENTS";
+    pub const LOST: &str = "LOST";
+    pub const WATCHED: &str = "WATCHED";
+    pub const OFFSETS: &str = "OFFSETS";
+    pub const FILTER: &str = "FILTER";
+    pub const PROG_SIGNAL: &str = "signal_generate";
+    pub const PROG_EXIT: &str = "sched_process_exit";
+}
+
+/// Capacity of the `WATCHED` map (target tgids whose signals and exit are reported).
+pub const MAX_WATCHED: u32 = 4096;
+
+/// What kind of record follows in the ring buffer: the first `u32` of every record.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    Signal = 1,
+    Exit = 2,
+}
+
+impl RecordKind {
+    pub fn from_u32(v: u32) -> Option<Self> {
+        match v {
+            1 => Some(Self::Signal),
+            2 => Some(Self::Exit),
+            _ => None,
+        }
+    }
+}
+
+/// `flags` bits of a record: what could not be read, and what the kernel passed.
+pub mod flag {
+    /// The ancestry walk hit `MAX_ANCESTORS` before reaching the root.
+    pub const ANCESTRY_TRUNCATED: u32 = 1 << 0;
+    /// The kernel has no `task_struct::loginuid` (built without CONFIG_AUDIT).
+    pub const LOGINUID_ABSENT: u32 = 1 << 1;
+    /// The kernel has no `task_struct::sessionid`.
+    pub const SESSIONID_ABSENT: u32 = 1 << 2;
+    /// argv was longer than `ARGS_LEN` bytes.
+    pub const ARGS_TRUNCATED: u32 = 1 << 3;
+    /// argv could not be read (kernel thread, exiting task, page not present).
+    pub const ARGS_UNREADABLE: u32 = 1 << 4;
+    /// The kernel passed SEND_SIG_NOINFO: an in-kernel `send_sig()` with no siginfo.
+    pub const INFO_NOINFO: u32 = 1 << 5;
+    /// The kernel passed SEND_SIG_PRIV: an in-kernel privileged send (SI_KERNEL).
+    pub const INFO_PRIV: u32 = 1 << 6;
+    /// The current task (the sender) is a kernel thread.
+    pub const SENDER_KTHREAD: u32 = 1 << 7;
+    /// The pid-namespace pid could not be resolved.
+    pub const NS_PID_ABSENT: u32 = 1 << 8;
+    /// The target's signal handler could not be read.
+    pub const HANDLER_UNKNOWN: u32 = 1 << 9;
+}
+
+/// The kernel's verdict on a generated signal (`enum trace_signal_ret` in
+/// include/trace/events/signal.h; unchanged since it was introduced).
+pub mod result {
+    pub const DELIVERED: i32 = 0;
+    pub const IGNORED: i32 = 1;
+    pub const ALREADY_PENDING: i32 = 2;
+    pub const OVERFLOW_FAIL: i32 = 3;
+    pub const LOSE_INFO: i32 = 4;
+}
+
+/// Field offsets inside kernel structures, resolved at start-up from the running kernel's BTF
+/// and handed to the programs as a read-only global. `ABSENT` marks a field this kernel lacks.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub task_pid: u32,
+    pub task_tgid: u32,
+    pub task_comm: u32,
+    pub task_real_parent: u32,
+    pub task_group_leader: u32,
+    pub task_start_boottime: u32,
+    pub task_cred: u32,
+    pub task_loginuid: u32,
+    pub task_sessionid: u32,
+    pub task_mm: u32,
+    pub task_thread_pid: u32,
+    pub task_sighand: u32,
+    pub task_signal: u32,
+    pub task_exit_code: u32,
+    pub task_flags: u32,
+    pub cred_uid: u32,
+    pub cred_gid: u32,
+    pub cred_euid: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub pid_level: u32,
+    pub pid_numbers: u32,
+    pub upid_size: u32,
+    pub upid_nr: u32,
+    pub sighand_action: u32,
+    pub k_sigaction_size: u32,
+    pub k_sigaction_handler: u32,
+    pub signal_live: u32,
+    pub siginfo_code: u32,
+    pub siginfo_fields: u32,
+}
+
+impl KernelOffsets {
+    /// Every field absent: what a program sees if the loader forgot to set them.
+    pub const fn absent() -> Self {
+        Self {
+            task_pid: ABSENT,
+            task_tgid: ABSENT,
+            task_comm: ABSENT,
+            task_real_parent: ABSENT,
+            task_group_leader: ABSENT,
+            task_start_boottime: ABSENT,
+            task_cred: ABSENT,
+            task_loginuid: ABSENT,
+            task_sessionid: ABSENT,
+            task_mm: ABSENT,
+            task_thread_pid: ABSENT,
+            task_sighand: ABSENT,
+            task_signal: ABSENT,
+            task_exit_code: ABSENT,
+            task_flags: ABSENT,
+            cred_uid: ABSENT,
+            cred_gid: ABSENT,
+            cred_euid: ABSENT,
+            mm_arg_start: ABSENT,
+            mm_arg_end: ABSENT,
+            pid_level: ABSENT,
+            pid_numbers: ABSENT,
+            upid_size: ABSENT,
+            upid_nr: ABSENT,
+            sighand_action: ABSENT,
+            k_sigaction_size: ABSENT,
+            k_sigaction_handler: ABSENT,
+            signal_live: ABSENT,
+            siginfo_code: ABSENT,
+            siginfo_fields: ABSENT,
+        }
+    }
+}
+
+/// Which signals the kernel program reports, as bitmasks (bit `n - 1` is signal `n`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterConfig {
+    /// Reported whatever the target's disposition and whatever the kernel's verdict.
+    pub always: u64,
+    /// Reported only when delivered to a target that keeps the default action (so it dies).
+    pub if_fatal: u64,
+    /// Non-zero: report only signals to, and exits of, tgids in the `WATCHED` map.
+    pub watched_only: u32,
+    pub _pad: u32,
+}
+
+impl FilterConfig {
+    pub const fn none() -> Self {
+        Self {
+            always: 0,
+            if_fatal: 0,
+            watched_only: 0,
+            _pad: 0,
+        }
+    }
+}
+
+/// Identity of one task as seen at event time.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TaskRecord {
+    /// Start time, nanoseconds since boot (`start_boottime`, what /proc/PID/stat reports).
+    pub start_ns: u64,
+    /// Thread-group id: the process id users know.
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// The process id inside the task's own pid namespace.
+    pub ns_pid: u32,
+    pub _pad: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// One ancestor of the sender.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct AncestorRecord {
+    pub start_ns: u64,
+    pub pid: u32,
+    pub _pad: u32,
+    pub comm: [u8; COMM_LEN],
+}
+
+/// A generated signal that passed the kernel-side filter.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SignalRecord {
+    /// `RecordKind::Signal`.
+    pub kind: u32,
+    pub flags: u32,
+    /// `bpf_ktime_get_boot_ns()` at generation.
+    pub time_ns: u64,
+    pub signo: i32,
+    /// siginfo `si_code` (SI_USER, SI_KERNEL, SI_TKILL, SEGV_MAPERR...).
+    pub code: i32,
+    /// `result::*`.
+    pub result: i32,
+    /// Non-zero when the signal targets the whole thread group (kill) rather than one thread.
+    pub group: i32,
+    /// The target's handler for this signal: 0 SIG_DFL, 1 SIG_IGN, else a handler address.
+    pub handler: u64,
+    /// First 8 bytes of siginfo's union: (si_pid, si_uid) for kill-style codes, si_addr for faults.
+    pub si_fields: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub loginuid: u32,
+    pub sessionid: u32,
+    pub args_len: u32,
+    pub n_ancestors: u32,
+    pub _pad: u32,
+    /// The current task when the signal was generated: the sender, or the context for
+    /// kernel-originated signals.
+    pub sender: TaskRecord,
+    pub target: TaskRecord,
+    /// argv of the sender, NUL-separated, `args_len` bytes valid.
+    pub args: [u8; ARGS_LEN],
+    /// The sender's ancestors, nearest (the parent) first; `n_ancestors` valid.
+    pub ancestors: [AncestorRecord; MAX_ANCESTORS],
+}
+
+/// The last thread of a watched process exited.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ExitRecord {
+    /// `RecordKind::Exit`.
+    pub kind: u32,
+    pub flags: u32,
+    pub time_ns: u64,
+    /// `task_struct::exit_code`: a wait(2) status (exit code << 8, or signal | 0x80 on core).
+    pub exit_code: u32,
+    pub _pad: u32,
+    pub task: TaskRecord,
+}
+
+const _: () = assert!(size_of::<KernelOffsets>() == 30 * 4);
+const _: () = assert!(size_of::<FilterConfig>() == 24);
+const _: () = assert!(size_of::<TaskRecord>() == 40);
+const _: () = assert!(size_of::<AncestorRecord>() == 32);
+const _: () = assert!(size_of::<SignalRecord>() == 80 + 2 * 40 + ARGS_LEN + MAX_ANCESTORS * 32);
+const _: () = assert!(size_of::<ExitRecord>() == 24 + 40);
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: all of these are #[repr(C)] structs of integers and integer arrays with explicit
+    // padding fields, so every bit pattern is valid and there are no implicit padding bytes.
+    unsafe impl aya::Pod for super::KernelOffsets {}
+    unsafe impl aya::Pod for super::FilterConfig {}
+}

@@ -1,0 +1,45 @@
+//! `sched_process_exit`: the exit status of watched processes, seen by the kernel as it happens.
+
+use aya_ebpf::{
+    helpers::bpf_ktime_get_boot_ns, macros::btf_tracepoint, programs::BtfTracePointContext,
+};
+use exitwatch_common::{ExitRecord, RecordKind};
+
+use crate::{
+    config::konst,
+    maps::{count_lost, EVENTS, WATCHED},
+    task::{self, read, Task},
+};
+
+// TP_PROTO(struct task_struct *p) (6.16+ adds `bool group_dead`; not relied on here).
+#[btf_tracepoint(function = "sched_process_exit")]
+pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_sched_process_exit(&ctx);
+    0
+}
+
+#[inline(always)]
+fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
+    let task: Task = ctx.arg(0);
+    let tgid = task::tgid(task);
+    unsafe { WATCHED.get(&tgid) }?;
+    // Only the last thread of the group ends the process: signal_struct::live has reached 0.
+    let signal = read::<Task>(task, konst!(OFFSETS.task_signal))?;
+    let live = read::<i32>(signal, konst!(OFFSETS.signal_live))?;
+    if live != 0 {
+        return None;
+    }
+    let _ = WATCHED.remove(&tgid);
+    let Some(mut entry) = EVENTS.reserve::<ExitRecord>(0) else {
+        count_lost();
+        return None;
+    };
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    rec.kind = RecordKind::Exit as u32;
+    rec.time_ns = unsafe { bpf_ktime_get_boot_ns() };
+    rec.exit_code = read::<u32>(task, konst!(OFFSETS.task_exit_code)).unwrap_or(0);
+    rec._pad = 0;
+    rec.flags = task::fill(task, &mut rec.task);
+    entry.submit(0);
+    Some(())
+}

@@ -1,0 +1,203 @@
+//! `signal_generate`: every signal the kernel generates, filtered here before any ring-buffer
+//! work, then recorded with the sender (the current task), its ancestry and argv, and the target.
+
+use aya_ebpf::{
+    helpers::{bpf_get_current_task, bpf_ktime_get_boot_ns, generated::bpf_probe_read_user},
+    macros::btf_tracepoint,
+    programs::BtfTracePointContext,
+};
+use exitwatch_common::{flag, result, RecordKind, SignalRecord, ABSENT, ARGS_LEN, MAX_ANCESTORS};
+
+use crate::{
+    config::konst,
+    maps::{count_lost, is_watched, EVENTS},
+    task::{self, read, Task},
+};
+
+/// `SEND_SIG_NOINFO` / `SEND_SIG_PRIV`: the special siginfo pointers of in-kernel sends.
+const SEND_SIG_NOINFO: u64 = 0;
+const SEND_SIG_PRIV: u64 = 1;
+const SI_USER: i32 = 0;
+const SI_KERNEL: i32 = 0x80;
+/// `PF_KTHREAD` in task_struct::flags (include/linux/sched.h; unchanged since 2.6.27).
+const PF_KTHREAD: u32 = 0x0020_0000;
+
+// TP_PROTO(int sig, struct kernel_siginfo *info, struct task_struct *task, int group, int result)
+#[btf_tracepoint(function = "signal_generate")]
+pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_signal_generate(&ctx);
+    0
+}
+
+#[inline(always)]
+fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
+    let sig: i32 = ctx.arg(0);
+    if !(1..=64).contains(&sig) {
+        return None;
+    }
+    // The hot path: most signals on a node (SIGCHLD, SIGURG from Go runtimes...) stop here.
+    let bit = 1u64 << (sig - 1);
+    let always = konst!(FILTER.always);
+    if (always | konst!(FILTER.if_fatal)) & bit == 0 {
+        return None;
+    }
+    let target: Task = ctx.arg(2);
+    let target_tgid = task::tgid(target);
+    if konst!(FILTER.watched_only) != 0 && !is_watched(target_tgid) {
+        return None;
+    }
+    let verdict: i32 = ctx.arg(4);
+    let handler = target_handler(target, sig);
+    if always & bit == 0 && (verdict != result::DELIVERED || handler != Some(0)) {
+        // Reported only when it will kill: delivered to a target keeping the default action.
+        return None;
+    }
+
+    let Some(mut entry) = EVENTS.reserve::<SignalRecord>(0) else {
+        count_lost();
+        return None;
+    };
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    let mut flags = 0u32;
+    rec.kind = RecordKind::Signal as u32;
+    rec.time_ns = unsafe { bpf_ktime_get_boot_ns() };
+    rec.signo = sig;
+    rec.result = verdict;
+    rec.group = ctx.arg::<i32>(3);
+    rec.handler = match handler {
+        Some(h) => h,
+        None => {
+            flags |= flag::HANDLER_UNKNOWN;
+            0
+        }
+    };
+    rec._pad = 0;
+
+    let info: u64 = ctx.arg(1);
+    rec.si_fields = 0;
+    rec.code = match info {
+        SEND_SIG_NOINFO => {
+            flags |= flag::INFO_NOINFO;
+            SI_USER
+        }
+        SEND_SIG_PRIV => {
+            flags |= flag::INFO_PRIV;
+            SI_KERNEL
+        }
+        _ => {
+            let info = info as *const u8;
+            rec.si_fields = read::<u64>(info, konst!(OFFSETS.siginfo_fields)).unwrap_or(0);
+            read::<i32>(info, konst!(OFFSETS.siginfo_code)).unwrap_or(0)
+        }
+    };
+
+    flags |= task::fill(target, &mut rec.target);
+
+    let current = unsafe { bpf_get_current_task() } as Task;
+    flags |= task::fill(current, &mut rec.sender);
+    flags |= credentials(current, rec);
+    flags |= args(current, rec);
+    flags |= ancestry(current, rec);
+    rec.flags = flags;
+    entry.submit(0);
+    Some(())
+}
+
+/// The target's handler for `sig`: 0 SIG_DFL, 1 SIG_IGN, else a handler address.
+#[inline(always)]
+fn target_handler(target: Task, sig: i32) -> Option<u64> {
+    let sighand = read::<Task>(target, konst!(OFFSETS.task_sighand))?;
+    let action = konst!(OFFSETS.sighand_action);
+    let size = konst!(OFFSETS.k_sigaction_size);
+    let handler = konst!(OFFSETS.k_sigaction_handler);
+    if action == ABSENT || size == ABSENT || handler == ABSENT {
+        return None;
+    }
+    read::<u64>(sighand, action + (sig as u32 - 1) * size + handler)
+}
+
+#[inline(always)]
+fn credentials(current: Task, rec: &mut SignalRecord) -> u32 {
+    let mut flags = 0;
+    let cred = read::<Task>(current, konst!(OFFSETS.task_cred)).unwrap_or(core::ptr::null());
+    rec.uid = read::<u32>(cred, konst!(OFFSETS.cred_uid)).unwrap_or(u32::MAX);
+    rec.gid = read::<u32>(cred, konst!(OFFSETS.cred_gid)).unwrap_or(u32::MAX);
+    rec.euid = read::<u32>(cred, konst!(OFFSETS.cred_euid)).unwrap_or(u32::MAX);
+    rec.loginuid = match read::<u32>(current, konst!(OFFSETS.task_loginuid)) {
+        Some(v) => v,
+        None => {
+            flags |= flag::LOGINUID_ABSENT;
+            u32::MAX
+        }
+    };
+    rec.sessionid = match read::<u32>(current, konst!(OFFSETS.task_sessionid)) {
+        Some(v) => v,
+        None => {
+            flags |= flag::SESSIONID_ABSENT;
+            u32::MAX
+        }
+    };
+    if read::<u32>(current, konst!(OFFSETS.task_flags)).unwrap_or(0) & PF_KTHREAD != 0 {
+        flags |= flag::SENDER_KTHREAD;
+    }
+    flags
+}
+
+/// argv of the current task, read now: a short-lived sender (pkill) is gone before userspace looks.
+#[inline(always)]
+fn args(current: Task, rec: &mut SignalRecord) -> u32 {
+    rec.args_len = 0;
+    let Some(mm) = read::<Task>(current, konst!(OFFSETS.task_mm)) else {
+        return flag::ARGS_UNREADABLE;
+    };
+    let (Some(start), Some(end)) = (
+        read::<u64>(mm, konst!(OFFSETS.mm_arg_start)),
+        read::<u64>(mm, konst!(OFFSETS.mm_arg_end)),
+    ) else {
+        return flag::ARGS_UNREADABLE;
+    };
+    if mm.is_null() || end <= start {
+        return flag::ARGS_UNREADABLE;
+    }
+    let mut flags = 0;
+    let mut len = end - start;
+    if len > ARGS_LEN as u64 {
+        len = ARGS_LEN as u64;
+        flags |= flag::ARGS_TRUNCATED;
+    }
+    let rc =
+        unsafe { bpf_probe_read_user(rec.args.as_mut_ptr().cast(), len as u32, start as *const _) };
+    if rc != 0 {
+        return flag::ARGS_UNREADABLE;
+    }
+    rec.args_len = len as u32;
+    flags
+}
+
+/// The sender's ancestors, parent first, up to the root (swapper, pid 0) or `MAX_ANCESTORS`.
+#[inline(always)]
+fn ancestry(current: Task, rec: &mut SignalRecord) -> u32 {
+    let mut task = current;
+    let mut n = 0u32;
+    let mut reached_root = false;
+    for i in 0..MAX_ANCESTORS {
+        let parent = task::real_parent(task);
+        if parent.is_null() || parent == task {
+            reached_root = true;
+            break;
+        }
+        let pid = task::fill_ancestor(parent, &mut rec.ancestors[i]);
+        n += 1;
+        if pid == 0 {
+            reached_root = true;
+            break;
+        }
+        task = parent;
+    }
+    rec.n_ancestors = n;
+    if reached_root {
+        0
+    } else {
+        flag::ANCESTRY_TRUNCATED
+    }
+}

@@ -1,0 +1,96 @@
+//! Reads of kernel task state through the offsets resolved from the running kernel's BTF.
+//!
+//! Every read goes through `bpf_probe_read_kernel`, so a wrong guess can only yield zeroes,
+//! never a fault; a field this kernel lacks (`ABSENT`) is reported as such, never as garbage.
+
+use aya_ebpf::helpers::{bpf_probe_read_kernel, bpf_probe_read_kernel_buf};
+use exitwatch_common::{flag, AncestorRecord, TaskRecord, ABSENT, COMM_LEN};
+
+use crate::config::konst;
+
+pub type Task = *const u8;
+
+/// Reads a `T` at `offset` bytes into the kernel object at `base`.
+#[inline(always)]
+pub fn read<T>(base: *const u8, offset: u32) -> Option<T> {
+    if offset == ABSENT || base.is_null() {
+        return None;
+    }
+    unsafe { bpf_probe_read_kernel(base.wrapping_add(offset as usize) as *const T).ok() }
+}
+
+#[inline(always)]
+pub fn tgid(task: Task) -> u32 {
+    read::<u32>(task, konst!(OFFSETS.task_tgid)).unwrap_or(0)
+}
+
+#[inline(always)]
+pub fn tid(task: Task) -> u32 {
+    read::<u32>(task, konst!(OFFSETS.task_pid)).unwrap_or(0)
+}
+
+#[inline(always)]
+pub fn start_ns(task: Task) -> u64 {
+    read::<u64>(task, konst!(OFFSETS.task_start_boottime)).unwrap_or(0)
+}
+
+#[inline(always)]
+pub fn real_parent(task: Task) -> Task {
+    read::<Task>(task, konst!(OFFSETS.task_real_parent)).unwrap_or(core::ptr::null())
+}
+
+#[inline(always)]
+pub fn comm(task: Task, dst: &mut [u8; COMM_LEN]) {
+    let off = konst!(OFFSETS.task_comm);
+    if off == ABSENT || task.is_null() {
+        *dst = [0; COMM_LEN];
+        return;
+    }
+    // On failure the helper zero-fills `dst`.
+    let _ = unsafe { bpf_probe_read_kernel_buf(task.wrapping_add(off as usize), dst) };
+}
+
+/// The process id of `task`'s thread group inside the task's own pid namespace.
+#[inline(always)]
+pub fn ns_pid(task: Task) -> Option<u32> {
+    let leader = read::<Task>(task, konst!(OFFSETS.task_group_leader))?;
+    let pid = read::<Task>(leader, konst!(OFFSETS.task_thread_pid))?;
+    let level = read::<u32>(pid, konst!(OFFSETS.pid_level))?;
+    let numbers = konst!(OFFSETS.pid_numbers);
+    let upid_size = konst!(OFFSETS.upid_size);
+    let upid_nr = konst!(OFFSETS.upid_nr);
+    if numbers == ABSENT || upid_size == ABSENT || upid_nr == ABSENT || level > 32 {
+        return None;
+    }
+    read::<u32>(pid, numbers + level * upid_size + upid_nr)
+}
+
+/// Fills a `TaskRecord`; returns the `flag` bits for what could not be read.
+#[inline(always)]
+pub fn fill(task: Task, rec: &mut TaskRecord) -> u32 {
+    rec.start_ns = start_ns(task);
+    rec.pid = tgid(task);
+    rec.tid = tid(task);
+    rec._pad = 0;
+    comm(task, &mut rec.comm);
+    match ns_pid(task) {
+        Some(nr) => {
+            rec.ns_pid = nr;
+            0
+        }
+        None => {
+            rec.ns_pid = 0;
+            flag::NS_PID_ABSENT
+        }
+    }
+}
+
+#[inline(always)]
+pub fn fill_ancestor(task: Task, rec: &mut AncestorRecord) -> u32 {
+    rec.start_ns = start_ns(task);
+    let pid = tgid(task);
+    rec.pid = pid;
+    rec._pad = 0;
+    comm(task, &mut rec.comm);
+    pid
+}

@@ -1,0 +1,256 @@
+//! Command line: what the user typed (clap), then a pure check that turns it into a `Config`.
+
+use std::num::ParseIntError;
+
+use clap::{Parser, ValueEnum};
+use exitwatch_common::FilterConfig;
+
+use crate::signals;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "exitwatch",
+    version,
+    about = "Who killed my process? Names the sender of every fatal signal, from the kernel.",
+    long_about = "Who killed my process? exitwatch watches signal generation in the kernel (eBPF, no \
+                  kernel module, no debuginfo) and reports who sent each fatal signal, with the \
+                  sender's argv and whole ancestry, and how the target ended.\n\n\
+                  By default it reports SIGKILL; SIGTERM, SIGINT, SIGHUP and SIGQUIT whatever the \
+                  target does with them; and any other signal that will kill its target (default \
+                  action, no handler). Needs root (CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN).",
+    after_help = "Examples:\n  sudo exitwatch --pid 7942          who kills process 7942? exits when it is gone\n  \
+                  sudo exitwatch --format json       every fatal signal on the node, one JSON object per line\n  \
+                  sudo exitwatch -s USR1,TERM -n 10  ten SIGUSR1/SIGTERM events, handled or not"
+)]
+pub struct Args {
+    /// Only report signals sent to this process (repeatable). exitwatch exits once every
+    /// watched process has exited, saying how each one ended.
+    #[arg(short = 'p', long = "pid", value_name = "PID")]
+    pub pids: Vec<String>,
+
+    /// Report exactly these signals, whatever the target does with them: names with or
+    /// without SIG, or numbers; repeatable or comma-separated (e.g. -s KILL,TERM -s 10).
+    #[arg(
+        short = 's',
+        long = "signal",
+        value_name = "SIGNAL",
+        value_delimiter = ','
+    )]
+    pub signals: Vec<String>,
+
+    /// Report every signal, including SIGCHLD, SIGURG, SIGWINCH and other harmless ones.
+    #[arg(long, conflicts_with = "signals")]
+    pub all_signals: bool,
+
+    /// Exit after reporting N signal events.
+    #[arg(short = 'n', long = "count", value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// When to colour text output.
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+
+    /// Kernel ring buffer size (bytes, or with a K/M suffix; a power of two, at least 64K).
+    #[arg(long, value_name = "SIZE", default_value = "4M")]
+    pub ring_buffer_size: String,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable, with a one-line verdict per event.
+    Text,
+    /// Exactly the three lines of the classic systemtap signal.send script.
+    Stap,
+    /// One `exitwatch.v1` JSON object per line.
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// A checked configuration: everything the daemon needs, nothing it must still validate.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub pids: Vec<u32>,
+    pub filter: FilterConfig,
+    pub count: Option<u64>,
+    pub format: Format,
+    pub color: Color,
+    pub ring_buffer_size: u32,
+}
+
+/// A command line that parsed but does not make sense. Exit status 64 (EX_USAGE).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UsageError {
+    #[error("--pid {0:?} is not a process id: give a positive number, e.g. --pid 7942")]
+    BadPid(String),
+    #[error("{0}")]
+    BadSignal(#[from] signals::ParseSignalError),
+    #[error("--count must be at least 1")]
+    ZeroCount,
+    #[error(
+        "--ring-buffer-size {0:?} is not valid: give a power of two of at least 64K and at most 1G, e.g. 4M"
+    )]
+    BadRingBufferSize(String),
+}
+
+impl Args {
+    /// The pure second stage: no system access, so every rule is unit-testable.
+    pub fn into_config(self) -> Result<Config, UsageError> {
+        let pids = self
+            .pids
+            .iter()
+            .map(|p| match p.trim().parse::<u32>() {
+                Ok(n) if n > 0 && n <= i32::MAX as u32 => Ok(n),
+                _ => Err(UsageError::BadPid(p.clone())),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut filter = FilterConfig::none();
+        if self.all_signals {
+            filter.always = signals::all();
+        } else if !self.signals.is_empty() {
+            for s in &self.signals {
+                filter.always |= signals::bit(signals::parse(s)?);
+            }
+        } else {
+            filter.always = signals::default_always();
+            filter.if_fatal = signals::default_if_fatal();
+        }
+        filter.watched_only = u32::from(!pids.is_empty());
+        if self.count == Some(0) {
+            return Err(UsageError::ZeroCount);
+        }
+        let ring_buffer_size = parse_size(&self.ring_buffer_size)
+            .ok()
+            .filter(|n| n.is_power_of_two() && (64 << 10..=1 << 30).contains(n))
+            .ok_or_else(|| UsageError::BadRingBufferSize(self.ring_buffer_size.clone()))?;
+        Ok(Config {
+            pids,
+            filter,
+            count: self.count,
+            format: self.format,
+            color: self.color,
+            ring_buffer_size: ring_buffer_size as u32,
+        })
+    }
+}
+
+fn parse_size(s: &str) -> Result<u64, ParseIntError> {
+    let s = s.trim();
+    let (digits, shift) = match s.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&s[..i], 10),
+        Some((i, 'm' | 'M')) => (&s[..i], 20),
+        Some((i, 'g' | 'G')) => (&s[..i], 30),
+        _ => (s, 0),
+    };
+    let n: u64 = digits.parse()?;
+    Ok(n.checked_shl(shift)
+        .filter(|v| v >> shift == n)
+        .unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(argv: &[&str]) -> Result<Config, UsageError> {
+        let mut full = vec!["exitwatch"];
+        full.extend_from_slice(argv);
+        Args::try_parse_from(full)
+            .expect("clap accepts it")
+            .into_config()
+    }
+
+    #[test]
+    fn default_filter_reports_stop_requests_always_and_fatal_signals_when_fatal() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.filter.always, signals::default_always());
+        assert_eq!(c.filter.if_fatal, signals::default_if_fatal());
+        assert_ne!(c.filter.always & signals::bit(9), 0);
+        assert_eq!(c.filter.watched_only, 0);
+        assert_eq!(c.format, Format::Text);
+        assert_eq!(c.ring_buffer_size, 4 << 20);
+    }
+
+    #[test]
+    fn signals_accept_names_numbers_and_commas() {
+        let c = config(&["-s", "usr1,SIGTERM", "--signal", "9"]).unwrap();
+        assert_eq!(
+            c.filter.always,
+            signals::bit(10) | signals::bit(15) | signals::bit(9)
+        );
+        assert_eq!(c.filter.if_fatal, 0);
+    }
+
+    #[test]
+    fn bad_signal_is_a_usage_error() {
+        assert!(matches!(
+            config(&["-s", "SIGFOO"]),
+            Err(UsageError::BadSignal(_))
+        ));
+        assert!(matches!(
+            config(&["-s", "65"]),
+            Err(UsageError::BadSignal(_))
+        ));
+    }
+
+    #[test]
+    fn pids_turn_on_the_watched_filter() {
+        let c = config(&["-p", "42", "--pid", "7"]).unwrap();
+        assert_eq!(c.pids, vec![42, 7]);
+        assert_eq!(c.filter.watched_only, 1);
+    }
+
+    #[test]
+    fn bad_pids_are_usage_errors() {
+        for bad in ["0", "-3", "abc", "99999999999"] {
+            let arg = format!("--pid={bad}");
+            assert_eq!(
+                config(&[&arg]),
+                Err(UsageError::BadPid(bad.into())),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn all_signals_sets_every_bit() {
+        assert_eq!(
+            config(&["--all-signals"]).unwrap().filter.always,
+            signals::all()
+        );
+        assert!(Args::try_parse_from(["exitwatch", "--all-signals", "-s", "KILL"]).is_err());
+    }
+
+    #[test]
+    fn ring_buffer_size_must_be_a_power_of_two() {
+        assert_eq!(
+            config(&["--ring-buffer-size", "64K"])
+                .unwrap()
+                .ring_buffer_size,
+            65536
+        );
+        assert_eq!(
+            config(&["--ring-buffer-size", "1G"])
+                .unwrap()
+                .ring_buffer_size,
+            1 << 30
+        );
+        for bad in ["3M", "4K", "2G", "x", "99999999999999999999M"] {
+            assert!(config(&["--ring-buffer-size", bad]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn count_zero_is_rejected() {
+        assert_eq!(config(&["-n", "0"]), Err(UsageError::ZeroCount));
+    }
+}

@@ -1,0 +1,268 @@
+//! Domain events, and their decoding from the kernel's raw ring-buffer records.
+//!
+//! Bytes from the kernel are untrusted: a record of the wrong size is rejected, counts are
+//! clamped to the array sizes, and names stay raw bytes until a renderer escapes them.
+
+use std::mem::size_of;
+
+use exitwatch_common::{
+    flag, AncestorRecord, ExitRecord, RecordKind, SignalRecord, TaskRecord, ARGS_LEN, COMM_LEN,
+    MAX_ANCESTORS,
+};
+
+use crate::exitstatus::ExitStatus;
+use crate::signals::{self, DefaultAction, Disposition, KernelReason, SignalResult};
+
+/// `loginuid`/`sessionid` value meaning "never set" (AUDIT_UID_UNSET, AUDIT_SID_UNSET).
+const AUDIT_UNSET: u32 = u32::MAX;
+const SIGKILL: i32 = 9;
+
+/// A process as the kernel saw it at event time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    pub tid: u32,
+    /// Its pid inside its own pid namespace, when the kernel gave it.
+    pub ns_pid: Option<u32>,
+    pub comm: Vec<u8>,
+    /// Nanoseconds since boot.
+    pub start_ns: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ancestor {
+    pub pid: u32,
+    pub comm: Vec<u8>,
+    pub start_ns: u64,
+}
+
+/// The task that was current when the signal was generated, with what the kernel knew of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub proc: Proc,
+    pub args: Vec<Vec<u8>>,
+    pub args_truncated: bool,
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    /// Audit login uid: None when the kernel has no audit support or it was never set.
+    pub loginuid: Option<u32>,
+    pub sessionid: Option<u32>,
+    pub kernel_thread: bool,
+    /// Ancestors, root first (swapper/0 or the init of the walk), the parent last.
+    pub ancestry: Vec<Ancestor>,
+    pub ancestry_truncated: bool,
+}
+
+impl Actor {
+    pub fn parent(&self) -> Option<&Ancestor> {
+        self.ancestry.last()
+    }
+}
+
+/// Who sent a signal: a process, or the kernel acting on its own (a fault, a timer, the OOM
+/// killer...), in which case the current task is only the context.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sender {
+    Process(Actor),
+    Kernel {
+        reason: KernelReason,
+        context: Actor,
+    },
+}
+
+impl Sender {
+    pub fn actor(&self) -> &Actor {
+        match self {
+            Sender::Process(a) | Sender::Kernel { context: a, .. } => a,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignalEvent {
+    /// Nanoseconds since boot.
+    pub time_ns: u64,
+    pub signo: i32,
+    pub code: i32,
+    pub result: SignalResult,
+    /// Sent to the whole thread group (kill) rather than one thread (tgkill).
+    pub group: bool,
+    /// The target's disposition for this signal, when it could be read.
+    pub disposition: Option<Disposition>,
+    /// The faulting address for fault signals.
+    pub fault_addr: Option<u64>,
+    pub sender: Sender,
+    pub target: Proc,
+}
+
+impl SignalEvent {
+    /// Will this signal end the target? SIGKILL always does; another signal does when it was
+    /// delivered (or is already pending) and the target keeps the default action to die.
+    pub fn fatal(&self) -> bool {
+        let queued = matches!(
+            self.result,
+            SignalResult::Delivered | SignalResult::AlreadyPending
+        );
+        if !queued {
+            return false;
+        }
+        if self.signo == SIGKILL {
+            return true;
+        }
+        matches!(
+            signals::default_action(self.signo),
+            Some(DefaultAction::Terminate | DefaultAction::CoreDump)
+        ) && self.disposition == Some(Disposition::Default)
+    }
+
+    /// The exit code a shell or container runtime will report if this signal kills the target.
+    pub fn exit_code_if_fatal(&self) -> u8 {
+        128u8.wrapping_add(self.signo as u8)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExitEvent {
+    pub time_ns: u64,
+    pub status: ExitStatus,
+    pub proc: Proc,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    Signal(SignalEvent),
+    Exit(ExitEvent),
+    /// Records the kernel could not queue (ring buffer full) since the last report.
+    Lost {
+        count: u64,
+    },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    #[error("record of {0} bytes is too short")]
+    Short(usize),
+    #[error("unknown record kind {0}")]
+    UnknownKind(u32),
+    #[error("unknown signal result {0} from the kernel")]
+    UnknownResult(i32),
+}
+
+/// Decodes one ring-buffer record.
+pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+    let kind = read::<u32>(bytes, 0)?;
+    match RecordKind::from_u32(kind) {
+        Some(RecordKind::Signal) => Ok(Event::Signal(signal(&read::<SignalRecord>(bytes, 0)?)?)),
+        Some(RecordKind::Exit) => Ok(Event::Exit(exit(&read::<ExitRecord>(bytes, 0)?))),
+        None => Err(DecodeError::UnknownKind(kind)),
+    }
+}
+
+fn read<T: Copy>(bytes: &[u8], at: usize) -> Result<T, DecodeError> {
+    if bytes.len() < at + size_of::<T>() {
+        return Err(DecodeError::Short(bytes.len()));
+    }
+    // SAFETY: bounds checked above; T is a plain #[repr(C)] integer record, valid for any bits.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().add(at).cast::<T>()) })
+}
+
+fn comm(raw: &[u8; COMM_LEN]) -> Vec<u8> {
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
+    raw[..end].to_vec()
+}
+
+fn proc(t: &TaskRecord, flags: u32) -> Proc {
+    Proc {
+        pid: t.pid,
+        tid: t.tid,
+        ns_pid: (flags & flag::NS_PID_ABSENT == 0).then_some(t.ns_pid),
+        comm: comm(&t.comm),
+        start_ns: t.start_ns,
+    }
+}
+
+fn ancestor(a: &AncestorRecord) -> Ancestor {
+    Ancestor {
+        pid: a.pid,
+        comm: comm(&a.comm),
+        start_ns: a.start_ns,
+    }
+}
+
+/// argv as the kernel stores it: NUL-terminated strings back to back.
+fn split_args(raw: &[u8]) -> Vec<Vec<u8>> {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    if raw.is_empty() {
+        return Vec::new();
+    }
+    raw.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+fn audit_id(v: u32, absent: bool) -> Option<u32> {
+    (!absent && v != AUDIT_UNSET).then_some(v)
+}
+
+fn signal(r: &SignalRecord) -> Result<SignalEvent, DecodeError> {
+    let f = r.flags;
+    let args_len = (r.args_len as usize).min(ARGS_LEN);
+    let n = (r.n_ancestors as usize).min(MAX_ANCESTORS);
+    let actor = Actor {
+        proc: proc(&r.sender, f),
+        args: split_args(&r.args[..args_len]),
+        args_truncated: f & flag::ARGS_TRUNCATED != 0,
+        uid: r.uid,
+        gid: r.gid,
+        euid: r.euid,
+        loginuid: audit_id(r.loginuid, f & flag::LOGINUID_ABSENT != 0),
+        sessionid: audit_id(r.sessionid, f & flag::SESSIONID_ABSENT != 0),
+        kernel_thread: f & flag::SENDER_KTHREAD != 0,
+        ancestry: r.ancestors[..n].iter().rev().map(ancestor).collect(),
+        ancestry_truncated: f & flag::ANCESTRY_TRUNCATED != 0,
+    };
+    let target = proc(&r.target, f);
+    let reason = signals::kernel_reason(
+        r.signo,
+        r.code,
+        f & flag::INFO_NOINFO != 0,
+        f & flag::INFO_PRIV != 0,
+        actor.proc.pid == target.pid,
+    );
+    let sender = match reason {
+        Some(reason) => Sender::Kernel {
+            reason,
+            context: actor,
+        },
+        None => Sender::Process(actor),
+    };
+    let fault_addr = matches!(
+        sender,
+        Sender::Kernel {
+            reason: KernelReason::Fault,
+            ..
+        }
+    )
+    .then_some(r.si_fields);
+    Ok(SignalEvent {
+        time_ns: r.time_ns,
+        signo: r.signo,
+        code: r.code,
+        result: SignalResult::from_raw(r.result).ok_or(DecodeError::UnknownResult(r.result))?,
+        group: r.group != 0,
+        disposition: (f & flag::HANDLER_UNKNOWN == 0).then(|| Disposition::from_handler(r.handler)),
+        fault_addr,
+        sender,
+        target,
+    })
+}
+
+fn exit(r: &ExitRecord) -> ExitEvent {
+    ExitEvent {
+        time_ns: r.time_ns,
+        status: ExitStatus::from_raw(r.exit_code),
+        proc: proc(&r.task, r.flags),
+    }
+}
+
+#[cfg(test)]
+mod tests;

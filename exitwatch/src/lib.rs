@@ -1,0 +1,15 @@
+pub mod app;
+pub mod btf;
+pub mod caps;
+pub mod cli;
+pub mod clock;
+pub mod escape;
+pub mod event;
+pub mod exitstatus;
+pub mod loader;
+pub mod procs;
+pub mod render;
+pub mod signals;
+pub mod sysexits;
+pub mod timefmt;
+pub mod users;

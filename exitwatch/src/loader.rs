@@ -1,0 +1,151 @@
+//! Loads the embedded kernel programs with this kernel's offsets and the filter, and attaches them.
+
+use std::io;
+
+use aya::{programs::BtfTracePoint, Ebpf, EbpfLoader};
+use exitwatch_common::{names, FilterConfig, KernelOffsets};
+
+use crate::btf::{self, Btf};
+use crate::caps;
+
+/// The eBPF object, embedded at build time by `cargo xtask build` (empty in a plain `cargo build`).
+static BPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/exitwatch.bpf.o"));
+
+/// The tracepoints exitwatch attaches to, all as BTF tracepoints (no tracefs needed).
+pub const HOOKS: [&str; 2] = [names::PROG_SIGNAL, names::PROG_EXIT];
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(
+        "this exitwatch binary was built without its eBPF programs; build it with `cargo xtask build` \
+         or run it with `cargo xtask run -- ARGS`"
+    )]
+    NoObject,
+    #[error("{0}")]
+    Btf(#[from] btf::BtfError),
+    #[error("{0}")]
+    Offsets(#[from] btf::MissingFields),
+    #[error(
+        "this kernel has no BTF tracepoint `{0}` (no btf_trace_{0} in /sys/kernel/btf/vmlinux); \
+         exitwatch needs Linux >= 5.8 built with CONFIG_DEBUG_INFO_BTF and tracepoints"
+    )]
+    NoHook(&'static str),
+    #[error("{0}")]
+    Permission(#[from] caps::MissingCapabilities),
+    #[error(
+        "the kernel refused to load exitwatch's programs ({0}); run as root, or grant CAP_BPF, \
+         CAP_PERFMON and CAP_SYS_RESOURCE (or CAP_SYS_ADMIN)"
+    )]
+    Denied(String),
+    #[error("loading the eBPF programs failed: {0}; run `exitwatch doctor`-style checks: is this a Linux >= 5.8 kernel with BTF?")]
+    Ebpf(String),
+}
+
+impl LoadError {
+    /// sysexits.h: 77 for permissions, 69 for a kernel that cannot run exitwatch, 70 otherwise.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            LoadError::Permission(_) | LoadError::Denied(_) => crate::sysexits::NOPERM,
+            LoadError::NoObject => crate::sysexits::SOFTWARE,
+            _ => crate::sysexits::UNAVAILABLE,
+        }
+    }
+
+    fn from_aya<E: std::error::Error + 'static>(err: E) -> Self {
+        let msg = chain(&err);
+        let mut source: Option<&dyn std::error::Error> = Some(&err);
+        while let Some(e) = source {
+            if let Some(io) = e.downcast_ref::<io::Error>() {
+                if matches!(io.raw_os_error(), Some(libc::EPERM | libc::EACCES)) {
+                    return LoadError::Denied(msg);
+                }
+            }
+            source = e.source();
+        }
+        LoadError::Ebpf(msg)
+    }
+}
+
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut msg = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        msg.push_str(": ");
+        msg.push_str(&e.to_string());
+        source = e.source();
+    }
+    msg
+}
+
+/// What the daemon needs from the kernel side once loaded.
+pub struct Loaded {
+    pub ebpf: Ebpf,
+    pub offsets: KernelOffsets,
+}
+
+/// Everything that can be checked before touching bpf(): the object, BTF, hooks, offsets.
+pub fn preflight() -> Result<KernelOffsets, LoadError> {
+    if BPF_OBJECT.is_empty() {
+        return Err(LoadError::NoObject);
+    }
+    let btf = Btf::from_sys_fs()?;
+    for hook in HOOKS {
+        if !btf.has_typedef(&format!("btf_trace_{hook}")) {
+            return Err(LoadError::NoHook(hook));
+        }
+    }
+    Ok(btf::resolve_offsets(&btf)?)
+}
+
+/// Loads the programs, fills the watch list, then attaches (so no watched signal slips by).
+pub fn load(
+    offsets: KernelOffsets,
+    filter: FilterConfig,
+    ring_buffer_size: u32,
+    watched: &[u32],
+) -> Result<Loaded, LoadError> {
+    caps::check()?;
+    raise_memlock_limit();
+    let kernel_btf = aya::Btf::from_sys_fs().map_err(LoadError::from_aya)?;
+    let mut ebpf = EbpfLoader::new()
+        .btf(Some(&kernel_btf))
+        .override_global(names::OFFSETS, &offsets, true)
+        .override_global(names::FILTER, &filter, true)
+        .map_max_entries(names::EVENTS, ring_buffer_size)
+        .load(BPF_OBJECT)
+        .map_err(LoadError::from_aya)?;
+    if !watched.is_empty() {
+        let map = ebpf
+            .map_mut(names::WATCHED)
+            .ok_or_else(|| LoadError::Ebpf("no WATCHED map".into()))?;
+        let mut map: aya::maps::HashMap<_, u32, u32> =
+            aya::maps::HashMap::try_from(map).map_err(LoadError::from_aya)?;
+        for &pid in watched {
+            map.insert(pid, 1, 0).map_err(LoadError::from_aya)?;
+        }
+    }
+    for hook in HOOKS {
+        let program: &mut BtfTracePoint = ebpf
+            .program_mut(hook)
+            .ok_or_else(|| LoadError::Ebpf(format!("program {hook} missing from the object")))?
+            .try_into()
+            .map_err(LoadError::from_aya)?;
+        program
+            .load(hook, &kernel_btf)
+            .map_err(LoadError::from_aya)?;
+        program.attach().map_err(LoadError::from_aya)?;
+    }
+    Ok(Loaded { ebpf, offsets })
+}
+
+/// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; lift it (best effort: newer kernels
+/// do not need it, and without CAP_SYS_RESOURCE the load itself reports the real problem).
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: plain syscall with a valid pointer to an initialised struct.
+    unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
+}

@@ -1,0 +1,338 @@
+//! `exitwatch.v1` JSON: one object per line (schema: docs/exitwatch.v1.schema.json).
+
+use std::io::{self, Write};
+
+use serde::Serialize;
+
+use super::Context;
+use crate::escape::json_string;
+use crate::event::{Actor, Ancestor, Event, ExitEvent, Proc, Sender, SignalEvent};
+use crate::signals;
+use crate::timefmt::rfc3339_nanos;
+
+pub const SCHEMA: &str = "exitwatch.v1";
+
+pub fn render(ctx: &Context, event: &Event, out: &mut dyn Write) -> io::Result<()> {
+    match event {
+        Event::Signal(ev) => write_line(out, &signal(ctx, ev)),
+        Event::Exit(ev) => write_line(out, &exit(ctx, ev)),
+        Event::Lost { count } => write_line(
+            out,
+            &Lost {
+                head: Head::now(ctx, "lost"),
+                count: *count,
+                reason: "ring_buffer_full",
+            },
+        ),
+    }
+}
+
+fn write_line(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value)?;
+    out.write_all(b"\n")
+}
+
+#[derive(Serialize)]
+struct Head<'a> {
+    schema: &'static str,
+    event: &'static str,
+    time: String,
+    node: &'a str,
+}
+
+impl<'a> Head<'a> {
+    fn at(ctx: &'a Context, event: &'static str, since_boot_ns: u64) -> Self {
+        Head {
+            schema: SCHEMA,
+            event,
+            time: rfc3339_nanos(ctx.wall_ns(since_boot_ns)),
+            node: &ctx.node,
+        }
+    }
+
+    fn now(ctx: &'a Context, event: &'static str) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        Head {
+            schema: SCHEMA,
+            event,
+            time: rfc3339_nanos(now),
+            node: &ctx.node,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Lost<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
+    count: u64,
+    reason: &'static str,
+}
+
+#[derive(Serialize)]
+struct SignalLine<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
+    signal: SignalJson,
+    sender: SenderJson,
+    target: ProcJson,
+}
+
+#[derive(Serialize)]
+struct SignalJson {
+    number: i32,
+    name: Option<&'static str>,
+    code: i32,
+    code_name: &'static str,
+    result: &'static str,
+    fatal: bool,
+    group: bool,
+    disposition: Option<&'static str>,
+    fault_addr: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SenderJson {
+    kind: &'static str,
+    reason: Option<&'static str>,
+    #[serde(flatten)]
+    actor: Option<ActorJson>,
+    context: Option<ActorJson>,
+}
+
+#[derive(Serialize)]
+struct ActorJson {
+    #[serde(flatten)]
+    proc: ProcJson,
+    args: Vec<String>,
+    args_truncated: bool,
+    uid: u32,
+    gid: u32,
+    euid: u32,
+    loginuid: Option<u32>,
+    sessionid: Option<u32>,
+    kernel_thread: bool,
+    parent: Option<ParentJson>,
+    ancestry: Vec<AncestorJson>,
+    ancestry_truncated: bool,
+}
+
+#[derive(Serialize)]
+struct ProcJson {
+    pid: u32,
+    tid: u32,
+    comm: String,
+    start_time: String,
+    ns_pid: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct ParentJson {
+    pid: u32,
+    comm: String,
+}
+
+#[derive(Serialize)]
+struct AncestorJson {
+    pid: u32,
+    comm: String,
+    start_time: String,
+}
+
+#[derive(Serialize)]
+struct ExitLine<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
+    exit: ExitJson,
+    target: ProcJson,
+}
+
+#[derive(Serialize)]
+struct ExitJson {
+    /// What a shell or container runtime reports: the exit code, or 128+n for signal n.
+    code: u8,
+    /// The raw wait(2) status.
+    status: u32,
+    signal: Option<i32>,
+    signal_name: Option<&'static str>,
+    core_dumped: bool,
+    explanation: String,
+}
+
+fn proc(ctx: &Context, p: &Proc) -> ProcJson {
+    ProcJson {
+        pid: p.pid,
+        tid: p.tid,
+        comm: json_string(&p.comm),
+        start_time: rfc3339_nanos(ctx.wall_ns(p.start_ns)),
+        ns_pid: p.ns_pid,
+    }
+}
+
+fn ancestor(ctx: &Context, a: &Ancestor) -> AncestorJson {
+    AncestorJson {
+        pid: a.pid,
+        comm: json_string(&a.comm),
+        start_time: rfc3339_nanos(ctx.wall_ns(a.start_ns)),
+    }
+}
+
+fn actor(ctx: &Context, a: &Actor) -> ActorJson {
+    ActorJson {
+        proc: proc(ctx, &a.proc),
+        args: a.args.iter().map(|s| json_string(s)).collect(),
+        args_truncated: a.args_truncated,
+        uid: a.uid,
+        gid: a.gid,
+        euid: a.euid,
+        loginuid: a.loginuid,
+        sessionid: a.sessionid,
+        kernel_thread: a.kernel_thread,
+        parent: a.parent().map(|p| ParentJson {
+            pid: p.pid,
+            comm: json_string(&p.comm),
+        }),
+        ancestry: a.ancestry.iter().map(|x| ancestor(ctx, x)).collect(),
+        ancestry_truncated: a.ancestry_truncated,
+    }
+}
+
+fn signal<'a>(ctx: &'a Context, ev: &SignalEvent) -> SignalLine<'a> {
+    let sender = match &ev.sender {
+        Sender::Process(a) => SenderJson {
+            kind: "process",
+            reason: None,
+            actor: Some(actor(ctx, a)),
+            context: None,
+        },
+        Sender::Kernel { reason, context } => SenderJson {
+            kind: "kernel",
+            reason: Some(reason.as_str()),
+            actor: None,
+            context: Some(actor(ctx, context)),
+        },
+    };
+    SignalLine {
+        head: Head::at(ctx, "signal", ev.time_ns),
+        signal: SignalJson {
+            number: ev.signo,
+            name: signals::name(ev.signo),
+            code: ev.code,
+            code_name: signals::code_name(ev.signo, ev.code),
+            result: ev.result.as_str(),
+            fatal: ev.fatal(),
+            group: ev.group,
+            disposition: ev.disposition.map(|d| d.as_str()),
+            fault_addr: ev.fault_addr.map(|a| format!("{a:#x}")),
+        },
+        sender,
+        target: proc(ctx, &ev.target),
+    }
+}
+
+fn exit<'a>(ctx: &'a Context, ev: &ExitEvent) -> ExitLine<'a> {
+    let s = &ev.status;
+    ExitLine {
+        head: Head::at(ctx, "exit", ev.time_ns),
+        exit: ExitJson {
+            code: s.container_code(),
+            status: s.raw(),
+            signal: s.signal(),
+            signal_name: s.signal().and_then(signals::name),
+            core_dumped: s.core_dumped(),
+            explanation: s.describe(),
+        },
+        target: proc(ctx, &ev.proc),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::fixtures;
+    use crate::users::Users;
+    use serde_json::Value;
+
+    fn ctx() -> Context {
+        Context {
+            node: "node-1".into(),
+            boot_epoch_ns: 0,
+            color: false,
+            users: Users::default(),
+        }
+    }
+
+    fn line(event: &Event) -> Value {
+        let mut out = Vec::new();
+        render(&ctx(), event, &mut out).unwrap();
+        assert_eq!(
+            out.iter().filter(|&&b| b == b'\n').count(),
+            1,
+            "exactly one line"
+        );
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn signal_event_has_the_v1_fields() {
+        let v = line(&Event::Signal(fixtures::pkill_kills_server()));
+        assert_eq!(v["schema"], "exitwatch.v1");
+        assert_eq!(v["event"], "signal");
+        assert_eq!(v["node"], "node-1");
+        assert_eq!(v["signal"]["name"], "SIGKILL");
+        assert_eq!(v["signal"]["result"], "delivered");
+        assert_eq!(v["signal"]["fatal"], true);
+        assert_eq!(v["sender"]["kind"], "process");
+        assert_eq!(v["sender"]["comm"], "pkill");
+        assert_eq!(
+            v["sender"]["args"],
+            serde_json::json!(["pkill", "-9", "server"])
+        );
+        assert_eq!(v["sender"]["parent"]["pid"], 23495);
+        assert_eq!(v["sender"]["ancestry"][0]["comm"], "swapper/0");
+        assert_eq!(v["sender"]["ancestry"][2]["comm"], "vGhyM0");
+        assert_eq!(v["sender"]["context"], Value::Null);
+        assert_eq!(v["target"]["pid"], 7942);
+        assert_eq!(v["target"]["ns_pid"], 1);
+        assert!(v["time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn kernel_sender_keeps_the_current_task_as_context() {
+        let mut ev = fixtures::pkill_kills_server();
+        let crate::event::Sender::Process(actor) = ev.sender else {
+            unreachable!()
+        };
+        ev.signo = 11;
+        ev.code = 1;
+        ev.fault_addr = Some(0);
+        ev.sender = Sender::Kernel {
+            reason: signals::KernelReason::Fault,
+            context: actor,
+        };
+        let v = line(&Event::Signal(ev));
+        assert_eq!(v["sender"]["kind"], "kernel");
+        assert_eq!(v["sender"]["reason"], "fault");
+        assert_eq!(v["sender"]["context"]["pid"], 23549);
+        assert!(v["sender"].get("pid").is_none());
+        assert_eq!(v["signal"]["fault_addr"], "0x0");
+        assert_eq!(v["signal"]["code_name"], "SEGV_MAPERR");
+    }
+
+    #[test]
+    fn invalid_utf8_in_names_is_kept_visible() {
+        let mut ev = fixtures::pkill_kills_server();
+        ev.target.comm = vec![b'a', 0xff, b'\x1b'];
+        let v = line(&Event::Signal(ev));
+        assert_eq!(v["target"]["comm"], "a\\xff\u{1b}");
+    }
+
+    #[test]
+    fn lost_line_counts() {
+        let v = line(&Event::Lost { count: 7 });
+        assert_eq!(v["event"], "lost");
+        assert_eq!(v["count"], 7);
+    }
+}

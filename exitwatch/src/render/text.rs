@@ -1,0 +1,289 @@
+//! The human view: a one-line verdict, then the facts (sender, argv, user, ancestry, target).
+//! Every kernel-provided string goes through `escape_text`.
+
+use std::io::{self, Write};
+
+use super::Context;
+use crate::escape::{escape_text, shell_words};
+use crate::event::{Actor, Event, ExitEvent, Proc, Sender, SignalEvent};
+use crate::signals::{self, Disposition, SignalResult};
+use crate::timefmt::rfc3339_nanos;
+
+const BOLD: &str = "\x1b[1m";
+const RED: &str = "\x1b[1;31m";
+const YELLOW: &str = "\x1b[1;33m";
+const RESET: &str = "\x1b[0m";
+
+pub fn render(ctx: &Context, event: &Event, out: &mut dyn Write) -> io::Result<()> {
+    match event {
+        Event::Signal(ev) => signal(ctx, ev, out),
+        Event::Exit(ev) => exit(ctx, ev, out),
+        Event::Lost { count } => writeln!(
+            out,
+            "{}warning:{} {count} event(s) lost: the kernel ring buffer was full; raise --ring-buffer-size",
+            paint(ctx, YELLOW),
+            paint(ctx, RESET)
+        ),
+    }
+}
+
+fn paint(ctx: &Context, code: &'static str) -> &'static str {
+    if ctx.color {
+        code
+    } else {
+        ""
+    }
+}
+
+/// `name(pid)`, escaped.
+pub fn who(p: &Proc) -> String {
+    format!("{}({})", escape_text(&p.comm), p.pid)
+}
+
+fn signal_name(signo: i32) -> String {
+    signals::name(signo).map_or_else(|| format!("signal {signo}"), str::to_owned)
+}
+
+/// "root's `pkill -9 server` (via sshd → bash)"
+fn sender_phrase(ctx: &Context, a: &Actor) -> String {
+    let user = ctx
+        .users
+        .name(a.uid)
+        .map_or_else(|| format!("uid {}", a.uid), str::to_owned);
+    let cmd = if a.args.is_empty() {
+        escape_text(&a.proc.comm)
+    } else {
+        shell_words(&a.args)
+    };
+    let via: Vec<String> = a
+        .ancestry
+        .iter()
+        .rev()
+        .take(2)
+        .rev()
+        .filter(|x| x.pid > 1)
+        .map(|x| escape_text(&x.comm))
+        .collect();
+    let via = if via.is_empty() {
+        String::new()
+    } else {
+        format!(" (via {})", via.join(" → "))
+    };
+    format!("{user}'s `{cmd}`{via}")
+}
+
+fn outcome(ev: &SignalEvent) -> String {
+    let target = who(&ev.target);
+    let sig = signal_name(ev.signo);
+    match ev.result {
+        SignalResult::Delivered | SignalResult::AlreadyPending if ev.fatal() => {
+            let pending = if ev.result == SignalResult::AlreadyPending { "already pending" } else { "delivered" };
+            format!("{pending}: {target} will exit with code {}", ev.exit_code_if_fatal())
+        }
+        SignalResult::Delivered => match ev.disposition {
+            Some(Disposition::Handled) => format!("delivered: {target} handles {sig} itself and decides whether to exit"),
+            Some(Disposition::Ignored) => format!("delivered, but {target} ignores {sig}"),
+            _ => format!("delivered to {target}"),
+        },
+        SignalResult::Ignored if ev.target.ns_pid == Some(1) => format!(
+            "ignored: {target} is PID 1 of its pid namespace and has no handler for {sig}, so the kernel drops it \
+             (install a handler, or run an init such as tini)"
+        ),
+        SignalResult::Ignored => format!("ignored by {target}"),
+        SignalResult::AlreadyPending => format!("already pending for {target}"),
+        SignalResult::OverflowFail => format!("not queued for {target}: the signal queue is full"),
+        SignalResult::LoseInfo => format!("queued for {target} without its siginfo (queue full)"),
+    }
+}
+
+fn signal(ctx: &Context, ev: &SignalEvent, out: &mut dyn Write) -> io::Result<()> {
+    let sig = signal_name(ev.signo);
+    let from = match &ev.sender {
+        Sender::Process(a) => sender_phrase(ctx, a),
+        Sender::Kernel { reason, .. } => format!("the kernel ({})", reason.describe()),
+    };
+    let (hl, reset) = (
+        paint(ctx, if ev.fatal() { RED } else { BOLD }),
+        paint(ctx, RESET),
+    );
+    writeln!(
+        out,
+        "{} {hl}{sig}{reset} from {from}, {}",
+        rfc3339_nanos(ctx.wall_ns(ev.time_ns)),
+        outcome(ev)
+    )?;
+    let (label, actor) = match &ev.sender {
+        Sender::Process(a) => ("sender", a),
+        Sender::Kernel { context, .. } => ("context", context),
+    };
+    write_actor(ctx, label, actor, out)?;
+    let disposition = ev.disposition.map_or("unknown", |d| d.as_str());
+    let mut detail = format!(
+        "{sig} ({}), {}",
+        signals::code_name(ev.signo, ev.code),
+        ev.result.as_str()
+    );
+    if !ev.group {
+        detail.push_str(", to one thread");
+    }
+    if let Some(addr) = ev.fault_addr {
+        detail.push_str(&format!(", fault address {addr:#x}"));
+    }
+    writeln!(out, "  signal    {detail}")?;
+    writeln!(
+        out,
+        "  target    {} tid {}{}, disposition {disposition}",
+        who(&ev.target),
+        ev.target.tid,
+        ns(&ev.target)
+    )
+}
+
+fn ns(p: &Proc) -> String {
+    match p.ns_pid {
+        Some(n) if n != p.pid => format!(" (pid {n} in its namespace)"),
+        _ => String::new(),
+    }
+}
+
+fn write_actor(ctx: &Context, label: &str, a: &Actor, out: &mut dyn Write) -> io::Result<()> {
+    let name = |uid: u32| {
+        ctx.users
+            .name(uid)
+            .map_or_else(String::new, |n| format!(" ({n})"))
+    };
+    let mut ids = format!("uid {}{} euid {} gid {}", a.uid, name(a.uid), a.euid, a.gid);
+    if let Some(l) = a.loginuid {
+        ids.push_str(&format!(" loginuid {l}{}", name(l)));
+    }
+    if let Some(s) = a.sessionid {
+        ids.push_str(&format!(" session {s}"));
+    }
+    if a.kernel_thread {
+        ids.push_str(" [kernel thread]");
+    }
+    writeln!(
+        out,
+        "  {label:<9} {} tid {}{}, {ids}",
+        who(&a.proc),
+        a.proc.tid,
+        ns(&a.proc)
+    )?;
+    if !a.args.is_empty() {
+        let more = if a.args_truncated {
+            " …(truncated)"
+        } else {
+            ""
+        };
+        writeln!(out, "  args      {}{more}", shell_words(&a.args))?;
+    }
+    if let Some(p) = a.parent() {
+        writeln!(out, "  parent    {}({})", escape_text(&p.comm), p.pid)?;
+    }
+    let mut chain: Vec<String> = a
+        .ancestry
+        .iter()
+        .map(|x| format!("{}({})", escape_text(&x.comm), x.pid))
+        .collect();
+    if a.ancestry_truncated {
+        chain.insert(0, "…".into());
+    }
+    chain.push(who(&a.proc));
+    writeln!(out, "  ancestry  {}", chain.join(" → "))
+}
+
+fn exit(ctx: &Context, ev: &ExitEvent, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} {} {}",
+        rfc3339_nanos(ctx.wall_ns(ev.time_ns)),
+        who(&ev.proc),
+        ev.status.describe()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::fixtures;
+    use crate::users::Users;
+
+    fn ctx(color: bool) -> Context {
+        Context {
+            node: "n".into(),
+            boot_epoch_ns: 0,
+            color,
+            users: Users::parse("root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/h:/bin/sh\n"),
+        }
+    }
+
+    fn text(ev: SignalEvent, color: bool) -> String {
+        let mut out = Vec::new();
+        render(&ctx(color), &Event::Signal(ev), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn verdict_names_user_command_path_and_exit_code() {
+        let s = text(fixtures::pkill_kills_server(), false);
+        let first = s.lines().next().unwrap();
+        assert!(
+            first.ends_with("SIGKILL from root's `pkill -9 server` (via vGhyM0 → bash), delivered: server(7942) will exit with code 137"),
+            "{first}"
+        );
+        assert!(s.contains("loginuid 1000 (alice) session 3"), "{s}");
+        assert!(s.contains("  ancestry  swapper/0(0) → systemd(1) → vGhyM0(19400) → bash(23495) → pkill(23549)"), "{s}");
+        assert!(
+            s.contains(
+                "  target    server(7942) tid 7942 (pid 1 in its namespace), disposition default"
+            ),
+            "{s}"
+        );
+        assert!(!s.contains('\x1b'), "no colour unless asked");
+    }
+
+    #[test]
+    fn escape_bytes_in_names_and_args_never_reach_the_terminal() {
+        let mut ev = fixtures::pkill_kills_server();
+        ev.target.comm = b"x\x1b]0;pwned\x07".to_vec();
+        if let Sender::Process(a) = &mut ev.sender {
+            a.args.push(b"\x1b[31mred".to_vec());
+            a.ancestry[2].comm = b"\x9b2J".to_vec();
+        }
+        let s = text(ev, false);
+        assert!(
+            !s.bytes().any(|b| b == 0x1b || b == 0x07 || b == 0x9b),
+            "{s:?}"
+        );
+        assert!(s.contains(r"x\x1b]0;pwned\x07(7942)"), "{s}");
+    }
+
+    #[test]
+    fn colour_only_when_enabled() {
+        assert!(text(fixtures::pkill_kills_server(), true).contains(RED));
+    }
+
+    #[test]
+    fn ignored_term_on_namespace_init_explains_the_pid1_trap() {
+        let mut ev = fixtures::pkill_kills_server();
+        ev.signo = 15;
+        ev.result = SignalResult::Ignored;
+        let s = text(ev, false);
+        assert!(
+            s.lines()
+                .next()
+                .unwrap()
+                .contains("is PID 1 of its pid namespace and has no handler for SIGTERM"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn handled_signal_is_not_called_fatal() {
+        let mut ev = fixtures::pkill_kills_server();
+        ev.signo = 15;
+        ev.disposition = Some(Disposition::Handled);
+        let s = text(ev, false);
+        assert!(s.contains("handles SIGTERM itself"), "{s}");
+    }
+}

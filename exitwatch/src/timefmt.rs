@@ -1,0 +1,224 @@
+//! Formats instants and durations: RFC 3339 UTC timestamps, systemtap's `XmY.Zs`, human verdicts.
+
+const NS_PER_SEC: i128 = 1_000_000_000;
+
+/// UTC RFC 3339 with exactly nine fractional digits: "2026-11-22T17:10:09.123456789Z".
+/// Accepts u64 (kernel-style) or i64/i128 (before 1970). Years outside 0..=9999, which RFC 3339
+/// cannot express, are written with a sign as ISO 8601's expanded form does ("+10000-...").
+pub fn rfc3339_nanos(unix_ns: impl Into<i128>) -> String {
+    let ns: i128 = unix_ns.into();
+    let secs = ns.div_euclid(NS_PER_SEC);
+    let frac = ns.rem_euclid(NS_PER_SEC);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    let sod = secs.rem_euclid(86_400);
+    let (h, m, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
+    let year = if (0..=9999).contains(&year) {
+        format!("{year:04}")
+    } else {
+        format!("{year:+05}")
+    };
+    format!("{year}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{frac:09}Z")
+}
+
+/// (year, month, day) of the proleptic Gregorian calendar for days since 1970-01-01
+/// (Howard Hinnant's `civil_from_days`, exact over the whole range).
+fn civil_from_days(days: i128) -> (i128, u32, u32) {
+    let z = days + 719_468; // shift the epoch to 0000-03-01
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097; // day of the 400-year era, [0, 146096]
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of the March-based year
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
+    let year = yoe + era * 400 + i128::from(month <= 2);
+    (year, month, day)
+}
+
+/// systemtap's task_ancestry duration: whole minutes, then seconds with nine decimals,
+/// "0m0.080000000s", "19491m2.579563677s".
+pub fn stap_duration(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    format!("{}m{}.{:09}s", secs / 60, secs % 60, ns % 1_000_000_000)
+}
+
+/// A short duration for verdicts, truncated to its two most useful units:
+/// "850 ns", "12 µs", "250 ms", "30.0 s", "5 min 3 s", "1 h 2 min", "3 d 4 h".
+pub fn human_duration(ns: u64) -> String {
+    const US: u64 = 1_000;
+    const MS: u64 = 1_000_000;
+    const S: u64 = 1_000_000_000;
+    const MIN: u64 = 60 * S;
+    const H: u64 = 60 * MIN;
+    const D: u64 = 24 * H;
+    let pair = |big: u64, big_unit: &str, small: u64, small_unit: &str| {
+        if small == 0 {
+            format!("{big} {big_unit}")
+        } else {
+            format!("{big} {big_unit} {small} {small_unit}")
+        }
+    };
+    match ns {
+        0..US => format!("{ns} ns"),
+        US..MS => format!("{} µs", ns / US),
+        MS..S => format!("{} ms", ns / MS),
+        S..MIN => format!("{}.{} s", ns / S, ns % S / (S / 10)),
+        MIN..H => pair(ns / MIN, "min", ns % MIN / S, "s"),
+        H..D => pair(ns / H, "h", ns % H / MIN, "min"),
+        _ => pair(ns / D, "d", ns % D / H, "h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: i128 = 1_000_000_000;
+
+    #[test]
+    fn epoch_and_fraction_digits() {
+        assert_eq!(rfc3339_nanos(0u64), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(rfc3339_nanos(1u64), "1970-01-01T00:00:00.000000001Z");
+        assert_eq!(
+            rfc3339_nanos(123_456_789u64),
+            "1970-01-01T00:00:00.123456789Z"
+        );
+    }
+
+    #[test]
+    fn known_instants() {
+        assert_eq!(
+            rfc3339_nanos(1_795_367_409 * S + 123_456_789),
+            "2026-11-22T17:10:09.123456789Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(1_000_000_000 * S),
+            "2001-09-09T01:46:40.000000000Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(1_234_567_890 * S),
+            "2009-02-13T23:31:30.000000000Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(1_735_689_599 * S + 999_999_999),
+            "2024-12-31T23:59:59.999999999Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(1_735_689_600 * S),
+            "2025-01-01T00:00:00.000000000Z"
+        );
+    }
+
+    #[test]
+    fn leap_days() {
+        assert_eq!(
+            rfc3339_nanos(951_782_400 * S),
+            "2000-02-29T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(951_868_799 * S),
+            "2000-02-29T23:59:59.000000000Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(951_868_800 * S),
+            "2000-03-01T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(1_709_164_800 * S),
+            "2024-02-29T00:00:00.000000000Z"
+        );
+        // 2100 is not a leap year: Feb 28 is followed by Mar 1.
+        assert_eq!(
+            rfc3339_nanos(4_107_542_400 * S),
+            "2100-03-01T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            rfc3339_nanos((4_107_542_400 - 1) * S),
+            "2100-02-28T23:59:59.000000000Z"
+        );
+    }
+
+    #[test]
+    fn before_1970_and_extremes() {
+        assert_eq!(rfc3339_nanos(-1i64), "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(rfc3339_nanos(-86_400 * S), "1969-12-31T00:00:00.000000000Z");
+        assert_eq!(
+            rfc3339_nanos(-62_135_596_800 * S),
+            "0001-01-01T00:00:00.000000000Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(253_402_300_799 * S),
+            "9999-12-31T23:59:59.000000000Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(253_402_300_800 * S),
+            "+10000-01-01T00:00:00.000000000Z"
+        );
+        assert_eq!(rfc3339_nanos(u64::MAX), "2554-07-21T23:34:33.709551615Z");
+        assert_eq!(rfc3339_nanos(i64::MIN), "1677-09-21T00:12:43.145224192Z");
+    }
+
+    #[test]
+    fn every_day_of_four_centuries_is_consecutive() {
+        // Walking day by day from 1970 must step month/day/year exactly like a calendar.
+        let mut prev = civil_from_days(-146_097);
+        for days in -146_096..146_097 {
+            let (y, m, d) = civil_from_days(days);
+            let (py, pm, pd) = prev;
+            let leap = (py % 4 == 0 && py % 100 != 0) || py % 400 == 0;
+            let month_len = [
+                31,
+                if leap { 29 } else { 28 },
+                31,
+                30,
+                31,
+                30,
+                31,
+                31,
+                30,
+                31,
+                30,
+                31,
+            ];
+            if pd < month_len[pm as usize - 1] {
+                assert_eq!((y, m, d), (py, pm, pd + 1));
+            } else if pm < 12 {
+                assert_eq!((y, m, d), (py, pm + 1, 1));
+            } else {
+                assert_eq!((y, m, d), (py + 1, 1, 1));
+            }
+            prev = (y, m, d);
+        }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+    }
+
+    #[test]
+    fn stap_format() {
+        assert_eq!(stap_duration(0), "0m0.000000000s");
+        assert_eq!(stap_duration(80_000_000), "0m0.080000000s");
+        assert_eq!(stap_duration(59_999_999_999), "0m59.999999999s");
+        assert_eq!(stap_duration(60_000_000_000), "1m0.000000000s");
+        assert_eq!(
+            stap_duration((19_491 * 60 + 2) * 1_000_000_000 + 579_563_677),
+            "19491m2.579563677s"
+        );
+    }
+
+    #[test]
+    fn human_format() {
+        assert_eq!(human_duration(0), "0 ns");
+        assert_eq!(human_duration(850), "850 ns");
+        assert_eq!(human_duration(12_345), "12 µs");
+        assert_eq!(human_duration(250_000_000), "250 ms");
+        assert_eq!(human_duration(999_999_999), "999 ms");
+        assert_eq!(human_duration(1_000_000_000), "1.0 s");
+        assert_eq!(human_duration(30_000_000_000), "30.0 s");
+        assert_eq!(human_duration(59_990_000_000), "59.9 s");
+        assert_eq!(human_duration(60_000_000_000), "1 min");
+        assert_eq!(human_duration(303_000_000_000), "5 min 3 s");
+        assert_eq!(human_duration(3_720_000_000_000), "1 h 2 min");
+        assert_eq!(human_duration(3_600_000_000_000), "1 h");
+        assert_eq!(human_duration(100_800_000_000_000), "1 d 4 h");
+        assert_eq!(human_duration(u64::MAX), "213503 d 23 h");
+    }
+}

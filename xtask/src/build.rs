@@ -1,0 +1,126 @@
+//! `cargo xtask build`: the eBPF object (nightly, bpf-linker), then the exitwatch binary embedding it.
+
+use std::{
+    env,
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use anyhow::{bail, Result};
+
+use crate::{
+    command::{cargo, step},
+    setup::setup,
+};
+
+const BPF_TARGET: &str = "bpfel-unknown-none";
+/// The eBPF crate's [[bin]]; bpf-linker writes the object under this name.
+const BPF_BIN: &str = "exitwatch";
+const BINARY: &str = "exitwatch";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    Release,
+    Debug,
+}
+
+impl Profile {
+    fn dir(self) -> &'static str {
+        match self {
+            Profile::Release => "release",
+            Profile::Debug => "debug",
+        }
+    }
+
+    fn flags(self) -> &'static [&'static str] {
+        match self {
+            Profile::Release => &["--release"],
+            Profile::Debug => &[],
+        }
+    }
+}
+
+/// What a build leaves behind, as absolute paths.
+pub struct Built {
+    /// The eBPF object; cargo commands that may rebuild exitwatch must pass it again as
+    /// EXITWATCH_BPF_OBJECT, or exitwatch's build script would embed an empty one.
+    pub object: PathBuf,
+    pub binary: PathBuf,
+}
+
+/// Setup, then both builds.
+pub fn build(profile: Profile) -> Result<Built> {
+    setup()?;
+    let object = ebpf_object(profile)?;
+    let binary = userspace(profile, &object)?;
+    Ok(Built { object, binary })
+}
+
+fn ebpf_object(profile: Profile) -> Result<PathBuf> {
+    eprintln!(
+        "build: eBPF programs (nightly, {BPF_TARGET}, {})",
+        profile.dir()
+    );
+    // Flags for the BPF target (BTF for the loader) live in .cargo/config.toml, so that the plain
+    // cargo command builds the same object; RUSTFLAGS from the caller would replace them.
+    let mut cmd = Command::new("rustup");
+    cmd.args([
+        "run",
+        "nightly",
+        "cargo",
+        "build",
+        "--package",
+        "exitwatch-ebpf",
+        "--target",
+        BPF_TARGET,
+    ])
+    .args(["-Z", "build-std=core"])
+    .args(profile.flags())
+    .current_dir(workspace_root());
+    for var in [
+        "RUSTC",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTUP_TOOLCHAIN",
+    ] {
+        cmd.env_remove(var);
+    }
+    step(&mut cmd, "building the eBPF programs")?;
+    let object = target_dir()
+        .join(BPF_TARGET)
+        .join(profile.dir())
+        .join(BPF_BIN);
+    if !object.is_file() {
+        bail!(
+            "the eBPF build succeeded but left no object at {}",
+            object.display()
+        );
+    }
+    Ok(object)
+}
+
+fn userspace(profile: Profile, object: &Path) -> Result<PathBuf> {
+    eprintln!("build: exitwatch ({})", profile.dir());
+    step(
+        cargo()
+            .args(["build", "--package", "exitwatch"])
+            .args(profile.flags())
+            .env("EXITWATCH_BPF_OBJECT", object)
+            .current_dir(workspace_root()),
+        "building exitwatch",
+    )?;
+    Ok(target_dir().join(profile.dir()).join(BINARY))
+}
+
+pub fn workspace_root() -> PathBuf {
+    let xtask = Path::new(env!("CARGO_MANIFEST_DIR"));
+    xtask.parent().unwrap_or(xtask).to_path_buf()
+}
+
+fn target_dir() -> PathBuf {
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => workspace_root().join(dir),
+        None => workspace_root().join("target"),
+    }
+}

@@ -1,0 +1,152 @@
+//! Parses what the user typed after `cargo xtask` into a task, without touching the system.
+
+use crate::build::Profile;
+
+pub const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  setup                   install what building and testing need (apt packages, bpf-linker, rust-src)
+  build [--debug]         build the eBPF object and the exitwatch binary (release unless --debug)
+  run [--debug] -- ARGS   build, then run exitwatch ARGS as root (through sudo -E when not root)
+  test [--unit]           unit tests, then the privileged end-to-end tests (root); --unit: unit only
+";
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Task {
+    Setup,
+    Build { profile: Profile },
+    Run { profile: Profile, args: Vec<String> },
+    Test { unit_only: bool },
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Usage {
+    Help,
+    Invalid(String),
+}
+
+pub fn parse(args: &[String]) -> Result<Task, Usage> {
+    let Some((task, rest)) = args.split_first() else {
+        return Err(Usage::Invalid("no task given".into()));
+    };
+    match task.as_str() {
+        "-h" | "--help" | "help" => Err(Usage::Help),
+        "setup" => no_options(rest).map(|()| Task::Setup),
+        "build" => Ok(Task::Build {
+            profile: profile(flags(rest, &["--debug"])?),
+        }),
+        "test" => Ok(Task::Test {
+            unit_only: !flags(rest, &["--unit"])?.is_empty(),
+        }),
+        "run" => {
+            // Everything after `--` (or after the first word that is not ours) belongs to exitwatch.
+            let (ours, theirs) = match rest.iter().position(|a| a == "--") {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => {
+                    let i = rest
+                        .iter()
+                        .position(|a| a != "--debug")
+                        .unwrap_or(rest.len());
+                    (&rest[..i], &rest[i..])
+                }
+            };
+            Ok(Task::Run {
+                profile: profile(flags(ours, &["--debug"])?),
+                args: theirs.to_vec(),
+            })
+        }
+        other => Err(Usage::Invalid(format!("unknown task `{other}`"))),
+    }
+}
+
+fn no_options(rest: &[String]) -> Result<(), Usage> {
+    flags(rest, &[]).map(|_| ())
+}
+
+/// The flags present, each one of `allowed`; anything else is a usage error.
+fn flags<'a>(rest: &'a [String], allowed: &[&str]) -> Result<Vec<&'a str>, Usage> {
+    rest.iter()
+        .map(|a| match a.as_str() {
+            "-h" | "--help" => Err(Usage::Help),
+            a if allowed.contains(&a) => Ok(a),
+            a => Err(Usage::Invalid(format!("unexpected argument `{a}`"))),
+        })
+        .collect()
+}
+
+fn profile(flags: Vec<&str>) -> Profile {
+    if flags.contains(&"--debug") {
+        Profile::Debug
+    } else {
+        Profile::Release
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(line: &str) -> Result<Task, Usage> {
+        parse(
+            &line
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[test]
+    fn tasks_and_their_flags() {
+        assert_eq!(parse_str("setup"), Ok(Task::Setup));
+        assert_eq!(
+            parse_str("build"),
+            Ok(Task::Build {
+                profile: Profile::Release
+            })
+        );
+        assert_eq!(
+            parse_str("build --debug"),
+            Ok(Task::Build {
+                profile: Profile::Debug
+            })
+        );
+        assert_eq!(parse_str("test"), Ok(Task::Test { unit_only: false }));
+        assert_eq!(parse_str("test --unit"), Ok(Task::Test { unit_only: true }));
+    }
+
+    #[test]
+    fn run_passes_everything_after_the_separator_through() {
+        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_str("run -- --debug --format json"),
+            Ok(Task::Run {
+                profile: Profile::Release,
+                args: args(&["--debug", "--format", "json"])
+            })
+        );
+        assert_eq!(
+            parse_str("run --debug -- -p 1"),
+            Ok(Task::Run {
+                profile: Profile::Debug,
+                args: args(&["-p", "1"])
+            })
+        );
+        assert_eq!(
+            parse_str("run"),
+            Ok(Task::Run {
+                profile: Profile::Release,
+                args: vec![]
+            })
+        );
+    }
+
+    #[test]
+    fn mistakes_are_usage_errors() {
+        assert!(matches!(parse_str(""), Err(Usage::Invalid(_))));
+        assert!(matches!(parse_str("bench"), Err(Usage::Invalid(_))));
+        assert!(matches!(parse_str("setup --force"), Err(Usage::Invalid(_))));
+        assert!(matches!(parse_str("test --debug"), Err(Usage::Invalid(_))));
+        assert_eq!(parse_str("build --help"), Err(Usage::Help));
+    }
+}

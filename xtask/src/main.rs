@@ -1,0 +1,45 @@
+//! Developer tasks for exitwatch (`cargo xtask setup|build|run|test`): toolchain, builds, tests.
+
+mod apt;
+mod build;
+mod cli;
+mod command;
+mod privilege;
+mod run;
+mod setup;
+mod test;
+
+use std::process::ExitCode;
+
+use cli::Task;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let task = match cli::parse(&args) {
+        Ok(task) => task,
+        Err(cli::Usage::Help) => {
+            print!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Err(cli::Usage::Invalid(why)) => {
+            eprint!("xtask: {why}\n\n{}", cli::USAGE);
+            return ExitCode::from(64);
+        }
+    };
+    command::put_cargo_bin_on_path();
+    let outcome = match task {
+        Task::Setup => setup::setup(),
+        Task::Build { profile } => {
+            build::build(profile).map(|built| println!("{}", built.binary.display()))
+        }
+        Task::Run { profile, args } => run::run(profile, &args),
+        Task::Test { unit_only } => test::test(unit_only),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
