@@ -25,6 +25,8 @@ pub mod names {
     pub const FILTER: &str = "FILTER";
     pub const PROG_SIGNAL: &str = "signal_generate";
     pub const PROG_EXIT: &str = "sched_process_exit";
+    pub const PROG_OOM: &str = "mark_victim";
+    pub const PRIV_KILL: &str = "PRIV_KILL";
 }
 
 /// Capacity of the `WATCHED` map (target tgids whose signals and exit are reported).
@@ -36,6 +38,7 @@ pub const MAX_WATCHED: u32 = 4096;
 pub enum RecordKind {
     Signal = 1,
     Exit = 2,
+    Oom = 3,
 }
 
 impl RecordKind {
@@ -43,6 +46,7 @@ impl RecordKind {
         match v {
             1 => Some(Self::Signal),
             2 => Some(Self::Exit),
+            3 => Some(Self::Oom),
             _ => None,
         }
     }
@@ -70,6 +74,11 @@ pub mod flag {
     pub const NS_PID_ABSENT: u32 = 1 << 8;
     /// The target's signal handler could not be read.
     pub const HANDLER_UNKNOWN: u32 = 1 << 9;
+    /// OOM: the victim's memory counters could not be read (no mm, or fields absent).
+    pub const OOM_STATS_ABSENT: u32 = 1 << 10;
+    /// OOM: the kernel passed only the victim's pid and no matching SIGKILL was seen, so
+    /// only the pid is known.
+    pub const OOM_VICTIM_UNRESOLVED: u32 = 1 << 11;
 }
 
 /// The kernel's verdict on a generated signal (`enum trace_signal_ret` in
@@ -117,6 +126,22 @@ pub struct KernelOffsets {
     pub signal_live: u32,
     pub siginfo_code: u32,
     pub siginfo_fields: u32,
+    // The OOM killer's view of the victim (all optional: absent fields leave the stats out).
+    pub mm_total_vm: u32,
+    /// Start of the per-type RSS counters in mm_struct, the distance between two of them,
+    /// and where the value sits in one (percpu_counter::count since 6.2, atomic_long before).
+    pub mm_rss_stat: u32,
+    pub rss_stat_stride: u32,
+    pub rss_stat_value: u32,
+    pub mm_pgtables_bytes: u32,
+    /// Indices of MM_FILEPAGES, MM_ANONPAGES, MM_SHMEMPAGES (an enum; values from BTF).
+    pub rss_file_index: u32,
+    pub rss_anon_index: u32,
+    pub rss_shmem_index: u32,
+    pub signal_oom_score_adj: u32,
+    /// 1 when `mark_victim`'s first argument is the victim's task_struct (6.8+), 0 when it is
+    /// only its pid (older kernels).
+    pub mark_victim_has_task: u32,
 }
 
 impl KernelOffsets {
@@ -153,6 +178,16 @@ impl KernelOffsets {
             signal_live: ABSENT,
             siginfo_code: ABSENT,
             siginfo_fields: ABSENT,
+            mm_total_vm: ABSENT,
+            mm_rss_stat: ABSENT,
+            rss_stat_stride: ABSENT,
+            rss_stat_value: ABSENT,
+            mm_pgtables_bytes: ABSENT,
+            rss_file_index: ABSENT,
+            rss_anon_index: ABSENT,
+            rss_shmem_index: ABSENT,
+            signal_oom_score_adj: ABSENT,
+            mark_victim_has_task: 0,
         }
     }
 }
@@ -259,9 +294,35 @@ pub struct ExitRecord {
     pub task: TaskRecord,
 }
 
-const _: () = assert!(size_of::<KernelOffsets>() == 30 * 4);
+/// The OOM killer chose a victim (`mark_victim`), in the context of the task whose
+/// allocation failed (the trigger).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct OomRecord {
+    /// `RecordKind::Oom`.
+    pub kind: u32,
+    pub flags: u32,
+    pub time_ns: u64,
+    pub victim_uid: u32,
+    pub oom_score_adj: i32,
+    /// Pages (total_vm, and the RSS counters as the kernel's OOM report reads them).
+    pub total_vm_pages: u64,
+    pub anon_pages: i64,
+    pub file_pages: i64,
+    pub shmem_pages: i64,
+    pub pgtables_bytes: i64,
+    /// argv of the victim when it is the trigger itself (another task's memory is out of reach).
+    pub args_len: u32,
+    pub _pad: u32,
+    pub victim: TaskRecord,
+    pub trigger: TaskRecord,
+    pub args: [u8; ARGS_LEN],
+}
+
+const _: () = assert!(size_of::<KernelOffsets>() == 40 * 4);
 const _: () = assert!(size_of::<FilterConfig>() == 24);
 const _: () = assert!(size_of::<TaskRecord>() == 40);
+const _: () = assert!(size_of::<OomRecord>() == 72 + 2 * 40 + ARGS_LEN);
 const _: () = assert!(size_of::<AncestorRecord>() == 32);
 const _: () = assert!(size_of::<SignalRecord>() == 80 + 2 * 40 + ARGS_LEN + MAX_ANCESTORS * 32);
 const _: () = assert!(size_of::<ExitRecord>() == 24 + 40);

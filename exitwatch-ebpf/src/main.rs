@@ -5,6 +5,7 @@
 mod config;
 mod exit;
 mod maps;
+mod oom;
 mod signal_generate;
 mod task;
 

@@ -18,6 +18,25 @@ pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 #[map(name = "WATCHED")]
 pub static WATCHED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_WATCHED, 0);
 
+/// The target of the last `SIGKILL` sent with SEND_SIG_PRIV on this CPU: on kernels whose
+/// `mark_victim` passes only a pid, this is how the OOM program finds the victim's task.
+#[map(name = "PRIV_KILL")]
+pub static PRIV_KILL: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+#[inline(always)]
+pub fn stash_priv_kill(target: *const u8) {
+    if let Some(slot) = PRIV_KILL.get_ptr_mut(0) {
+        unsafe { *slot = target as u64 };
+    }
+}
+
+#[inline(always)]
+pub fn priv_kill_target() -> *const u8 {
+    PRIV_KILL
+        .get(0)
+        .map_or(core::ptr::null(), |t| *t as *const u8)
+}
+
 #[inline(always)]
 pub fn count_lost() {
     if let Some(counter) = LOST.get_ptr_mut(0) {

@@ -2,21 +2,22 @@
 //! work, then recorded with the sender (the current task), its ancestry and argv, and the target.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_task, bpf_ktime_get_boot_ns, generated::bpf_probe_read_user},
+    helpers::{bpf_get_current_task, bpf_ktime_get_boot_ns},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use exitwatch_common::{flag, result, RecordKind, SignalRecord, ABSENT, ARGS_LEN, MAX_ANCESTORS};
+use exitwatch_common::{flag, result, RecordKind, SignalRecord, ABSENT, MAX_ANCESTORS};
 
 use crate::{
     config::konst,
-    maps::{count_lost, is_watched, EVENTS},
+    maps::{count_lost, is_watched, stash_priv_kill, EVENTS},
     task::{self, read, Task},
 };
 
 /// `SEND_SIG_NOINFO` / `SEND_SIG_PRIV`: the special siginfo pointers of in-kernel sends.
 const SEND_SIG_NOINFO: u64 = 0;
 const SEND_SIG_PRIV: u64 = 1;
+const SIGKILL: i32 = 9;
 const SI_USER: i32 = 0;
 const SI_KERNEL: i32 = 0x80;
 /// `PF_KTHREAD` in task_struct::flags (include/linux/sched.h; unchanged since 2.6.27).
@@ -34,6 +35,10 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     let sig: i32 = ctx.arg(0);
     if !(1..=64).contains(&sig) {
         return None;
+    }
+    if sig == SIGKILL && ctx.arg::<u64>(1) == SEND_SIG_PRIV {
+        // Possibly the OOM killer: `mark_victim` follows on this CPU and may need the victim.
+        stash_priv_kill(ctx.arg(2));
     }
     // The hot path: most signals on a node (SIGCHLD, SIGURG from Go runtimes...) stop here.
     let bit = 1u64 << (sig - 1);
@@ -96,7 +101,7 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     let current = unsafe { bpf_get_current_task() } as Task;
     flags |= task::fill(current, &mut rec.sender);
     flags |= credentials(current, rec);
-    flags |= args(current, rec);
+    flags |= task::current_args(current, &mut rec.args, &mut rec.args_len);
     flags |= ancestry(current, rec);
     rec.flags = flags;
     entry.submit(0);
@@ -140,37 +145,6 @@ fn credentials(current: Task, rec: &mut SignalRecord) -> u32 {
     if read::<u32>(current, konst!(OFFSETS.task_flags)).unwrap_or(0) & PF_KTHREAD != 0 {
         flags |= flag::SENDER_KTHREAD;
     }
-    flags
-}
-
-/// argv of the current task, read now: a short-lived sender (pkill) is gone before userspace looks.
-#[inline(always)]
-fn args(current: Task, rec: &mut SignalRecord) -> u32 {
-    rec.args_len = 0;
-    let Some(mm) = read::<Task>(current, konst!(OFFSETS.task_mm)) else {
-        return flag::ARGS_UNREADABLE;
-    };
-    let (Some(start), Some(end)) = (
-        read::<u64>(mm, konst!(OFFSETS.mm_arg_start)),
-        read::<u64>(mm, konst!(OFFSETS.mm_arg_end)),
-    ) else {
-        return flag::ARGS_UNREADABLE;
-    };
-    if mm.is_null() || end <= start {
-        return flag::ARGS_UNREADABLE;
-    }
-    let mut flags = 0;
-    let mut len = end - start;
-    if len > ARGS_LEN as u64 {
-        len = ARGS_LEN as u64;
-        flags |= flag::ARGS_TRUNCATED;
-    }
-    let rc =
-        unsafe { bpf_probe_read_user(rec.args.as_mut_ptr().cast(), len as u32, start as *const _) };
-    if rc != 0 {
-        return flag::ARGS_UNREADABLE;
-    }
-    rec.args_len = len as u32;
     flags
 }
 

@@ -3,8 +3,10 @@
 //! Every read goes through `bpf_probe_read_kernel`, so a wrong guess can only yield zeroes,
 //! never a fault; a field this kernel lacks (`ABSENT`) is reported as such, never as garbage.
 
-use aya_ebpf::helpers::{bpf_probe_read_kernel, bpf_probe_read_kernel_buf};
-use exitwatch_common::{flag, AncestorRecord, TaskRecord, ABSENT, COMM_LEN};
+use aya_ebpf::helpers::{
+    bpf_probe_read_kernel, bpf_probe_read_kernel_buf, generated::bpf_probe_read_user,
+};
+use exitwatch_common::{flag, AncestorRecord, TaskRecord, ABSENT, ARGS_LEN, COMM_LEN};
 
 use crate::config::konst;
 
@@ -93,4 +95,34 @@ pub fn fill_ancestor(task: Task, rec: &mut AncestorRecord) -> u32 {
     rec._pad = 0;
     comm(task, &mut rec.comm);
     pid
+}
+
+/// argv of the current task, read now: a short-lived sender (pkill) is gone before userspace looks.
+#[inline(always)]
+pub fn current_args(current: Task, dst: &mut [u8; ARGS_LEN], out_len: &mut u32) -> u32 {
+    *out_len = 0;
+    let Some(mm) = read::<Task>(current, konst!(OFFSETS.task_mm)) else {
+        return flag::ARGS_UNREADABLE;
+    };
+    let (Some(start), Some(end)) = (
+        read::<u64>(mm, konst!(OFFSETS.mm_arg_start)),
+        read::<u64>(mm, konst!(OFFSETS.mm_arg_end)),
+    ) else {
+        return flag::ARGS_UNREADABLE;
+    };
+    if mm.is_null() || end <= start {
+        return flag::ARGS_UNREADABLE;
+    }
+    let mut flags = 0;
+    let mut len = end - start;
+    if len > ARGS_LEN as u64 {
+        len = ARGS_LEN as u64;
+        flags |= flag::ARGS_TRUNCATED;
+    }
+    let rc = unsafe { bpf_probe_read_user(dst.as_mut_ptr().cast(), len as u32, start as *const _) };
+    if rc != 0 {
+        return flag::ARGS_UNREADABLE;
+    }
+    *out_len = len as u32;
+    flags
 }

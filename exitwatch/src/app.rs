@@ -1,7 +1,7 @@
 //! The daemon: check, load, then read events until done, a count is reached, or a signal stops us.
 
 use std::collections::BTreeMap;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
@@ -11,9 +11,11 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::{Color, Config, Format};
 use crate::event::{self, Event, ExitEvent, Proc};
+use crate::kmsg::Kmsg;
 use crate::loader::{self, LoadError};
+use crate::pipeline::Pipeline;
 use crate::procs::{self, ProcError, State};
-use crate::render::{self, Context};
+use crate::render::Context;
 use crate::users::Users;
 use crate::{clock, sysexits};
 
@@ -37,6 +39,10 @@ impl AppError {
     }
 }
 
+fn map_err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
 /// Runs exitwatch with a checked configuration; returns the process exit status.
 pub async fn run(config: Config) -> Result<u8, AppError> {
     let started = Instant::now();
@@ -46,37 +52,61 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         pending.insert(w.pid, w);
     }
     let watched: Vec<u32> = pending.keys().copied().collect();
-    let offsets = loader::preflight()?;
-    let mut loaded = loader::load(offsets, config.filter, config.ring_buffer_size, &watched)?;
-    let ring = RingBuf::try_from(loaded.ebpf.take_map(names::EVENTS).expect("EVENTS map"))
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let lost_map: PerCpuArray<MapData, u64> =
-        PerCpuArray::try_from(loaded.ebpf.take_map(names::LOST).expect("LOST map"))
-            .map_err(|e| io::Error::other(e.to_string()))?;
+    let preflight = loader::preflight()?;
+    let mut loaded = loader::load(preflight, config.filter, config.ring_buffer_size, &watched)?;
+    let ring = RingBuf::try_from(
+        loaded
+            .ebpf
+            .take_map(names::EVENTS)
+            .ok_or_else(|| map_err("no EVENTS map"))?,
+    )
+    .map_err(map_err)?;
+    let lost_map: PerCpuArray<MapData, u64> = PerCpuArray::try_from(
+        loaded
+            .ebpf
+            .take_map(names::LOST)
+            .ok_or_else(|| map_err("no LOST map"))?,
+    )
+    .map_err(map_err)?;
     // SAFETY: the RingBuf owns its map fd, which stays open and unchanged while the AsyncFd
     // owns the RingBuf.
-    let mut ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut ring =
+        unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }.map_err(map_err)?;
+    let (mut kmsg, kmsg_error) = match Kmsg::open() {
+        Ok(k) => (Some(k), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
 
     let ctx = Context {
         node: node_name(),
         boot_epoch_ns: clock::boot_epoch_ns(),
         color: use_color(config.format, config.color),
         users: Users::load(),
-    };
-    let mut out = Output {
-        format: config.format,
-        ctx,
-        stdout: io::BufWriter::new(io::stdout()),
+        page_size: page_size(),
     };
     let attached_ms = started.elapsed().as_secs_f64() * 1000.0;
     eprintln!(
         "exitwatch: ready: programs attached in {attached_ms:.0} ms; {}",
         describe_scope(&pending)
     );
+    for note in &loaded.degraded {
+        eprintln!("exitwatch: warning: {note}");
+    }
+    if let Some(e) = &kmsg_error {
+        eprintln!(
+            "exitwatch: warning: cannot read the kernel log /dev/kmsg ({e}): OOM kills will lack their constraint and memory cgroup"
+        );
+    }
+    let mut pipe = Pipeline::new(
+        config.format,
+        ctx,
+        pending.clone(),
+        config.count,
+        kmsg_error,
+    );
 
     // A watched process may have ended between the /proc check and the attach.
-    for (pid, w) in pending.clone() {
+    for (pid, w) in pending {
         match procs::state(pid) {
             State::Alive => {}
             State::Zombie(Some(status)) => {
@@ -87,67 +117,70 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
                     comm: w.comm.into_bytes(),
                     start_ns: 0,
                 };
-                out.emit(&Event::Exit(ExitEvent {
+                pipe.emit_now(Event::Exit(ExitEvent {
                     time_ns: clock::since_boot_ns(),
                     status,
                     proc,
                 }))?;
-                pending.remove(&pid);
             }
             State::Zombie(None) | State::Gone => {
                 eprintln!("exitwatch: {}({pid}) exited before exitwatch attached; its exit status is unknown", w.comm);
-                pending.remove(&pid);
+                pipe.pending.remove(&pid);
             }
         }
     }
-    out.flush()?;
 
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut lost_reported = 0u64;
-    let mut signals_seen = 0u64;
-    let watching = !config.pids.is_empty();
-    let mut done = watching && pending.is_empty();
 
-    while !done {
+    while !pipe.done() {
+        let deadline = pipe.next_deadline().map(|at| {
+            let wait = Duration::from_nanos(at.saturating_sub(clock::since_boot_ns()));
+            tokio::time::Instant::now() + wait
+        });
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
                 while let Some(item) = guard.get_inner_mut().next() {
-                    let ev = match event::decode(&item) {
-                        Ok(ev) => ev,
-                        Err(e) => { eprintln!("exitwatch: skipped a malformed record: {e}"); continue; }
-                    };
-                    match &ev {
-                        Event::Signal(_) => signals_seen += 1,
-                        Event::Exit(x) => { pending.remove(&x.proc.pid); }
-                        Event::Lost { .. } => {}
+                    match event::decode(&item) {
+                        Ok(ev) => pipe.record(ev, clock::since_boot_ns())?,
+                        Err(e) => eprintln!("exitwatch: skipped a malformed record: {e}"),
                     }
-                    out.emit(&ev)?;
-                    if config.count.is_some_and(|n| signals_seen >= n) || (watching && pending.is_empty()) {
-                        done = true;
+                    if pipe.done() {
                         break;
                     }
                 }
                 guard.clear_ready();
-                out.flush()?;
             }
-            _ = tick.tick() => report_lost(&lost_map, &mut lost_reported, &mut out)?,
-            _ = sigint.recv() => done = true,
-            _ = sigterm.recv() => done = true,
+            lines = async { kmsg.as_mut().expect("guarded").next().await }, if kmsg.is_some() => {
+                match lines {
+                    Ok(lines) => pipe.kernel_log(lines, clock::since_boot_ns())?,
+                    Err(e) => {
+                        eprintln!("exitwatch: warning: stopped reading /dev/kmsg: {e}");
+                        kmsg = None;
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                pipe.tick(clock::since_boot_ns())?;
+            }
+            _ = tick.tick() => report_lost(&lost_map, &mut lost_reported, &mut pipe)?,
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
         }
     }
     // Drain what is already queued, then account for every record the kernel could not queue.
-    if config.count.is_none_or(|n| signals_seen < n) {
+    if !pipe.done() {
         while let Some(item) = ring.get_mut().next() {
             if let Ok(ev) = event::decode(&item) {
-                out.emit(&ev)?;
+                pipe.record(ev, clock::since_boot_ns())?;
             }
         }
     }
-    report_lost(&lost_map, &mut lost_reported, &mut out)?;
-    out.flush()?;
+    pipe.finish()?;
+    report_lost(&lost_map, &mut lost_reported, &mut pipe)?;
     drop(loaded);
     Ok(sysexits::OK)
 }
@@ -155,38 +188,16 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
 fn report_lost(
     map: &PerCpuArray<MapData, u64>,
     reported: &mut u64,
-    out: &mut Output,
+    pipe: &mut Pipeline,
 ) -> io::Result<()> {
     let total: u64 = map.get(&0, 0).map(|v| v.iter().sum()).unwrap_or(*reported);
     if total > *reported {
-        out.emit(&Event::Lost {
+        pipe.emit_now(Event::Lost {
             count: total - *reported,
         })?;
         *reported = total;
-        out.flush()?;
     }
     Ok(())
-}
-
-struct Output {
-    format: Format,
-    ctx: Context,
-    stdout: io::BufWriter<io::Stdout>,
-}
-
-impl Output {
-    fn emit(&mut self, ev: &Event) -> io::Result<()> {
-        render::render(self.format, &self.ctx, ev, &mut self.stdout)?;
-        if self.format == Format::Stap && !matches!(ev, Event::Signal(_)) {
-            // Not part of the systemtap script's output: say it on stderr.
-            render::render(Format::Text, &self.ctx, ev, &mut io::stderr())?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.stdout.flush()
-    }
 }
 
 fn describe_scope(pending: &BTreeMap<u32, procs::Watched>) -> String {
@@ -230,4 +241,14 @@ pub fn node_name() -> String {
                 .map(|s| s.trim().to_owned())
         })
         .unwrap_or_else(|| "unknown".into())
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as u64
+    } else {
+        4096
+    }
 }

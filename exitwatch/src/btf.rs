@@ -408,6 +408,29 @@ impl Btf {
         })
     }
 
+    /// The value of an enumerator (e.g. `MM_ANONPAGES`), from ENUM or ENUM64 types.
+    pub fn enum_value(&self, name: &str) -> Option<i64> {
+        (1..self.types.len() as u32).find_map(|id| {
+            let t = self.ty(id)?;
+            let (stride, wide) = match t.kind {
+                ENUM => (8, false),
+                ENUM64 => (12, true),
+                _ => return None,
+            };
+            (0..t.vlen as usize).find_map(|i| {
+                let at = t.extra + i * stride;
+                (self.name(self.u32_at(at)) == name).then(|| {
+                    let lo = self.u32_at(at + 4);
+                    if wide {
+                        (u64::from(self.u32_at(at + 8)) << 32 | u64::from(lo)) as i64
+                    } else {
+                        i64::from(lo as i32)
+                    }
+                })
+            })
+        })
+    }
+
     fn name(&self, off: u32) -> &str {
         name_at(&self.data[self.strs.clone()], off)
     }
@@ -433,6 +456,41 @@ fn name_at(strs: &[u8], off: u32) -> &str {
 /// Resolves every `KernelOffsets` field from `btf`. Fields a kernel may legitimately lack
 /// (`loginuid`, `sessionid` without CONFIG_AUDIT) become `ABSENT`; any other gap is an error
 /// naming every missing field at once.
+/// The OOM killer's fields: all optional, and laid out differently before and after 6.2.
+fn oom_offsets(btf: &Btf, o: &mut KernelOffsets) {
+    let off = |s: &str, p: &str| btf.member(s, p).filter(|m| !m.bitfield).map(|m| m.offset);
+    o.mm_total_vm = off("mm_struct", "total_vm").unwrap_or(ABSENT);
+    o.mm_pgtables_bytes = off("mm_struct", "pgtables_bytes").unwrap_or(ABSENT);
+    o.signal_oom_score_adj = off("signal_struct", "oom_score_adj").unwrap_or(ABSENT);
+    // <= 6.1: `struct mm_rss_stat { atomic_long_t count[NR_MM_COUNTERS]; } rss_stat;`
+    // >= 6.2: `struct percpu_counter rss_stat[NR_MM_COUNTERS];` (value in `count`).
+    let layout = match off("mm_struct", "rss_stat.count") {
+        Some(base) => Some((base, 8, 0)),
+        None => off("mm_struct", "rss_stat").and_then(|base| {
+            Some((
+                base,
+                btf.struct_size("percpu_counter")?,
+                off("percpu_counter", "count")?,
+            ))
+        }),
+    };
+    let index = |name: &str| btf.enum_value(name).and_then(|v| u32::try_from(v).ok());
+    if let (Some((base, stride, value)), Some(file), Some(anon), Some(shmem)) = (
+        layout,
+        index("MM_FILEPAGES"),
+        index("MM_ANONPAGES"),
+        index("MM_SHMEMPAGES"),
+    ) {
+        (o.mm_rss_stat, o.rss_stat_stride, o.rss_stat_value) = (base, stride, value);
+        (o.rss_file_index, o.rss_anon_index, o.rss_shmem_index) = (file, anon, shmem);
+    }
+    o.mark_victim_has_task = u32::from(
+        btf.tracepoint_params("mark_victim")
+            .and_then(|p| p.first().map(|p| p.ty.contains("task_struct")))
+            .unwrap_or(false),
+    );
+}
+
 pub fn resolve_offsets(btf: &Btf) -> Result<KernelOffsets, MissingFields> {
     let mut missing = Vec::new();
     // The first of `paths` that exists wins (for fields renamed across kernel versions).
@@ -482,6 +540,7 @@ pub fn resolve_offsets(btf: &Btf) -> Result<KernelOffsets, MissingFields> {
         signal_live: field("signal_struct", &["live"]),
         siginfo_code: field("kernel_siginfo", &["si_code"]),
         siginfo_fields: field("kernel_siginfo", &["_sifields"]),
+        ..KernelOffsets::absent()
     };
     let mut size = |s: &str| {
         let found = btf.struct_size(s);
@@ -490,6 +549,7 @@ pub fn resolve_offsets(btf: &Btf) -> Result<KernelOffsets, MissingFields> {
         }
         found.unwrap_or(ABSENT)
     };
+    oom_offsets(btf, &mut offsets);
     offsets.upid_size = size("upid");
     offsets.k_sigaction_size = size("k_sigaction");
     if missing.is_empty() {

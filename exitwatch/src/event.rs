@@ -6,8 +6,8 @@
 use std::mem::size_of;
 
 use exitwatch_common::{
-    flag, AncestorRecord, ExitRecord, RecordKind, SignalRecord, TaskRecord, ARGS_LEN, COMM_LEN,
-    MAX_ANCESTORS,
+    flag, AncestorRecord, ExitRecord, OomRecord, RecordKind, SignalRecord, TaskRecord, ARGS_LEN,
+    COMM_LEN, MAX_ANCESTORS,
 };
 
 use crate::exitstatus::ExitStatus;
@@ -129,10 +129,52 @@ pub struct ExitEvent {
     pub proc: Proc,
 }
 
+/// The OOM killer's verdict, as recorded by `mark_victim`, later completed from the kernel log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OomEvent {
+    pub time_ns: u64,
+    pub victim: Proc,
+    pub victim_uid: u32,
+    pub oom_score_adj: i32,
+    /// The victim's argv (read in the kernel when it is the trigger, else from /proc).
+    pub victim_args: Vec<Vec<u8>>,
+    /// Memory in pages, as the kernel's OOM report reads it; None when unreadable.
+    pub memory: Option<OomMemory>,
+    /// The task whose allocation failed.
+    pub trigger: Proc,
+    /// Processes sharing the victim's memory, killed with it.
+    pub also_killed: Vec<Proc>,
+    /// From the kernel log's `oom-kill:` summary line.
+    pub context: Option<crate::oom::OomContext>,
+    /// The victim's memory cgroup from /proc, read as the event arrived (a fallback for
+    /// `context.task_memcg`).
+    pub victim_cgroup: Option<String>,
+    /// The limiting memory cgroup's limit and usage, read from cgroupfs.
+    pub memcg_usage: Option<crate::oom::MemcgUsage>,
+    /// What could not be known, by JSON field name.
+    pub missing: Vec<&'static str>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OomMemory {
+    pub total_vm_pages: u64,
+    pub anon_pages: u64,
+    pub file_pages: u64,
+    pub shmem_pages: u64,
+    pub pgtables_bytes: u64,
+}
+
+impl OomEvent {
+    pub fn trigger_is_victim(&self) -> bool {
+        self.trigger.pid == self.victim.pid
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
     Signal(SignalEvent),
     Exit(ExitEvent),
+    Oom(OomEvent),
     /// Records the kernel could not queue (ring buffer full) since the last report.
     Lost {
         count: u64,
@@ -155,6 +197,7 @@ pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
     match RecordKind::from_u32(kind) {
         Some(RecordKind::Signal) => Ok(Event::Signal(signal(&read::<SignalRecord>(bytes, 0)?)?)),
         Some(RecordKind::Exit) => Ok(Event::Exit(exit(&read::<ExitRecord>(bytes, 0)?))),
+        Some(RecordKind::Oom) => Ok(Event::Oom(oom(&read::<OomRecord>(bytes, 0)?))),
         None => Err(DecodeError::UnknownKind(kind)),
     }
 }
@@ -261,6 +304,43 @@ fn exit(r: &ExitRecord) -> ExitEvent {
         time_ns: r.time_ns,
         status: ExitStatus::from_raw(r.exit_code),
         proc: proc(&r.task, r.flags),
+    }
+}
+
+fn oom(r: &OomRecord) -> OomEvent {
+    let f = r.flags;
+    let mut missing = Vec::new();
+    let memory = if f & flag::OOM_STATS_ABSENT == 0 {
+        let pages = |v: i64| v.max(0) as u64;
+        Some(OomMemory {
+            total_vm_pages: r.total_vm_pages,
+            anon_pages: pages(r.anon_pages),
+            file_pages: pages(r.file_pages),
+            shmem_pages: pages(r.shmem_pages),
+            pgtables_bytes: pages(r.pgtables_bytes),
+        })
+    } else {
+        missing.push("victim.memory");
+        None
+    };
+    let unresolved = f & flag::OOM_VICTIM_UNRESOLVED != 0;
+    if unresolved {
+        missing.push("victim.comm");
+    }
+    let args_len = (r.args_len as usize).min(ARGS_LEN);
+    OomEvent {
+        time_ns: r.time_ns,
+        victim: proc(&r.victim, f),
+        victim_uid: r.victim_uid,
+        oom_score_adj: r.oom_score_adj,
+        victim_args: split_args(&r.args[..args_len]),
+        memory,
+        trigger: proc(&r.trigger, f & !flag::NS_PID_ABSENT),
+        also_killed: Vec::new(),
+        context: None,
+        victim_cgroup: None,
+        memcg_usage: None,
+        missing,
     }
 }
 

@@ -1,12 +1,17 @@
 pub mod app;
 pub mod btf;
 pub mod caps;
+pub mod cgroupfs;
 pub mod cli;
 pub mod clock;
+pub mod correlate;
 pub mod escape;
 pub mod event;
 pub mod exitstatus;
+pub mod kmsg;
 pub mod loader;
+pub mod oom;
+pub mod pipeline;
 pub mod procs;
 pub mod render;
 pub mod signals;

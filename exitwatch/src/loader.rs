@@ -12,8 +12,10 @@ use crate::caps;
 static BPF_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/exitwatch.bpf.o"));
 
-/// The tracepoints exitwatch attaches to, all as BTF tracepoints (no tracefs needed).
+/// The tracepoints exitwatch needs, all as BTF tracepoints (no tracefs needed).
 pub const HOOKS: [&str; 2] = [names::PROG_SIGNAL, names::PROG_EXIT];
+/// Hooks that add detail when the kernel has them; without them exitwatch still runs.
+pub const OPTIONAL_HOOKS: [&str; 1] = [names::PROG_OOM];
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -81,11 +83,19 @@ fn chain(err: &dyn std::error::Error) -> String {
 /// What the daemon needs from the kernel side once loaded.
 pub struct Loaded {
     pub ebpf: Ebpf,
+    /// Optional hooks this kernel lacks, with what is lost without them.
+    pub degraded: Vec<String>,
+}
+
+/// What the kernel offers, checked before touching bpf().
+pub struct Preflight {
     pub offsets: KernelOffsets,
+    pub optional_hooks: Vec<&'static str>,
+    pub degraded: Vec<String>,
 }
 
 /// Everything that can be checked before touching bpf(): the object, BTF, hooks, offsets.
-pub fn preflight() -> Result<KernelOffsets, LoadError> {
+pub fn preflight() -> Result<Preflight, LoadError> {
     if BPF_OBJECT.is_empty() {
         return Err(LoadError::NoObject);
     }
@@ -95,12 +105,33 @@ pub fn preflight() -> Result<KernelOffsets, LoadError> {
             return Err(LoadError::NoHook(hook));
         }
     }
-    Ok(btf::resolve_offsets(&btf)?)
+    let offsets = btf::resolve_offsets(&btf)?;
+    let mut optional_hooks = Vec::new();
+    let mut degraded = Vec::new();
+    for hook in OPTIONAL_HOOKS {
+        if btf.has_typedef(&format!("btf_trace_{hook}")) {
+            optional_hooks.push(hook);
+        } else {
+            degraded.push(format!(
+                "this kernel has no `{hook}` tracepoint: OOM kills are reported as SIGKILLs from the kernel"
+            ));
+        }
+    }
+    if offsets.mm_rss_stat == exitwatch_common::ABSENT {
+        degraded.push(
+            "this kernel's mm_struct layout is unknown: OOM events carry no memory figures".into(),
+        );
+    }
+    Ok(Preflight {
+        offsets,
+        optional_hooks,
+        degraded,
+    })
 }
 
 /// Loads the programs, fills the watch list, then attaches (so no watched signal slips by).
 pub fn load(
-    offsets: KernelOffsets,
+    preflight: Preflight,
     filter: FilterConfig,
     ring_buffer_size: u32,
     watched: &[u32],
@@ -110,7 +141,7 @@ pub fn load(
     let kernel_btf = aya::Btf::from_sys_fs().map_err(LoadError::from_aya)?;
     let mut ebpf = EbpfLoader::new()
         .btf(Some(&kernel_btf))
-        .override_global(names::OFFSETS, &offsets, true)
+        .override_global(names::OFFSETS, &preflight.offsets, true)
         .override_global(names::FILTER, &filter, true)
         .map_max_entries(names::EVENTS, ring_buffer_size)
         .load(BPF_OBJECT)
@@ -125,18 +156,29 @@ pub fn load(
             map.insert(pid, 1, 0).map_err(LoadError::from_aya)?;
         }
     }
-    for hook in HOOKS {
-        let program: &mut BtfTracePoint = ebpf
-            .program_mut(hook)
-            .ok_or_else(|| LoadError::Ebpf(format!("program {hook} missing from the object")))?
-            .try_into()
-            .map_err(LoadError::from_aya)?;
-        program
-            .load(hook, &kernel_btf)
-            .map_err(LoadError::from_aya)?;
-        program.attach().map_err(LoadError::from_aya)?;
+    let mut degraded = preflight.degraded;
+    for hook in preflight.optional_hooks {
+        if let Err(e) = attach(&mut ebpf, hook, &kernel_btf) {
+            degraded.push(format!("the `{hook}` hook could not be attached ({e}): OOM kills are reported as SIGKILLs from the kernel"));
+        }
     }
-    Ok(Loaded { ebpf, offsets })
+    for hook in HOOKS {
+        attach(&mut ebpf, hook, &kernel_btf)?;
+    }
+    Ok(Loaded { ebpf, degraded })
+}
+
+fn attach(ebpf: &mut Ebpf, hook: &str, kernel_btf: &aya::Btf) -> Result<(), LoadError> {
+    let program: &mut BtfTracePoint = ebpf
+        .program_mut(hook)
+        .ok_or_else(|| LoadError::Ebpf(format!("program {hook} missing from the object")))?
+        .try_into()
+        .map_err(LoadError::from_aya)?;
+    program
+        .load(hook, kernel_btf)
+        .map_err(LoadError::from_aya)?;
+    program.attach().map_err(LoadError::from_aya)?;
+    Ok(())
 }
 
 /// Kernels before 5.11 charge BPF maps to RLIMIT_MEMLOCK; lift it (best effort: newer kernels

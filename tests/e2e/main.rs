@@ -1,1 +1,18 @@
+//! End-to-end tests: the real exitwatch binary loads its kernel programs, real processes send
+//! real signals, and each test checks the events a user would read.
+//!
+//! Needs root and a BPF-capable kernel. Run one test at a time:
+//! `EXITWATCH_BIN=$PWD/target/release/exitwatch cargo test -p exitwatch-tests --test e2e -- --test-threads=1`
+//! (or `cargo xtask test`). Each test starts its own exitwatch, scoped with `--pid` to its own
+//! victims so that whatever else the machine does cannot disturb it.
 
+mod harness;
+mod schema;
+
+mod delivery;
+mod errors;
+mod filter;
+mod formats;
+mod kernel;
+mod lifecycle;
+mod sender;

@@ -8,10 +8,7 @@ use std::{
 
 use anyhow::{bail, Result};
 
-use crate::{
-    command::{cargo, step},
-    setup::setup,
-};
+use crate::command::{cargo, step};
 
 const BPF_TARGET: &str = "bpfel-unknown-none";
 /// The eBPF crate's [[bin]]; bpf-linker writes the object under this name.
@@ -48,15 +45,18 @@ pub struct Built {
     pub binary: PathBuf,
 }
 
-/// Setup, then both builds.
+/// Both builds; the toolchain must be there (`setup`). `profile` is the userspace one: the
+/// eBPF object is always optimized, because core and compiler_builtins built at the dev profile
+/// end functions in calls to the panic handler, which the verifier rejects ("last insn is not
+/// an exit or jmp").
 pub fn build(profile: Profile) -> Result<Built> {
-    setup()?;
-    let object = ebpf_object(profile)?;
+    let object = ebpf_object()?;
     let binary = userspace(profile, &object)?;
     Ok(Built { object, binary })
 }
 
-fn ebpf_object(profile: Profile) -> Result<PathBuf> {
+fn ebpf_object() -> Result<PathBuf> {
+    let profile = Profile::Release;
     eprintln!(
         "build: eBPF programs (nightly, {BPF_TARGET}, {})",
         profile.dir()
@@ -71,9 +71,8 @@ fn ebpf_object(profile: Profile) -> Result<PathBuf> {
         "build",
         "--package",
         "exitwatch-ebpf",
-        "--target",
-        BPF_TARGET,
     ])
+    .args(["--target", BPF_TARGET])
     .args(["-Z", "build-std=core"])
     .args(profile.flags())
     .current_dir(workspace_root());

@@ -7,7 +7,7 @@ usage: cargo xtask <task>
 
 tasks:
   setup                   install what building and testing need (apt packages, bpf-linker, rust-src)
-  build [--debug]         build the eBPF object and the exitwatch binary (release unless --debug)
+  build [--debug]         build the eBPF object and exitwatch (--debug: exitwatch unoptimized)
   run [--debug] -- ARGS   build, then run exitwatch ARGS as root (through sudo -E when not root)
   test [--unit]           unit tests, then the privileged end-to-end tests (root); --unit: unit only
 ";

@@ -62,10 +62,7 @@ pub fn setup() -> Result<()> {
     }
     rust_src()?;
     bpf_linker()?;
-    eprintln!(
-        "setup: everything present ({:.1} s)",
-        started.elapsed().as_secs_f64()
-    );
+    eprintln!("setup: done ({:.1} s)", started.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Events shaped like the ones in the seed guide, for renderer tests.
 
-use crate::event::{Actor, Ancestor, Proc, Sender, SignalEvent};
+use crate::event::{Actor, Ancestor, OomEvent, OomMemory, Proc, Sender, SignalEvent};
+use crate::oom::{Constraint, MemcgUsage, OomContext};
 use crate::signals::{Disposition, SignalResult};
 
 const MIN: u64 = 60 * 1_000_000_000;
@@ -54,5 +55,46 @@ pub fn pkill_kills_server() -> SignalEvent {
             comm: b"server".to_vec(),
             start_ns: 100 * MIN,
         },
+    }
+}
+
+/// A pod container's python3 hitting its pod's 64 MiB limit with its own allocation.
+pub fn memcg_oom() -> OomEvent {
+    let victim = Proc {
+        pid: 5937,
+        tid: 5937,
+        ns_pid: Some(1),
+        comm: b"python3".to_vec(),
+        start_ns: MIN,
+    };
+    OomEvent {
+        time_ns: 2 * MIN,
+        victim: victim.clone(),
+        victim_uid: 0,
+        oom_score_adj: 0,
+        victim_args: vec![b"python3".to_vec(), b"leak.py".to_vec()],
+        memory: Some(OomMemory {
+            total_vm_pages: 20_000,
+            anon_pages: (61 << 20) / 4096,
+            file_pages: 100,
+            shmem_pages: 0,
+            pgtables_bytes: 200_000,
+        }),
+        trigger: victim,
+        also_killed: vec![],
+        context: Some(OomContext {
+            constraint: Constraint::Memcg,
+            oom_memcg: Some("/kubepods/burstable/pod1".into()),
+            task_memcg: Some("/kubepods/burstable/pod1/c1".into()),
+            pid: 5937,
+            task: "python3".into(),
+        }),
+        victim_cgroup: None,
+        memcg_usage: Some(MemcgUsage {
+            limit_bytes: Some(64 << 20),
+            usage_bytes: Some(1 << 20),
+            peak_bytes: Some(64 << 20),
+        }),
+        missing: vec![],
     }
 }

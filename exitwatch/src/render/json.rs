@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::Context;
 use crate::escape::json_string;
-use crate::event::{Actor, Ancestor, Event, ExitEvent, Proc, Sender, SignalEvent};
+use crate::event::{Actor, Ancestor, Event, ExitEvent, OomEvent, Proc, Sender, SignalEvent};
 use crate::signals;
 use crate::timefmt::rfc3339_nanos;
 
@@ -16,6 +16,7 @@ pub fn render(ctx: &Context, event: &Event, out: &mut dyn Write) -> io::Result<(
     match event {
         Event::Signal(ev) => write_line(out, &signal(ctx, ev)),
         Event::Exit(ev) => write_line(out, &exit(ctx, ev)),
+        Event::Oom(ev) => write_line(out, &oom(ctx, ev)),
         Event::Lost { count } => write_line(
             out,
             &Lost {
@@ -161,6 +162,100 @@ struct ExitJson {
     explanation: String,
 }
 
+#[derive(Serialize)]
+struct OomLine<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
+    victim: VictimJson,
+    trigger: TriggerJson,
+    also_killed: Vec<ParentJson>,
+    constraint: Option<&'static str>,
+    memcg: Option<MemcgJson>,
+    missing: &'a [&'static str],
+}
+
+#[derive(Serialize)]
+struct VictimJson {
+    #[serde(flatten)]
+    proc: ProcJson,
+    args: Vec<String>,
+    uid: u32,
+    oom_score_adj: i32,
+    total_vm_bytes: Option<u64>,
+    anon_rss_bytes: Option<u64>,
+    file_rss_bytes: Option<u64>,
+    shmem_rss_bytes: Option<u64>,
+    pgtables_bytes: Option<u64>,
+    cgroup: Option<String>,
+}
+
+#[derive(Serialize)]
+struct TriggerJson {
+    pid: u32,
+    tid: u32,
+    comm: String,
+    is_victim: bool,
+}
+
+#[derive(Serialize)]
+struct MemcgJson {
+    path: String,
+    limit_bytes: Option<u64>,
+    usage_bytes: Option<u64>,
+    peak_bytes: Option<u64>,
+}
+
+fn oom<'a>(ctx: &'a Context, ev: &'a OomEvent) -> OomLine<'a> {
+    let page = ctx.page_size;
+    let mem = ev.memory;
+    let memcg = ev
+        .context
+        .as_ref()
+        .and_then(|c| c.oom_memcg.clone())
+        .map(|path| MemcgJson {
+            path,
+            limit_bytes: ev.memcg_usage.and_then(|u| u.limit_bytes),
+            usage_bytes: ev.memcg_usage.and_then(|u| u.usage_bytes),
+            peak_bytes: ev.memcg_usage.and_then(|u| u.peak_bytes),
+        });
+    OomLine {
+        head: Head::at(ctx, "oom_kill", ev.time_ns),
+        victim: VictimJson {
+            proc: proc(ctx, &ev.victim),
+            args: ev.victim_args.iter().map(|s| json_string(s)).collect(),
+            uid: ev.victim_uid,
+            oom_score_adj: ev.oom_score_adj,
+            total_vm_bytes: mem.map(|m| m.total_vm_pages * page),
+            anon_rss_bytes: mem.map(|m| m.anon_pages * page),
+            file_rss_bytes: mem.map(|m| m.file_pages * page),
+            shmem_rss_bytes: mem.map(|m| m.shmem_pages * page),
+            pgtables_bytes: mem.map(|m| m.pgtables_bytes),
+            cgroup: ev
+                .context
+                .as_ref()
+                .and_then(|c| c.task_memcg.clone())
+                .or_else(|| ev.victim_cgroup.clone()),
+        },
+        trigger: TriggerJson {
+            pid: ev.trigger.pid,
+            tid: ev.trigger.tid,
+            comm: json_string(&ev.trigger.comm),
+            is_victim: ev.trigger_is_victim(),
+        },
+        also_killed: ev
+            .also_killed
+            .iter()
+            .map(|p| ParentJson {
+                pid: p.pid,
+                comm: json_string(&p.comm),
+            })
+            .collect(),
+        constraint: ev.context.as_ref().map(|c| c.constraint.as_str()),
+        memcg,
+        missing: &ev.missing,
+    }
+}
+
 fn proc(ctx: &Context, p: &Proc) -> ProcJson {
     ProcJson {
         pid: p.pid,
@@ -261,6 +356,7 @@ mod tests {
             boot_epoch_ns: 0,
             color: false,
             users: Users::default(),
+            page_size: 4096,
         }
     }
 
@@ -327,6 +423,20 @@ mod tests {
         ev.target.comm = vec![b'a', 0xff, b'\x1b'];
         let v = line(&Event::Signal(ev));
         assert_eq!(v["target"]["comm"], "a\\xff\u{1b}");
+    }
+
+    #[test]
+    fn oom_kill_line_names_victim_trigger_constraint_and_memcg() {
+        let v = line(&Event::Oom(fixtures::memcg_oom()));
+        assert_eq!(v["event"], "oom_kill");
+        assert_eq!(v["victim"]["comm"], "python3");
+        assert_eq!(v["victim"]["anon_rss_bytes"], 61 << 20);
+        assert_eq!(v["victim"]["cgroup"], "/kubepods/burstable/pod1/c1");
+        assert_eq!(v["trigger"]["is_victim"], true);
+        assert_eq!(v["constraint"], "memcg");
+        assert_eq!(v["memcg"]["path"], "/kubepods/burstable/pod1");
+        assert_eq!(v["memcg"]["limit_bytes"], 64 << 20);
+        assert_eq!(v["missing"], serde_json::json!([]));
     }
 
     #[test]

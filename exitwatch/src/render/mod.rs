@@ -20,6 +20,8 @@ pub struct Context {
     /// Emit ANSI colours (text format on a terminal only).
     pub color: bool,
     pub users: Users,
+    /// Bytes per page, for the OOM killer's page counts.
+    pub page_size: u64,
 }
 
 impl Context {

@@ -5,7 +5,8 @@ use std::io::{self, Write};
 
 use super::Context;
 use crate::escape::{escape_text, shell_words};
-use crate::event::{Actor, Event, ExitEvent, Proc, Sender, SignalEvent};
+use crate::event::{Actor, Event, ExitEvent, OomEvent, Proc, Sender, SignalEvent};
+use crate::oom::Constraint;
 use crate::signals::{self, Disposition, SignalResult};
 use crate::timefmt::rfc3339_nanos;
 
@@ -18,6 +19,7 @@ pub fn render(ctx: &Context, event: &Event, out: &mut dyn Write) -> io::Result<(
     match event {
         Event::Signal(ev) => signal(ctx, ev, out),
         Event::Exit(ev) => exit(ctx, ev, out),
+        Event::Oom(ev) => oom(ctx, ev, out),
         Event::Lost { count } => writeln!(
             out,
             "{}warning:{} {count} event(s) lost: the kernel ring buffer was full; raise --ring-buffer-size",
@@ -192,6 +194,98 @@ fn write_actor(ctx: &Context, label: &str, a: &Actor, out: &mut dyn Write) -> io
     writeln!(out, "  ancestry  {}", chain.join(" → "))
 }
 
+/// "64 MiB", "1.5 GiB", "512 KiB".
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 || v.fract() < 0.05 {
+        format!("{:.0} {}", v, UNITS[unit])
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn oom(ctx: &Context, ev: &OomEvent, out: &mut dyn Write) -> io::Result<()> {
+    let (red, reset) = (paint(ctx, RED), paint(ctx, RESET));
+    let cause = match &ev.context {
+        Some(c) => match (c.constraint, &c.oom_memcg) {
+            (Constraint::Memcg, Some(path)) => {
+                let limit = ev.memcg_usage.and_then(|u| u.limit_bytes).map_or_else(String::new, |l| format!(" {}", bytes(l)));
+                format!("memory cgroup {} hit its{limit} limit", escape_text(path.as_bytes()))
+            }
+            (Constraint::Global, _) => "the node ran out of memory (global OOM)".into(),
+            (Constraint::Cpuset, _) => "the victim's cpuset nodes ran out of memory".into(),
+            (Constraint::Mempolicy, _) => "the victim's memory policy nodes ran out of memory".into(),
+            (Constraint::Memcg, None) => "a memory cgroup hit its limit".into(),
+        },
+        None => "out of memory (the kernel log's oom-kill line was not available, so which limit is unknown)".into(),
+    };
+    let mem = ev.memory.map_or_else(String::new, |m| {
+        format!("anon RSS {}, ", bytes(m.anon_pages * ctx.page_size))
+    });
+    let trigger = if ev.trigger_is_victim() {
+        "its own allocation".to_owned()
+    } else {
+        format!("an allocation by {}", who(&ev.trigger))
+    };
+    writeln!(
+        out,
+        "{} {red}OOM killer{reset}: {cause}; killed {} ({mem}oom_score_adj {}), triggered by {trigger}. Exit code will be 137.",
+        rfc3339_nanos(ctx.wall_ns(ev.time_ns)),
+        who(&ev.victim),
+        ev.oom_score_adj
+    )?;
+    if !ev.victim_args.is_empty() {
+        writeln!(out, "  args      {}", shell_words(&ev.victim_args))?;
+    }
+    if let Some(m) = ev.memory {
+        let p = ctx.page_size;
+        writeln!(
+            out,
+            "  memory    total-vm {}, anon-rss {}, file-rss {}, shmem-rss {}, pgtables {}",
+            bytes(m.total_vm_pages * p),
+            bytes(m.anon_pages * p),
+            bytes(m.file_pages * p),
+            bytes(m.shmem_pages * p),
+            bytes(m.pgtables_bytes)
+        )?;
+    }
+    if let Some(c) = &ev.context {
+        let usage = ev
+            .memcg_usage
+            .and_then(|u| u.peak_bytes)
+            .map_or_else(String::new, |u| format!(", peak usage {}", bytes(u)));
+        writeln!(
+            out,
+            "  cgroup    victim in {}, limit hit in {}{usage}",
+            escape_text(c.task_memcg.as_deref().unwrap_or("?").as_bytes()),
+            escape_text(
+                c.oom_memcg
+                    .as_deref()
+                    .unwrap_or("(none: global)")
+                    .as_bytes()
+            )
+        )?;
+    }
+    if !ev.also_killed.is_empty() {
+        let list: Vec<String> = ev.also_killed.iter().map(who).collect();
+        writeln!(
+            out,
+            "  also      killed with it (sharing its memory): {}",
+            list.join(", ")
+        )?;
+    }
+    if !ev.missing.is_empty() {
+        writeln!(out, "  unknown   {}", ev.missing.join(", "))?;
+    }
+    Ok(())
+}
+
 fn exit(ctx: &Context, ev: &ExitEvent, out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
@@ -214,6 +308,7 @@ mod tests {
             boot_epoch_ns: 0,
             color,
             users: Users::parse("root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/h:/bin/sh\n"),
+            page_size: 4096,
         }
     }
 
@@ -256,6 +351,27 @@ mod tests {
             "{s:?}"
         );
         assert!(s.contains(r"x\x1b]0;pwned\x07(7942)"), "{s}");
+    }
+
+    #[test]
+    fn oom_says_which_limit_who_died_and_who_allocated() {
+        let mut out = Vec::new();
+        render(&ctx(false), &Event::Oom(fixtures::memcg_oom()), &mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            s.lines().next().unwrap().ends_with(
+                "OOM killer: memory cgroup /kubepods/burstable/pod1 hit its 64 MiB limit; killed python3(5937) \
+                 (anon RSS 61 MiB, oom_score_adj 0), triggered by its own allocation. Exit code will be 137."
+            ),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn byte_sizes_read_naturally() {
+        assert_eq!(bytes(64 << 20), "64 MiB");
+        assert_eq!(bytes(1536 << 20), "1.5 GiB");
+        assert_eq!(bytes(100), "100 B");
     }
 
     #[test]

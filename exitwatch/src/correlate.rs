@@ -1,0 +1,142 @@
+//! Joins what the kernel reports in pieces into one story, keeping the order events happened in.
+//!
+//! The OOM killer sends its victim SIGKILL (SI_KERNEL), then `mark_victim` fires, then it
+//! SIGKILLs every other process sharing the victim's memory. exitwatch reports that as ONE
+//! `oom_kill` event: the victim's SIGKILL is absorbed, the others become `also_killed`, and the
+//! kernel log's `oom-kill:` line (constraint, memory cgroup) is attached when it shows up.
+//! Pure: time is passed in (nanoseconds since boot), so every rule is unit-tested.
+
+use std::collections::VecDeque;
+
+use crate::event::{Event, OomEvent, SignalEvent};
+use crate::oom::OomContext;
+use crate::signals::SI_KERNEL;
+
+/// How long a kernel SIGKILL waits for a `mark_victim` that would explain it.
+pub const PRIV_KILL_HOLD_NS: u64 = 20_000_000;
+/// An OOM event waits at least this long for its companions (shared-memory kills)...
+pub const OOM_MIN_HOLD_NS: u64 = 20_000_000;
+/// ...and at most this long for the kernel log line.
+pub const OOM_MAX_HOLD_NS: u64 = 300_000_000;
+const RECENT_LOG_LINES: usize = 64;
+
+enum Slot {
+    Ready(Event),
+    KernelKill { ev: SignalEvent, until: u64 },
+    Oom { ev: OomEvent, until: u64 },
+}
+
+#[derive(Default)]
+pub struct Correlator {
+    queue: VecDeque<Slot>,
+    /// `oom-kill:` lines not yet matched to an OOM event (the log may come first).
+    recent_log: VecDeque<OomContext>,
+}
+
+fn is_kernel_kill(ev: &SignalEvent) -> bool {
+    ev.signo == 9 && ev.code == SI_KERNEL
+}
+
+fn log_matches(ctx: &OomContext, oom: &OomEvent) -> bool {
+    ctx.pid == oom.victim.tid || ctx.pid == oom.victim.pid
+}
+
+impl Correlator {
+    pub fn push(&mut self, ev: Event, now: u64) -> Vec<Event> {
+        match ev {
+            Event::Signal(s) if is_kernel_kill(&s) => {
+                let sender_tid = s.sender.actor().proc.tid;
+                let companion = self.queue.iter_mut().find_map(|slot| match slot {
+                    Slot::Oom { ev, .. }
+                        if ev.trigger.tid == sender_tid && ev.victim.pid != s.target.pid =>
+                    {
+                        Some(ev)
+                    }
+                    _ => None,
+                });
+                match companion {
+                    Some(oom) => oom.also_killed.push(s.target),
+                    None => self.queue.push_back(Slot::KernelKill {
+                        until: s.time_ns.max(now) + PRIV_KILL_HOLD_NS,
+                        ev: s,
+                    }),
+                }
+            }
+            Event::Oom(mut oom) => {
+                // The victim's SIGKILL is part of this story, not a separate event.
+                self.queue.retain(|slot| {
+                    !matches!(slot, Slot::KernelKill { ev, .. } if ev.target.pid == oom.victim.pid)
+                });
+                if let Some(i) = self.recent_log.iter().position(|c| log_matches(c, &oom)) {
+                    oom.context = self.recent_log.remove(i);
+                }
+                let until = oom.time_ns.max(now) + OOM_MAX_HOLD_NS;
+                self.queue.push_back(Slot::Oom { ev: oom, until });
+            }
+            other => self.queue.push_back(Slot::Ready(other)),
+        }
+        self.release(now)
+    }
+
+    /// A kernel log `oom-kill:` line arrived.
+    pub fn log(&mut self, ctx: OomContext, now: u64) -> Vec<Event> {
+        let waiting = self.queue.iter_mut().find_map(|slot| match slot {
+            Slot::Oom { ev, .. } if ev.context.is_none() && log_matches(&ctx, ev) => Some(ev),
+            _ => None,
+        });
+        match waiting {
+            Some(oom) => oom.context = Some(ctx),
+            None => {
+                if self.recent_log.len() == RECENT_LOG_LINES {
+                    self.recent_log.pop_front();
+                }
+                self.recent_log.push_back(ctx);
+            }
+        }
+        self.release(now)
+    }
+
+    /// Events whose wait is over, oldest first; an event never overtakes an earlier one.
+    pub fn release(&mut self, now: u64) -> Vec<Event> {
+        let mut out = Vec::new();
+        while let Some(front) = self.queue.front() {
+            let ready = match front {
+                Slot::Ready(_) => true,
+                Slot::KernelKill { until, .. } => now >= *until,
+                Slot::Oom { ev, until } => {
+                    now >= *until || (ev.context.is_some() && now >= ev.time_ns + OOM_MIN_HOLD_NS)
+                }
+            };
+            if !ready {
+                break;
+            }
+            out.push(match self.queue.pop_front().expect("front exists") {
+                Slot::Ready(ev) => ev,
+                Slot::KernelKill { ev, .. } => Event::Signal(ev),
+                Slot::Oom { ev, .. } => Event::Oom(ev),
+            });
+        }
+        out
+    }
+
+    /// When `release` may next have something to give (None: nothing is waiting).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.queue.iter().find_map(|slot| match slot {
+            Slot::Ready(_) => None,
+            Slot::KernelKill { until, .. } => Some(*until),
+            Slot::Oom { ev, until } => Some(if ev.context.is_some() {
+                ev.time_ns + OOM_MIN_HOLD_NS
+            } else {
+                *until
+            }),
+        })
+    }
+
+    /// Everything still held, in order (at shutdown).
+    pub fn flush(&mut self) -> Vec<Event> {
+        self.release(u64::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests;

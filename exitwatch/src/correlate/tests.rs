@@ -1,0 +1,176 @@
+use super::*;
+use crate::event::{Actor, OomEvent, Proc, Sender};
+use crate::oom::Constraint;
+use crate::signals::{Disposition, KernelReason, SignalResult};
+
+const MS: u64 = 1_000_000;
+
+fn proc(pid: u32, comm: &str) -> Proc {
+    Proc {
+        pid,
+        tid: pid,
+        ns_pid: Some(pid),
+        comm: comm.as_bytes().to_vec(),
+        start_ns: 0,
+    }
+}
+
+fn actor(pid: u32) -> Actor {
+    Actor {
+        proc: proc(pid, "alloc"),
+        args: vec![],
+        args_truncated: false,
+        uid: 0,
+        gid: 0,
+        euid: 0,
+        loginuid: None,
+        sessionid: None,
+        kernel_thread: false,
+        ancestry: vec![],
+        ancestry_truncated: false,
+    }
+}
+
+fn kernel_kill(at: u64, current: u32, target: u32) -> Event {
+    Event::Signal(SignalEvent {
+        time_ns: at,
+        signo: 9,
+        code: SI_KERNEL,
+        result: SignalResult::Delivered,
+        group: true,
+        disposition: Some(Disposition::Default),
+        fault_addr: None,
+        sender: Sender::Kernel {
+            reason: KernelReason::Kernel,
+            context: actor(current),
+        },
+        target: proc(target, "victim"),
+    })
+}
+
+fn oom(at: u64, trigger: u32, victim: u32) -> Event {
+    Event::Oom(OomEvent {
+        time_ns: at,
+        victim: proc(victim, "victim"),
+        victim_uid: 0,
+        oom_score_adj: 0,
+        victim_args: vec![],
+        memory: None,
+        trigger: proc(trigger, "alloc"),
+        also_killed: vec![],
+        context: None,
+        victim_cgroup: None,
+        memcg_usage: None,
+        missing: vec![],
+    })
+}
+
+fn log_line(pid: u32) -> OomContext {
+    OomContext {
+        constraint: Constraint::Memcg,
+        oom_memcg: Some("/t".into()),
+        task_memcg: Some("/t".into()),
+        pid,
+        task: "victim".into(),
+    }
+}
+
+fn exit(at: u64, pid: u32) -> Event {
+    Event::Exit(crate::event::ExitEvent {
+        time_ns: at,
+        status: crate::exitstatus::ExitStatus::from_raw(9),
+        proc: proc(pid, "victim"),
+    })
+}
+
+#[test]
+fn the_oom_killers_sigkill_and_mark_victim_become_one_event() {
+    let mut c = Correlator::default();
+    assert!(
+        c.push(kernel_kill(100 * MS, 10, 20), 100 * MS).is_empty(),
+        "held: mark_victim may follow"
+    );
+    assert!(
+        c.push(oom(100 * MS, 10, 20), 100 * MS).is_empty(),
+        "held: waiting for the log line"
+    );
+    assert!(
+        c.push(exit(101 * MS, 20), 101 * MS).is_empty(),
+        "an exit never overtakes its cause"
+    );
+    assert!(
+        c.log(log_line(20), 102 * MS).is_empty(),
+        "min hold for shared-memory kills"
+    );
+    let out = c.release(100 * MS + OOM_MIN_HOLD_NS);
+    assert_eq!(out.len(), 2, "{out:?}");
+    let Event::Oom(o) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert_eq!(o.context.as_ref().unwrap().constraint, Constraint::Memcg);
+    assert!(matches!(out[1], Event::Exit(_)));
+    assert!(c.flush().is_empty(), "the victim's SIGKILL was absorbed");
+}
+
+#[test]
+fn processes_sharing_the_victims_memory_join_the_event() {
+    let mut c = Correlator::default();
+    c.push(kernel_kill(0, 10, 20), 0);
+    c.push(oom(0, 10, 20), 0);
+    assert!(c.push(kernel_kill(MS, 10, 21), MS).is_empty());
+    let out = c.flush();
+    assert_eq!(out.len(), 1, "{out:?}");
+    let Event::Oom(o) = &out[0] else { panic!() };
+    assert_eq!(
+        o.also_killed.iter().map(|p| p.pid).collect::<Vec<_>>(),
+        vec![21]
+    );
+}
+
+#[test]
+fn a_log_line_that_came_first_is_used() {
+    let mut c = Correlator::default();
+    c.log(log_line(20), 0);
+    c.push(oom(0, 20, 20), 0);
+    let out = c.release(OOM_MIN_HOLD_NS);
+    let Event::Oom(o) = &out[0] else {
+        panic!("{out:?}")
+    };
+    assert!(o.context.is_some());
+}
+
+#[test]
+fn without_a_log_line_the_event_still_comes_out_after_the_max_hold() {
+    let mut c = Correlator::default();
+    c.push(oom(0, 10, 20), 0);
+    assert!(c.release(OOM_MAX_HOLD_NS - 1).is_empty());
+    assert_eq!(c.next_deadline(), Some(OOM_MAX_HOLD_NS));
+    let out = c.release(OOM_MAX_HOLD_NS);
+    let Event::Oom(o) = &out[0] else { panic!() };
+    assert!(o.context.is_none());
+}
+
+#[test]
+fn a_kernel_sigkill_with_no_oom_is_reported_as_a_signal_after_a_short_wait() {
+    let mut c = Correlator::default();
+    assert!(c.push(kernel_kill(0, 1, 50), 0).is_empty());
+    assert_eq!(c.next_deadline(), Some(PRIV_KILL_HOLD_NS));
+    let out = c.release(PRIV_KILL_HOLD_NS);
+    assert!(matches!(&out[..], [Event::Signal(s)] if s.target.pid == 50));
+}
+
+#[test]
+fn ordinary_events_pass_straight_through() {
+    let mut c = Correlator::default();
+    assert_eq!(c.push(exit(0, 3), 0).len(), 1);
+    assert_eq!(c.next_deadline(), None);
+}
+
+#[test]
+fn unmatched_log_lines_are_bounded() {
+    let mut c = Correlator::default();
+    for pid in 0..1000 {
+        c.log(log_line(pid), 0);
+    }
+    assert_eq!(c.recent_log.len(), RECENT_LOG_LINES);
+}

@@ -1,0 +1,164 @@
+//! From decoded records to rendered lines: enrich on arrival, correlate, complete, emit, and
+//! keep the tallies that decide when exitwatch is done.
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use crate::cgroupfs::{self, MemoryHierarchy};
+use crate::cli::Format;
+use crate::correlate::Correlator;
+use crate::event::{Event, OomEvent};
+use crate::oom::OomContext;
+use crate::procs::Watched;
+use crate::render::{self, Context};
+
+pub struct Pipeline {
+    pub format: Format,
+    pub ctx: Context,
+    pub out: io::BufWriter<io::Stdout>,
+    correlator: Correlator,
+    memory: Option<MemoryHierarchy>,
+    /// Why the kernel log cannot be read, when it cannot.
+    kmsg_error: Option<String>,
+    /// Watched processes that have not exited yet.
+    pub pending: BTreeMap<u32, Watched>,
+    watching: bool,
+    count: Option<u64>,
+    signals_seen: u64,
+}
+
+impl Pipeline {
+    pub fn new(
+        format: Format,
+        ctx: Context,
+        pending: BTreeMap<u32, Watched>,
+        count: Option<u64>,
+        kmsg_error: Option<String>,
+    ) -> Self {
+        Pipeline {
+            format,
+            ctx,
+            out: io::BufWriter::new(io::stdout()),
+            correlator: Correlator::default(),
+            memory: MemoryHierarchy::detect(),
+            kmsg_error,
+            watching: !pending.is_empty(),
+            pending,
+            count,
+            signals_seen: 0,
+        }
+    }
+
+    /// True once the user's question is answered: every watched process ended, or the count.
+    pub fn done(&self) -> bool {
+        (self.watching && self.pending.is_empty())
+            || self.count.is_some_and(|n| self.signals_seen >= n)
+    }
+
+    /// A record from the kernel, now.
+    pub fn record(&mut self, mut ev: Event, now: u64) -> io::Result<()> {
+        if let Event::Oom(oom) = &mut ev {
+            self.on_arrival(oom);
+        }
+        let ready = self.correlator.push(ev, now);
+        self.emit_all(ready)
+    }
+
+    pub fn kernel_log(&mut self, lines: Vec<OomContext>, now: u64) -> io::Result<()> {
+        for line in lines {
+            let ready = self.correlator.log(line, now);
+            self.emit_all(ready)?;
+        }
+        Ok(())
+    }
+
+    pub fn tick(&mut self, now: u64) -> io::Result<()> {
+        let ready = self.correlator.release(now);
+        self.emit_all(ready)
+    }
+
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.correlator.next_deadline()
+    }
+
+    pub fn finish(&mut self) -> io::Result<()> {
+        let rest = self.correlator.flush();
+        self.emit_all(rest)?;
+        self.out.flush()
+    }
+
+    /// Bypasses correlation (lost counts, exits found in /proc at start).
+    pub fn emit_now(&mut self, ev: Event) -> io::Result<()> {
+        self.emit_all(vec![ev])
+    }
+
+    /// What must be read while the victim may still exist.
+    fn on_arrival(&mut self, oom: &mut OomEvent) {
+        if let Some(memory) = &self.memory {
+            oom.victim_cgroup = cgroupfs::proc_memory_cgroup(oom.victim.pid, memory.v2);
+        }
+        if oom.victim_args.is_empty() {
+            let path = format!("/proc/{}/cmdline", oom.victim.pid);
+            match std::fs::read(path) {
+                Ok(raw) if !raw.is_empty() => {
+                    oom.victim_args = raw
+                        .strip_suffix(&[0])
+                        .unwrap_or(&raw)
+                        .split(|&b| b == 0)
+                        .map(<[u8]>::to_vec)
+                        .collect();
+                }
+                _ => oom.missing.push("victim.args"),
+            }
+        }
+    }
+
+    /// Completes an OOM event once correlation is over.
+    fn complete(&mut self, oom: &mut OomEvent) {
+        match &oom.context {
+            Some(ctx) => {
+                if oom.victim.comm.is_empty() {
+                    oom.victim.comm = ctx.task.as_bytes().to_vec();
+                    oom.missing.retain(|m| *m != "victim.comm");
+                }
+                if let (Some(path), Some(memory)) = (&ctx.oom_memcg, &self.memory) {
+                    oom.memcg_usage = memory.usage(path);
+                    if oom.memcg_usage.is_none() {
+                        oom.missing.push("memcg.limit_bytes");
+                    }
+                }
+            }
+            None => {
+                oom.missing.push("constraint");
+                oom.missing.push("memcg");
+                oom.missing.push(if self.kmsg_error.is_some() {
+                    "kernel_log_unreadable"
+                } else {
+                    "kernel_log_line_not_seen"
+                });
+            }
+        }
+    }
+
+    fn emit_all(&mut self, events: Vec<Event>) -> io::Result<()> {
+        for mut ev in events {
+            match &mut ev {
+                Event::Signal(_) => self.signals_seen += 1,
+                Event::Exit(x) => {
+                    self.pending.remove(&x.proc.pid);
+                }
+                Event::Oom(oom) => self.complete(oom),
+                Event::Lost { .. } => {}
+            }
+            render::render(self.format, &self.ctx, &ev, &mut self.out)?;
+            if self.format == Format::Stap && !matches!(ev, Event::Signal(_)) {
+                // Not part of the systemtap script's output: say it on stderr.
+                render::render(Format::Text, &self.ctx, &ev, &mut io::stderr())?;
+            }
+            if self.done() {
+                break;
+            }
+        }
+        self.out.flush()
+    }
+}

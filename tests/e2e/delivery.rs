@@ -1,0 +1,84 @@
+//! What became of the signal: ignored, sent to one thread, dropped by a namespace's init.
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::harness::{self, of_kind, victim_bin, Exitwatch, Victim, EVENT_TIMEOUT};
+
+#[test]
+fn sigterm_to_a_process_that_ignores_it_is_reported_as_ignored() {
+    let mut victim = Victim::spawn(&["--ignore", "TERM"]);
+    let mut ew = Exitwatch::start(&["--pid", &victim.pid_arg(), "--format", "json"]);
+    harness::send("TERM", victim.pid, 1);
+    let ev = ew.wait_json(EVENT_TIMEOUT, |v| v["event"] == "signal");
+    let sig = &ev["signal"];
+    assert_eq!(sig["name"], "SIGTERM", "{ev:#}");
+    assert_eq!(sig["result"], "ignored", "{ev:#}");
+    assert_eq!(sig["disposition"], "ignored", "{ev:#}");
+    assert_eq!(sig["fatal"], false, "{ev:#}");
+    assert_eq!(ev["target"]["pid"], victim.pid, "{ev:#}");
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        victim.alive(),
+        "the victim ignores SIGTERM and should still be running"
+    );
+    let events = ew.stop().assert_ok().json();
+    assert!(of_kind(&events, "exit").is_empty(), "{events:#?}");
+}
+
+#[test]
+fn tgkill_to_one_thread_names_that_thread() {
+    let victim = Victim::spawn(&["--threads", "2"]);
+    let worker = victim.tids[1];
+    assert_ne!(worker, victim.pid);
+    let ew = Exitwatch::start(&["--pid", &victim.pid_arg(), "--format", "json"]);
+    harness::run(Command::new(victim_bin()).args([
+        "tgkill",
+        "TERM",
+        &victim.pid_arg(),
+        &worker.to_string(),
+    ]));
+    let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
+    let ev = of_kind(&events, "signal")[0];
+    assert_eq!(ev["signal"]["name"], "SIGTERM", "{ev:#}");
+    assert_eq!(ev["signal"]["group"], false, "{ev:#}");
+    assert_eq!(ev["signal"]["fatal"], true, "{ev:#}");
+    assert_eq!(ev["target"]["pid"], victim.pid, "{ev:#}");
+    assert_eq!(ev["target"]["tid"], worker, "{ev:#}");
+    let exit = of_kind(&events, "exit")[0];
+    assert_eq!(exit["exit"]["code"], 143, "{exit:#}");
+}
+
+#[test]
+fn sigterm_to_a_namespace_init_without_handler_is_dropped() {
+    // The container trap: PID 1 of a pid namespace only gets signals it handles (or SIGKILL
+    // from outside).
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--fork", "--pid", victim_bin(), "wait"]);
+    let mut init = Victim::from_command(cmd, "ready ");
+    assert_eq!(init.ns_pid, 1);
+    let mut ew = Exitwatch::start(&["--pid", &init.pid_arg(), "--format", "json"]);
+    harness::send("TERM", init.pid, 1);
+    let ev = ew.wait_json(EVENT_TIMEOUT, |v| v["event"] == "signal");
+    assert_eq!(ev["signal"]["name"], "SIGTERM", "{ev:#}");
+    assert_eq!(ev["signal"]["result"], "ignored", "{ev:#}");
+    assert_eq!(ev["signal"]["disposition"], "default", "{ev:#}");
+    assert_eq!(ev["signal"]["fatal"], false, "{ev:#}");
+    assert_eq!(ev["target"]["ns_pid"], 1, "{ev:#}");
+    assert!(
+        init.alive(),
+        "SIGTERM should not have killed the namespace's init"
+    );
+
+    harness::send("KILL", init.pid, 1);
+    let ev = ew.wait_json(EVENT_TIMEOUT, |v| v["event"] == "signal");
+    assert_eq!(ev["signal"]["name"], "SIGKILL", "{ev:#}");
+    assert_eq!(ev["signal"]["result"], "delivered", "{ev:#}");
+    assert_eq!(ev["signal"]["fatal"], true, "{ev:#}");
+    let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
+    assert_eq!(
+        of_kind(&events, "exit")[0]["exit"]["code"],
+        137,
+        "{events:#?}"
+    );
+}
