@@ -13,6 +13,9 @@ pub const COMM_LEN: usize = 16;
 pub const ARGS_LEN: usize = 256;
 /// Ancestors of the sender recorded per event (the walk stops at the root or here).
 pub const MAX_ANCESTORS: usize = 40;
+/// Path components of the sender's executable recorded (deepest first), and bytes of each.
+pub const EXE_DEPTH: usize = 8;
+pub const EXE_NAME_LEN: usize = 32;
 /// Offsets the kernel program was not given (the running kernel lacks the field).
 pub const ABSENT: u32 = u32::MAX;
 
@@ -31,6 +34,8 @@ pub mod names {
 
 /// Capacity of the `WATCHED` map (target tgids whose signals and exit are reported).
 pub const MAX_WATCHED: u32 = 4096;
+/// Capacity of the `DOOMED` map (targets of reported signals, whose exit is reported).
+pub const MAX_DOOMED: u32 = 16384;
 
 /// What kind of record follows in the ring buffer: the first `u32` of every record.
 #[repr(u32)]
@@ -79,6 +84,12 @@ pub mod flag {
     /// OOM: the kernel passed only the victim's pid and no matching SIGKILL was seen, so
     /// only the pid is known.
     pub const OOM_VICTIM_UNRESOLVED: u32 = 1 << 11;
+    /// The sender's executable has been unlinked (its inode has no links left).
+    pub const EXE_DELETED: u32 = 1 << 12;
+    /// The sender's executable path is deeper than `EXE_DEPTH` components.
+    pub const EXE_TRUNCATED: u32 = 1 << 13;
+    /// The sender's executable could not be read (kernel thread, exiting task).
+    pub const EXE_UNREADABLE: u32 = 1 << 14;
 }
 
 /// The kernel's verdict on a generated signal (`enum trace_signal_ret` in
@@ -142,6 +153,19 @@ pub struct KernelOffsets {
     /// 1 when `mark_victim`'s first argument is the victim's task_struct (6.8+), 0 when it is
     /// only its pid (older kernels).
     pub mark_victim_has_task: u32,
+    // The sender's executable: mm->exe_file->f_path.dentry, walked up through d_parent.
+    pub mm_exe_file: u32,
+    pub file_dentry: u32,
+    pub dentry_name: u32,
+    pub dentry_parent: u32,
+    pub dentry_inode: u32,
+    pub inode_nlink: u32,
+    // Crossing mount points on the way up (as d_path does): file->f_path.mnt is the
+    // `mnt` member embedded in a `struct mount`.
+    pub file_mnt: u32,
+    pub mount_mnt: u32,
+    pub mount_mountpoint: u32,
+    pub mount_parent: u32,
 }
 
 impl KernelOffsets {
@@ -188,6 +212,16 @@ impl KernelOffsets {
             rss_shmem_index: ABSENT,
             signal_oom_score_adj: ABSENT,
             mark_victim_has_task: 0,
+            mm_exe_file: ABSENT,
+            file_dentry: ABSENT,
+            dentry_name: ABSENT,
+            dentry_parent: ABSENT,
+            dentry_inode: ABSENT,
+            inode_nlink: ABSENT,
+            file_mnt: ABSENT,
+            mount_mnt: ABSENT,
+            mount_mountpoint: ABSENT,
+            mount_parent: ABSENT,
         }
     }
 }
@@ -274,6 +308,10 @@ pub struct SignalRecord {
     /// kernel-originated signals.
     pub sender: TaskRecord,
     pub target: TaskRecord,
+    /// Components of the sender's executable path, the file name first; `exe_depth` valid.
+    pub exe_depth: u32,
+    pub _pad2: u32,
+    pub exe: [[u8; EXE_NAME_LEN]; EXE_DEPTH],
     /// argv of the sender, NUL-separated, `args_len` bytes valid.
     pub args: [u8; ARGS_LEN],
     /// The sender's ancestors, nearest (the parent) first; `n_ancestors` valid.
@@ -319,12 +357,15 @@ pub struct OomRecord {
     pub args: [u8; ARGS_LEN],
 }
 
-const _: () = assert!(size_of::<KernelOffsets>() == 40 * 4);
+const _: () = assert!(size_of::<KernelOffsets>() == 50 * 4);
 const _: () = assert!(size_of::<FilterConfig>() == 24);
 const _: () = assert!(size_of::<TaskRecord>() == 40);
 const _: () = assert!(size_of::<OomRecord>() == 72 + 2 * 40 + ARGS_LEN);
 const _: () = assert!(size_of::<AncestorRecord>() == 32);
-const _: () = assert!(size_of::<SignalRecord>() == 80 + 2 * 40 + ARGS_LEN + MAX_ANCESTORS * 32);
+const _: () = assert!(
+    size_of::<SignalRecord>()
+        == 80 + 2 * 40 + 8 + EXE_DEPTH * EXE_NAME_LEN + ARGS_LEN + MAX_ANCESTORS * 32
+);
 const _: () = assert!(size_of::<ExitRecord>() == 24 + 40);
 
 #[cfg(feature = "user")]

@@ -7,7 +7,7 @@ use exitwatch_common::{ExitRecord, RecordKind};
 
 use crate::{
     config::konst,
-    maps::{count_lost, EVENTS, WATCHED},
+    maps::{count_lost, DOOMED, EVENTS, WATCHED},
     task::{self, read, Task},
 };
 
@@ -22,7 +22,9 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
 fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     let task: Task = ctx.arg(0);
     let tgid = task::tgid(task);
-    unsafe { WATCHED.get(&tgid) }?;
+    if unsafe { WATCHED.get(&tgid).is_none() && DOOMED.get(&tgid).is_none() } {
+        return None;
+    }
     // Only the last thread of the group ends the process: signal_struct::live has reached 0.
     let signal = read::<Task>(task, konst!(OFFSETS.task_signal))?;
     let live = read::<i32>(signal, konst!(OFFSETS.signal_live))?;
@@ -30,6 +32,7 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
         return None;
     }
     let _ = WATCHED.remove(&tgid);
+    let _ = DOOMED.remove(&tgid);
     let Some(mut entry) = EVENTS.reserve::<ExitRecord>(0) else {
         count_lost();
         return None;

@@ -2,9 +2,9 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use exitwatch_common::MAX_WATCHED;
+use exitwatch_common::{MAX_DOOMED, MAX_WATCHED};
 
 /// Records for the daemon. The daemon may resize it at load time (`--ring-buffer-size`).
 #[map(name = "EVENTS")]
@@ -36,6 +36,11 @@ pub fn priv_kill_target() -> *const u8 {
         .get(0)
         .map_or(core::ptr::null(), |t| *t as *const u8)
 }
+
+/// Targets of reported signals: their exit is reported too, so the story has an ending.
+/// LRU: a target that never exits is forgotten eventually rather than filling the map.
+#[map(name = "DOOMED")]
+pub static DOOMED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(MAX_DOOMED, 0);
 
 #[inline(always)]
 pub fn count_lost() {

@@ -10,7 +10,7 @@ use exitwatch_common::{flag, OomRecord, RecordKind, ABSENT};
 
 use crate::{
     config::konst,
-    maps::{count_lost, is_watched, priv_kill_target, EVENTS},
+    maps::{count_lost, is_watched, priv_kill_target, DOOMED, EVENTS},
     task::{self, read, Task},
 };
 
@@ -80,6 +80,7 @@ fn try_mark_victim(ctx: &BtfTracePointContext) -> Option<()> {
     }
     rec.flags = flags;
     entry.submit(0);
+    let _ = DOOMED.insert(&victim_pid, &1, 0);
     Some(())
 }
 

@@ -10,7 +10,7 @@ use exitwatch_common::{flag, result, RecordKind, SignalRecord, ABSENT, MAX_ANCES
 
 use crate::{
     config::konst,
-    maps::{count_lost, is_watched, stash_priv_kill, EVENTS},
+    maps::{count_lost, is_watched, stash_priv_kill, DOOMED, EVENTS},
     task::{self, read, Task},
 };
 
@@ -102,9 +102,12 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     flags |= task::fill(current, &mut rec.sender);
     flags |= credentials(current, rec);
     flags |= task::current_args(current, &mut rec.args, &mut rec.args_len);
+    rec._pad2 = 0;
+    flags |= task::exe(current, &mut rec.exe, &mut rec.exe_depth);
     flags |= ancestry(current, rec);
     rec.flags = flags;
     entry.submit(0);
+    let _ = DOOMED.insert(&target_tgid, &1, 0);
     Some(())
 }
 

@@ -4,9 +4,12 @@
 //! never a fault; a field this kernel lacks (`ABSENT`) is reported as such, never as garbage.
 
 use aya_ebpf::helpers::{
-    bpf_probe_read_kernel, bpf_probe_read_kernel_buf, generated::bpf_probe_read_user,
+    bpf_probe_read_kernel, bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes,
+    generated::bpf_probe_read_user,
 };
-use exitwatch_common::{flag, AncestorRecord, TaskRecord, ABSENT, ARGS_LEN, COMM_LEN};
+use exitwatch_common::{
+    flag, AncestorRecord, TaskRecord, ABSENT, ARGS_LEN, COMM_LEN, EXE_DEPTH, EXE_NAME_LEN,
+};
 
 use crate::config::konst;
 
@@ -125,4 +128,63 @@ pub fn current_args(current: Task, dst: &mut [u8; ARGS_LEN], out_len: &mut u32) 
     }
     *out_len = len as u32;
     flags
+}
+
+/// The path of `task`'s executable, file name first, walking dentries up to the root and
+/// crossing mount points the way d_path does (within the task's mount namespace view of the
+/// global tree). Returns `flag` bits.
+#[inline(always)]
+pub fn exe(task: Task, dst: &mut [[u8; EXE_NAME_LEN]; EXE_DEPTH], depth: &mut u32) -> u32 {
+    *depth = 0;
+    let null = core::ptr::null();
+    let mm = read::<Task>(task, konst!(OFFSETS.task_mm)).unwrap_or(null);
+    let file = read::<Task>(mm, konst!(OFFSETS.mm_exe_file)).unwrap_or(null);
+    let mut dentry = read::<Task>(file, konst!(OFFSETS.file_dentry)).unwrap_or(null);
+    if dentry.is_null() {
+        return flag::EXE_UNREADABLE;
+    }
+    let mut flags = 0;
+    let inode = read::<Task>(dentry, konst!(OFFSETS.dentry_inode)).unwrap_or(null);
+    if read::<u32>(inode, konst!(OFFSETS.inode_nlink)) == Some(0) {
+        flags |= flag::EXE_DELETED;
+    }
+    // `struct mount` around file->f_path.mnt, when the mount offsets are known.
+    let vfsmount = read::<Task>(file, konst!(OFFSETS.file_mnt)).unwrap_or(null);
+    let mount_mnt = konst!(OFFSETS.mount_mnt);
+    let mut mount: Task = if vfsmount.is_null() || mount_mnt == ABSENT {
+        null
+    } else {
+        vfsmount.wrapping_sub(mount_mnt as usize)
+    };
+    let mut slot = 0usize;
+    for _ in 0..EXE_DEPTH * 2 {
+        let parent = read::<Task>(dentry, konst!(OFFSETS.dentry_parent)).unwrap_or(null);
+        if parent.is_null() {
+            return flags;
+        }
+        if parent == dentry {
+            // The root of a mount: continue from where it is mounted, or stop at the top.
+            let up = read::<Task>(mount, konst!(OFFSETS.mount_parent)).unwrap_or(null);
+            if mount.is_null() || up.is_null() || up == mount {
+                return flags;
+            }
+            dentry = read::<Task>(mount, konst!(OFFSETS.mount_mountpoint)).unwrap_or(null);
+            mount = up;
+            if dentry.is_null() {
+                return flags;
+            }
+            continue;
+        }
+        let Some(out) = dst.get_mut(slot) else {
+            return flags | flag::EXE_TRUNCATED;
+        };
+        let name = read::<*const u8>(dentry, konst!(OFFSETS.dentry_name)).unwrap_or(null);
+        if unsafe { bpf_probe_read_kernel_str_bytes(name, out) }.is_err() {
+            out[0] = 0;
+        }
+        slot += 1;
+        *depth = slot as u32;
+        dentry = parent;
+    }
+    flags | flag::EXE_TRUNCATED
 }

@@ -484,6 +484,34 @@ fn oom_offsets(btf: &Btf, o: &mut KernelOffsets) {
         (o.mm_rss_stat, o.rss_stat_stride, o.rss_stat_value) = (base, stride, value);
         (o.rss_file_index, o.rss_anon_index, o.rss_shmem_index) = (file, anon, shmem);
     }
+    // The sender's executable path (optional: without it the exe-based diagnoses are off).
+    let exe = (
+        off("mm_struct", "exe_file"),
+        off("file", "f_path.dentry"),
+        off("dentry", "d_name.name"),
+        off("dentry", "d_parent"),
+        off("dentry", "d_inode"),
+        off("inode", "i_nlink").or_else(|| off("inode", "__i_nlink")),
+    );
+    if let (Some(a), Some(b), Some(c), Some(d), Some(e), Some(f)) = exe {
+        (
+            o.mm_exe_file,
+            o.file_dentry,
+            o.dentry_name,
+            o.dentry_parent,
+            o.dentry_inode,
+            o.inode_nlink,
+        ) = (a, b, c, d, e, f);
+        let mounts = (
+            off("file", "f_path.mnt"),
+            off("mount", "mnt"),
+            off("mount", "mnt_mountpoint"),
+            off("mount", "mnt_parent"),
+        );
+        if let (Some(a), Some(b), Some(c), Some(d)) = mounts {
+            (o.file_mnt, o.mount_mnt, o.mount_mountpoint, o.mount_parent) = (a, b, c, d);
+        }
+    }
     o.mark_victim_has_task = u32::from(
         btf.tracepoint_params("mark_victim")
             .and_then(|p| p.first().map(|p| p.ty.contains("task_struct")))

@@ -7,7 +7,7 @@ use std::mem::size_of;
 
 use exitwatch_common::{
     flag, AncestorRecord, ExitRecord, OomRecord, RecordKind, SignalRecord, TaskRecord, ARGS_LEN,
-    COMM_LEN, MAX_ANCESTORS,
+    COMM_LEN, EXE_DEPTH, MAX_ANCESTORS,
 };
 
 use crate::exitstatus::ExitStatus;
@@ -49,6 +49,10 @@ pub struct Actor {
     pub loginuid: Option<u32>,
     pub sessionid: Option<u32>,
     pub kernel_thread: bool,
+    /// Path of the executable (from the kernel's dentries, so it survives the file's removal).
+    pub exe: Option<Vec<u8>>,
+    /// The executable was unlinked after it started (a classic trait of droppers).
+    pub exe_deleted: bool,
     /// Ancestors, root first (swapper/0 or the init of the walk), the parent last.
     pub ancestry: Vec<Ancestor>,
     pub ancestry_truncated: bool,
@@ -242,6 +246,24 @@ fn split_args(raw: &[u8]) -> Vec<Vec<u8>> {
     raw.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
 }
 
+/// Joins the recorded dentry names (file name first) into a path; `…` marks a cut-off top.
+fn exe_path(r: &SignalRecord, f: u32) -> Option<Vec<u8>> {
+    let depth = (r.exe_depth as usize).min(EXE_DEPTH);
+    if f & flag::EXE_UNREADABLE != 0 || depth == 0 {
+        return None;
+    }
+    let mut path = Vec::new();
+    if f & flag::EXE_TRUNCATED != 0 {
+        path.extend_from_slice("…".as_bytes());
+    }
+    for name in r.exe[..depth].iter().rev() {
+        path.push(b'/');
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        path.extend_from_slice(&name[..end]);
+    }
+    Some(path)
+}
+
 fn audit_id(v: u32, absent: bool) -> Option<u32> {
     (!absent && v != AUDIT_UNSET).then_some(v)
 }
@@ -260,6 +282,8 @@ fn signal(r: &SignalRecord) -> Result<SignalEvent, DecodeError> {
         loginuid: audit_id(r.loginuid, f & flag::LOGINUID_ABSENT != 0),
         sessionid: audit_id(r.sessionid, f & flag::SESSIONID_ABSENT != 0),
         kernel_thread: f & flag::SENDER_KTHREAD != 0,
+        exe: exe_path(r, f),
+        exe_deleted: f & flag::EXE_DELETED != 0,
         ancestry: r.ancestors[..n].iter().rev().map(ancestor).collect(),
         ancestry_truncated: f & flag::ANCESTRY_TRUNCATED != 0,
     };

@@ -26,6 +26,8 @@ fn actor(pid: u32) -> Actor {
         loginuid: None,
         sessionid: None,
         kernel_thread: false,
+        exe: None,
+        exe_deleted: false,
         ancestry: vec![],
         ancestry_truncated: false,
     }

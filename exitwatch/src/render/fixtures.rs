@@ -40,6 +40,8 @@ pub fn pkill_kills_server() -> SignalEvent {
             loginuid: Some(1000),
             sessionid: Some(3),
             kernel_thread: false,
+            exe: Some(b"/usr/bin/pkill".to_vec()),
+            exe_deleted: false,
             ancestry: vec![
                 anc(0, "swapper/0", 0),
                 anc(1, "systemd", 80_000_000),

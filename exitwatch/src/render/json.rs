@@ -115,6 +115,8 @@ struct ActorJson {
     loginuid: Option<u32>,
     sessionid: Option<u32>,
     kernel_thread: bool,
+    exe: Option<String>,
+    exe_deleted: bool,
     parent: Option<ParentJson>,
     ancestry: Vec<AncestorJson>,
     ancestry_truncated: bool,
@@ -285,6 +287,8 @@ fn actor(ctx: &Context, a: &Actor) -> ActorJson {
         loginuid: a.loginuid,
         sessionid: a.sessionid,
         kernel_thread: a.kernel_thread,
+        exe: a.exe.as_deref().map(json_string),
+        exe_deleted: a.exe_deleted,
         parent: a.parent().map(|p| ParentJson {
             pid: p.pid,
             comm: json_string(&p.comm),

@@ -171,6 +171,10 @@ fn write_actor(ctx: &Context, label: &str, a: &Actor, out: &mut dyn Write) -> io
         a.proc.tid,
         ns(&a.proc)
     )?;
+    if let Some(exe) = &a.exe {
+        let deleted = if a.exe_deleted { " (deleted)" } else { "" };
+        writeln!(out, "  exe       {}{deleted}", escape_text(exe))?;
+    }
     if !a.args.is_empty() {
         let more = if a.args_truncated {
             " …(truncated)"

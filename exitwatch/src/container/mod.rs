@@ -1,0 +1,3 @@
+//! Containers and pods: who a cgroup belongs to.
+
+pub mod path;
