@@ -16,6 +16,7 @@ use crate::loader::{self, LoadError};
 use crate::pipeline::Pipeline;
 use crate::procs::{self, ProcError, State};
 use crate::render::Context;
+use crate::story::Story;
 use crate::users::Users;
 use crate::{clock, sysexits};
 
@@ -97,12 +98,20 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
             "exitwatch: warning: cannot read the kernel log /dev/kmsg ({e}): OOM kills will lack their constraint and memory cgroup"
         );
     }
+    let story = Story::new(
+        format!(
+            "{:x}",
+            (clock::boot_epoch_ns() + i128::from(clock::since_boot_ns())) as u64
+        ),
+        config.rules.clone(),
+    );
     let mut pipe = Pipeline::new(
         config.format,
         ctx,
         pending.clone(),
         config.count,
         kmsg_error,
+        story,
     );
 
     // A watched process may have ended between the /proc check and the attach.

@@ -6,6 +6,7 @@ use clap::{Parser, ValueEnum};
 use exitwatch_common::FilterConfig;
 
 use crate::signals;
+use crate::story::Rules;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -57,6 +58,38 @@ pub struct Args {
     /// Kernel ring buffer size (bytes, or with a K/M suffix; a power of two, at least 64K).
     #[arg(long, value_name = "SIZE", default_value = "4M")]
     pub ring_buffer_size: String,
+
+    /// A stop request (SIGTERM...) followed by SIGKILL within this many seconds is diagnosed
+    /// as `stop_escalated`.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 600,
+        help_heading = "Diagnoses"
+    )]
+    pub grace_window: u64,
+
+    /// Executables run from this directory make a sender suspicious (repeatable; replaces the
+    /// defaults /tmp, /dev/shm, /var/tmp).
+    #[arg(
+        long = "suspicious-dir",
+        value_name = "DIR",
+        help_heading = "Diagnoses"
+    )]
+    pub suspicious_dirs: Vec<String>,
+
+    /// A process name whose killing is suspicious (repeatable; added to the built-in list of
+    /// security and monitoring agents).
+    #[arg(
+        long = "protected-target",
+        value_name = "NAME",
+        help_heading = "Diagnoses"
+    )]
+    pub protected_targets: Vec<String>,
+
+    /// Do not flag senders or ancestors with random-looking names.
+    #[arg(long, help_heading = "Diagnoses")]
+    pub no_random_name_rule: bool,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -85,6 +118,7 @@ pub struct Config {
     pub format: Format,
     pub color: Color,
     pub ring_buffer_size: u32,
+    pub rules: Rules,
 }
 
 /// A command line that parsed but does not make sense. Exit status 64 (EX_USAGE).
@@ -132,7 +166,17 @@ impl Args {
             .ok()
             .filter(|n| n.is_power_of_two() && (64 << 10..=1 << 30).contains(n))
             .ok_or_else(|| UsageError::BadRingBufferSize(self.ring_buffer_size.clone()))?;
+        let mut rules = Rules {
+            grace_window_ns: self.grace_window.saturating_mul(1_000_000_000),
+            ..Rules::default()
+        };
+        if !self.suspicious_dirs.is_empty() {
+            rules.suspicious_dirs = self.suspicious_dirs;
+        }
+        rules.protected_targets.extend(self.protected_targets);
+        rules.random_names = !self.no_random_name_rule;
         Ok(Config {
+            rules,
             pids,
             filter,
             count: self.count,
@@ -247,6 +291,26 @@ mod tests {
         for bad in ["3M", "4K", "2G", "x", "99999999999999999999M"] {
             assert!(config(&["--ring-buffer-size", bad]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn diagnosis_rules_are_configurable() {
+        let c = config(&[
+            "--suspicious-dir",
+            "/scratch",
+            "--protected-target",
+            "myagent",
+            "--no-random-name-rule",
+            "--grace-window",
+            "30",
+        ])
+        .unwrap();
+        assert_eq!(c.rules.suspicious_dirs, vec!["/scratch".to_owned()]);
+        assert!(c.rules.protected_targets.contains(&"myagent".to_owned()));
+        assert!(c.rules.protected_targets.contains(&"falco".to_owned()));
+        assert!(!c.rules.random_names);
+        assert_eq!(c.rules.grace_window_ns, 30_000_000_000);
+        assert_eq!(config(&[]).unwrap().rules, Rules::default());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use crate::event::{Event, OomEvent};
 use crate::oom::OomContext;
 use crate::procs::Watched;
 use crate::render::{self, Context};
+use crate::story::Story;
 
 pub struct Pipeline {
     pub format: Format,
@@ -25,6 +26,7 @@ pub struct Pipeline {
     watching: bool,
     count: Option<u64>,
     signals_seen: u64,
+    story: Story,
 }
 
 impl Pipeline {
@@ -34,6 +36,7 @@ impl Pipeline {
         pending: BTreeMap<u32, Watched>,
         count: Option<u64>,
         kmsg_error: Option<String>,
+        story: Story,
     ) -> Self {
         Pipeline {
             format,
@@ -46,6 +49,7 @@ impl Pipeline {
             pending,
             count,
             signals_seen: 0,
+            story,
         }
     }
 
@@ -142,18 +146,21 @@ impl Pipeline {
 
     fn emit_all(&mut self, events: Vec<Event>) -> io::Result<()> {
         for mut ev in events {
+            if let Event::Oom(oom) = &mut ev {
+                self.complete(oom);
+            }
             match &mut ev {
                 Event::Signal(_) => self.signals_seen += 1,
                 Event::Exit(x) => {
                     self.pending.remove(&x.proc.pid);
                 }
-                Event::Oom(oom) => self.complete(oom),
-                Event::Lost { .. } => {}
+                Event::Oom(_) | Event::Lost { .. } => {}
             }
-            render::render(self.format, &self.ctx, &ev, &mut self.out)?;
-            if self.format == Format::Stap && !matches!(ev, Event::Signal(_)) {
+            let annotated = self.story.annotate(ev);
+            render::render(self.format, &self.ctx, &annotated, &mut self.out)?;
+            if self.format == Format::Stap && !matches!(annotated.event, Event::Signal(_)) {
                 // Not part of the systemtap script's output: say it on stderr.
-                render::render(Format::Text, &self.ctx, &ev, &mut io::stderr())?;
+                render::render(Format::Text, &self.ctx, &annotated, &mut io::stderr())?;
             }
             if self.done() {
                 break;

@@ -8,24 +8,36 @@ use super::Context;
 use crate::escape::json_string;
 use crate::event::{Actor, Ancestor, Event, ExitEvent, OomEvent, Proc, Sender, SignalEvent};
 use crate::signals;
+use crate::story::{Annotated, Cause, Diagnosis};
 use crate::timefmt::rfc3339_nanos;
 
 pub const SCHEMA: &str = "exitwatch.v1";
 
-pub fn render(ctx: &Context, event: &Event, out: &mut dyn Write) -> io::Result<()> {
-    match event {
-        Event::Signal(ev) => write_line(out, &signal(ctx, ev)),
-        Event::Exit(ev) => write_line(out, &exit(ctx, ev)),
-        Event::Oom(ev) => write_line(out, &oom(ctx, ev)),
+pub fn render(ctx: &Context, a: &Annotated, out: &mut dyn Write) -> io::Result<()> {
+    let story = Story {
+        id: &a.id,
+        diagnosis: &a.diagnosis,
+    };
+    match &a.event {
+        Event::Signal(ev) => write_line(out, &signal(ctx, ev, story)),
+        Event::Exit(ev) => write_line(out, &exit(ctx, ev, story, a.cause.as_ref())),
+        Event::Oom(ev) => write_line(out, &oom(ctx, ev, story)),
         Event::Lost { count } => write_line(
             out,
             &Lost {
-                head: Head::now(ctx, "lost"),
+                head: Head::now(ctx, "lost", &a.id),
                 count: *count,
                 reason: "ring_buffer_full",
             },
         ),
     }
+}
+
+/// Every event's id and diagnoses.
+#[derive(Serialize, Clone, Copy)]
+struct Story<'a> {
+    id: &'a str,
+    diagnosis: &'a [Diagnosis],
 }
 
 fn write_line(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
@@ -37,27 +49,31 @@ fn write_line(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
 struct Head<'a> {
     schema: &'static str,
     event: &'static str,
+    id: &'a str,
     time: String,
     node: &'a str,
 }
 
 impl<'a> Head<'a> {
-    fn at(ctx: &'a Context, event: &'static str, since_boot_ns: u64) -> Self {
+    fn at(ctx: &'a Context, event: &'static str, id: &'a str, since_boot_ns: u64) -> Self {
+        let time = rfc3339_nanos(ctx.wall_ns(since_boot_ns));
         Head {
             schema: SCHEMA,
             event,
-            time: rfc3339_nanos(ctx.wall_ns(since_boot_ns)),
+            id,
+            time,
             node: &ctx.node,
         }
     }
 
-    fn now(ctx: &'a Context, event: &'static str) -> Self {
+    fn now(ctx: &'a Context, event: &'static str, id: &'a str) -> Self {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i128);
         Head {
             schema: SCHEMA,
             event,
+            id,
             time: rfc3339_nanos(now),
             node: &ctx.node,
         }
@@ -79,6 +95,7 @@ struct SignalLine<'a> {
     signal: SignalJson,
     sender: SenderJson,
     target: ProcJson,
+    diagnosis: &'a [Diagnosis],
 }
 
 #[derive(Serialize)]
@@ -150,6 +167,8 @@ struct ExitLine<'a> {
     head: Head<'a>,
     exit: ExitJson,
     target: ProcJson,
+    cause: Option<&'a Cause>,
+    diagnosis: &'a [Diagnosis],
 }
 
 #[derive(Serialize)]
@@ -174,6 +193,7 @@ struct OomLine<'a> {
     constraint: Option<&'static str>,
     memcg: Option<MemcgJson>,
     missing: &'a [&'static str],
+    diagnosis: &'a [Diagnosis],
 }
 
 #[derive(Serialize)]
@@ -207,7 +227,7 @@ struct MemcgJson {
     peak_bytes: Option<u64>,
 }
 
-fn oom<'a>(ctx: &'a Context, ev: &'a OomEvent) -> OomLine<'a> {
+fn oom<'a>(ctx: &'a Context, ev: &'a OomEvent, story: Story<'a>) -> OomLine<'a> {
     let page = ctx.page_size;
     let mem = ev.memory;
     let memcg = ev
@@ -221,7 +241,7 @@ fn oom<'a>(ctx: &'a Context, ev: &'a OomEvent) -> OomLine<'a> {
             peak_bytes: ev.memcg_usage.and_then(|u| u.peak_bytes),
         });
     OomLine {
-        head: Head::at(ctx, "oom_kill", ev.time_ns),
+        head: Head::at(ctx, "oom_kill", story.id, ev.time_ns),
         victim: VictimJson {
             proc: proc(ctx, &ev.victim),
             args: ev.victim_args.iter().map(|s| json_string(s)).collect(),
@@ -255,6 +275,7 @@ fn oom<'a>(ctx: &'a Context, ev: &'a OomEvent) -> OomLine<'a> {
         constraint: ev.context.as_ref().map(|c| c.constraint.as_str()),
         memcg,
         missing: &ev.missing,
+        diagnosis: story.diagnosis,
     }
 }
 
@@ -298,7 +319,7 @@ fn actor(ctx: &Context, a: &Actor) -> ActorJson {
     }
 }
 
-fn signal<'a>(ctx: &'a Context, ev: &SignalEvent) -> SignalLine<'a> {
+fn signal<'a>(ctx: &'a Context, ev: &SignalEvent, story: Story<'a>) -> SignalLine<'a> {
     let sender = match &ev.sender {
         Sender::Process(a) => SenderJson {
             kind: "process",
@@ -314,7 +335,7 @@ fn signal<'a>(ctx: &'a Context, ev: &SignalEvent) -> SignalLine<'a> {
         },
     };
     SignalLine {
-        head: Head::at(ctx, "signal", ev.time_ns),
+        head: Head::at(ctx, "signal", story.id, ev.time_ns),
         signal: SignalJson {
             number: ev.signo,
             name: signals::name(ev.signo),
@@ -328,13 +349,19 @@ fn signal<'a>(ctx: &'a Context, ev: &SignalEvent) -> SignalLine<'a> {
         },
         sender,
         target: proc(ctx, &ev.target),
+        diagnosis: story.diagnosis,
     }
 }
 
-fn exit<'a>(ctx: &'a Context, ev: &ExitEvent) -> ExitLine<'a> {
+fn exit<'a>(
+    ctx: &'a Context,
+    ev: &ExitEvent,
+    story: Story<'a>,
+    cause: Option<&'a Cause>,
+) -> ExitLine<'a> {
     let s = &ev.status;
     ExitLine {
-        head: Head::at(ctx, "exit", ev.time_ns),
+        head: Head::at(ctx, "exit", story.id, ev.time_ns),
         exit: ExitJson {
             code: s.container_code(),
             status: s.raw(),
@@ -344,6 +371,8 @@ fn exit<'a>(ctx: &'a Context, ev: &ExitEvent) -> ExitLine<'a> {
             explanation: s.describe(),
         },
         target: proc(ctx, &ev.proc),
+        cause,
+        diagnosis: story.diagnosis,
     }
 }
 
@@ -366,7 +395,7 @@ mod tests {
 
     fn line(event: &Event) -> Value {
         let mut out = Vec::new();
-        render(&ctx(), event, &mut out).unwrap();
+        render(&ctx(), &crate::render::bare(event.clone()), &mut out).unwrap();
         assert_eq!(
             out.iter().filter(|&&b| b == b'\n').count(),
             1,

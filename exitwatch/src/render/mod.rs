@@ -7,7 +7,7 @@ mod text;
 use std::io::{self, Write};
 
 use crate::cli::Format;
-use crate::event::Event;
+use crate::story::Annotated;
 use crate::users::Users;
 
 /// What every renderer needs besides the event.
@@ -30,14 +30,30 @@ impl Context {
     }
 }
 
-/// Writes one event in `format`. Returns whether anything was written to `out`.
-pub fn render(format: Format, ctx: &Context, event: &Event, out: &mut dyn Write) -> io::Result<()> {
+/// Writes one event in `format`.
+pub fn render(
+    format: Format,
+    ctx: &Context,
+    event: &Annotated,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match format {
         Format::Text => text::render(ctx, event, out),
-        Format::Stap => stap::render(event, out),
+        Format::Stap => stap::render(&event.event, out),
         Format::Json => json::render(ctx, event, out),
     }
 }
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+
+/// Wraps a bare event for renderer tests (no id story).
+#[cfg(test)]
+pub(crate) fn bare(event: crate::event::Event) -> Annotated {
+    Annotated {
+        id: "t-1".into(),
+        event,
+        cause: None,
+        diagnosis: Vec::new(),
+    }
+}

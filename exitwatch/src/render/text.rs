@@ -8,25 +8,38 @@ use crate::escape::{escape_text, shell_words};
 use crate::event::{Actor, Event, ExitEvent, OomEvent, Proc, Sender, SignalEvent};
 use crate::oom::Constraint;
 use crate::signals::{self, Disposition, SignalResult};
-use crate::timefmt::rfc3339_nanos;
+use crate::story::{Annotated, Cause};
+use crate::timefmt::{human_duration, rfc3339_nanos};
 
 const BOLD: &str = "\x1b[1m";
 const RED: &str = "\x1b[1;31m";
 const YELLOW: &str = "\x1b[1;33m";
 const RESET: &str = "\x1b[0m";
 
-pub fn render(ctx: &Context, event: &Event, out: &mut dyn Write) -> io::Result<()> {
-    match event {
-        Event::Signal(ev) => signal(ctx, ev, out),
-        Event::Exit(ev) => exit(ctx, ev, out),
-        Event::Oom(ev) => oom(ctx, ev, out),
+pub fn render(ctx: &Context, a: &Annotated, out: &mut dyn Write) -> io::Result<()> {
+    match &a.event {
+        Event::Signal(ev) => signal(ctx, ev, out)?,
+        Event::Exit(ev) => exit(ctx, ev, a.cause.as_ref(), out)?,
+        Event::Oom(ev) => oom(ctx, ev, out)?,
         Event::Lost { count } => writeln!(
             out,
             "{}warning:{} {count} event(s) lost: the kernel ring buffer was full; raise --ring-buffer-size",
             paint(ctx, YELLOW),
             paint(ctx, RESET)
-        ),
+        )?,
     }
+    for d in &a.diagnosis {
+        // Messages quote process names and cgroup paths: escape them like every kernel string.
+        let message = escape_text(d.message.as_bytes());
+        writeln!(
+            out,
+            "  {}diagnosis{} {}: {message}",
+            paint(ctx, YELLOW),
+            paint(ctx, RESET),
+            d.code
+        )?;
+    }
+    Ok(())
 }
 
 fn paint(ctx: &Context, code: &'static str) -> &'static str {
@@ -290,10 +303,27 @@ fn oom(ctx: &Context, ev: &OomEvent, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-fn exit(ctx: &Context, ev: &ExitEvent, out: &mut dyn Write) -> io::Result<()> {
+fn exit(
+    ctx: &Context,
+    ev: &ExitEvent,
+    cause: Option<&Cause>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let after = cause.map_or_else(String::new, |c| {
+        let what = match (c.event, c.signal) {
+            ("oom_kill", _) => "the OOM kill".to_owned(),
+            (_, Some(sig)) => format!("the {}", signal_name(sig)),
+            _ => "its cause".to_owned(),
+        };
+        format!(
+            ", {} after {what} (event {})",
+            human_duration(c.delay_ns),
+            c.id
+        )
+    });
     writeln!(
         out,
-        "{} {} {}",
+        "{} {} {}{after}",
         rfc3339_nanos(ctx.wall_ns(ev.time_ns)),
         who(&ev.proc),
         ev.status.describe()
@@ -318,7 +348,12 @@ mod tests {
 
     fn text(ev: SignalEvent, color: bool) -> String {
         let mut out = Vec::new();
-        render(&ctx(color), &Event::Signal(ev), &mut out).unwrap();
+        render(
+            &ctx(color),
+            &crate::render::bare(Event::Signal(ev)),
+            &mut out,
+        )
+        .unwrap();
         String::from_utf8(out).unwrap()
     }
 
@@ -360,7 +395,12 @@ mod tests {
     #[test]
     fn oom_says_which_limit_who_died_and_who_allocated() {
         let mut out = Vec::new();
-        render(&ctx(false), &Event::Oom(fixtures::memcg_oom()), &mut out).unwrap();
+        render(
+            &ctx(false),
+            &crate::render::bare(Event::Oom(fixtures::memcg_oom())),
+            &mut out,
+        )
+        .unwrap();
         let s = String::from_utf8(out).unwrap();
         assert!(
             s.lines().next().unwrap().ends_with(
