@@ -17,6 +17,7 @@ pub mod pipeline;
 pub mod procs;
 pub mod render;
 pub mod signals;
+pub mod story;
 pub mod sysexits;
 pub mod timefmt;
 pub mod users;
