@@ -16,6 +16,10 @@ pub const MAX_ANCESTORS: usize = 40;
 /// Path components of the sender's executable recorded (deepest first), and bytes of each.
 pub const EXE_DEPTH: usize = 8;
 pub const EXE_NAME_LEN: usize = 32;
+/// Levels of a cgroup path recorded (leaf first) and bytes of each name: enough for
+/// `/kubepods.slice/kubepods-burstable.slice/…-pod<uid>.slice/cri-containerd-<id>.scope/<sub>`.
+pub const CGROUP_DEPTH: usize = 5;
+pub const CGROUP_NAME_LEN: usize = 96;
 /// Offsets the kernel program was not given (the running kernel lacks the field).
 pub const ABSENT: u32 = u32::MAX;
 
@@ -30,10 +34,13 @@ pub mod names {
     pub const PROG_EXIT: &str = "sched_process_exit";
     pub const PROG_OOM: &str = "mark_victim";
     pub const PRIV_KILL: &str = "PRIV_KILL";
+    pub const WATCHED_CGROUPS: &str = "WATCHED_CGROUPS";
 }
 
 /// Capacity of the `WATCHED` map (target tgids whose signals and exit are reported).
 pub const MAX_WATCHED: u32 = 4096;
+/// Capacity of the `WATCHED_CGROUPS` map (cgroup ids whose processes' signals are reported).
+pub const MAX_WATCHED_CGROUPS: u32 = 8192;
 /// Capacity of the `DOOMED` map (targets of reported signals, whose exit is reported).
 pub const MAX_DOOMED: u32 = 16384;
 
@@ -166,6 +173,28 @@ pub struct KernelOffsets {
     pub mount_mnt: u32,
     pub mount_mountpoint: u32,
     pub mount_parent: u32,
+    // Cgroups: task->cgroups (css_set) -> dfl_cgrp / subsys[memory] -> cgroup -> kn.
+    pub task_cgroups: u32,
+    pub css_set_dfl_cgrp: u32,
+    /// Offset of `subsys[memory_cgrp_id]` in css_set; ABSENT without the memory controller.
+    pub css_set_memory: u32,
+    pub css_cgroup: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_id: u32,
+    pub kernfs_name: u32,
+    /// `parent`, renamed `__parent` in 6.15.
+    pub kernfs_parent: u32,
+    /// 1 when the memory controller is bound to a v1 hierarchy (v1 or hybrid hosts): its
+    /// path is then recorded besides the default hierarchy's.
+    pub memory_v1: u32,
+    // Namespaces: nsproxy->{mnt_ns,uts_ns}->ns.inum, and the pid namespace of thread_pid.
+    pub task_nsproxy: u32,
+    pub nsproxy_mnt: u32,
+    pub nsproxy_uts: u32,
+    pub mnt_ns_inum: u32,
+    pub uts_ns_inum: u32,
+    pub upid_ns: u32,
+    pub pid_ns_inum: u32,
 }
 
 impl KernelOffsets {
@@ -222,6 +251,22 @@ impl KernelOffsets {
             mount_mnt: ABSENT,
             mount_mountpoint: ABSENT,
             mount_parent: ABSENT,
+            task_cgroups: ABSENT,
+            css_set_dfl_cgrp: ABSENT,
+            css_set_memory: ABSENT,
+            css_cgroup: ABSENT,
+            cgroup_kn: ABSENT,
+            kernfs_id: ABSENT,
+            kernfs_name: ABSENT,
+            kernfs_parent: ABSENT,
+            memory_v1: 0,
+            task_nsproxy: ABSENT,
+            nsproxy_mnt: ABSENT,
+            nsproxy_uts: ABSENT,
+            mnt_ns_inum: ABSENT,
+            uts_ns_inum: ABSENT,
+            upid_ns: ABSENT,
+            pid_ns_inum: ABSENT,
         }
     }
 }
@@ -236,7 +281,9 @@ pub struct FilterConfig {
     pub if_fatal: u64,
     /// Non-zero: report only signals to, and exits of, tgids in the `WATCHED` map.
     pub watched_only: u32,
-    pub _pad: u32,
+    /// Non-zero: report only signals to processes in (or below) a cgroup in `WATCHED_CGROUPS`,
+    /// and the exits of those containers' main processes.
+    pub cgroups_only: u32,
 }
 
 impl FilterConfig {
@@ -245,7 +292,7 @@ impl FilterConfig {
             always: 0,
             if_fatal: 0,
             watched_only: 0,
-            _pad: 0,
+            cgroups_only: 0,
         }
     }
 }
@@ -264,6 +311,38 @@ pub struct TaskRecord {
     pub ns_pid: u32,
     pub _pad: u32,
     pub comm: [u8; COMM_LEN],
+}
+
+/// A cgroup as the kernel names it: ids and names from the task's cgroup up, leaf first.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct CgroupRecord {
+    /// kernfs ids (the cgroup directory's inode number); `ids[0]` is the cgroup id.
+    pub ids: [u64; CGROUP_DEPTH],
+    /// Levels recorded; a path deeper than `CGROUP_DEPTH` below the root is cut (`truncated`).
+    pub depth: u32,
+    pub truncated: u32,
+    pub names: [[u8; CGROUP_NAME_LEN]; CGROUP_DEPTH],
+}
+
+/// Namespace inode numbers (as in /proc/PID/ns/*), 0 when unknown.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct NsRecord {
+    pub pid: u32,
+    pub mnt: u32,
+    pub uts: u32,
+    pub _pad: u32,
+}
+
+/// Where a task lives: its cgroups (default hierarchy, and v1 memory) and namespaces.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PlaceRecord {
+    pub cgroup: CgroupRecord,
+    /// Zeroed (depth 0) unless `KernelOffsets::memory_v1`.
+    pub memcg: CgroupRecord,
+    pub ns: NsRecord,
 }
 
 /// One ancestor of the sender.
@@ -308,6 +387,8 @@ pub struct SignalRecord {
     /// kernel-originated signals.
     pub sender: TaskRecord,
     pub target: TaskRecord,
+    pub sender_place: PlaceRecord,
+    pub target_place: PlaceRecord,
     /// Components of the sender's executable path, the file name first; `exe_depth` valid.
     pub exe_depth: u32,
     pub _pad2: u32,
@@ -320,7 +401,7 @@ pub struct SignalRecord {
 
 /// The last thread of a watched process exited.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct ExitRecord {
     /// `RecordKind::Exit`.
     pub kind: u32,
@@ -330,6 +411,7 @@ pub struct ExitRecord {
     pub exit_code: u32,
     pub _pad: u32,
     pub task: TaskRecord,
+    pub place: PlaceRecord,
 }
 
 /// The OOM killer chose a victim (`mark_victim`), in the context of the task whose
@@ -357,16 +439,18 @@ pub struct OomRecord {
     pub args: [u8; ARGS_LEN],
 }
 
-const _: () = assert!(size_of::<KernelOffsets>() == 50 * 4);
+const _: () = assert!(size_of::<KernelOffsets>() == 66 * 4);
 const _: () = assert!(size_of::<FilterConfig>() == 24);
 const _: () = assert!(size_of::<TaskRecord>() == 40);
 const _: () = assert!(size_of::<OomRecord>() == 72 + 2 * 40 + ARGS_LEN);
 const _: () = assert!(size_of::<AncestorRecord>() == 32);
 const _: () = assert!(
     size_of::<SignalRecord>()
-        == 80 + 2 * 40 + 8 + EXE_DEPTH * EXE_NAME_LEN + ARGS_LEN + MAX_ANCESTORS * 32
+        == 80 + 2 * 40 + 2 * size_of::<PlaceRecord>() + 8 + EXE_DEPTH * EXE_NAME_LEN + ARGS_LEN + MAX_ANCESTORS * 32
 );
-const _: () = assert!(size_of::<ExitRecord>() == 24 + 40);
+const _: () = assert!(size_of::<ExitRecord>() == 24 + 40 + size_of::<PlaceRecord>());
+const _: () = assert!(size_of::<CgroupRecord>() == 48 + CGROUP_DEPTH * CGROUP_NAME_LEN);
+const _: () = assert!(size_of::<PlaceRecord>() == 2 * size_of::<CgroupRecord>() + 16);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -7,6 +7,7 @@ use exitwatch_common::{ExitRecord, RecordKind};
 
 use crate::{
     config::konst,
+    place,
     maps::{count_lost, DOOMED, EVENTS, WATCHED},
     task::{self, read, Task},
 };
@@ -22,7 +23,10 @@ pub fn sched_process_exit(ctx: BtfTracePointContext) -> i32 {
 fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     let task: Task = ctx.arg(0);
     let tgid = task::tgid(task);
-    if unsafe { WATCHED.get(&tgid).is_none() && DOOMED.get(&tgid).is_none() } {
+    // Reported: watched pids, targets of reported signals, and with --container/--pod the
+    // main process (pid 1 of its namespace) of a watched container exiting on its own.
+    let listed = unsafe { WATCHED.get(&tgid).is_some() || DOOMED.get(&tgid).is_some() };
+    if !listed && !(konst!(FILTER.cgroups_only) != 0 && task::ns_pid(task) == Some(1) && place::watched(task)) {
         return None;
     }
     // Only the last thread of the group ends the process: signal_struct::live has reached 0.
@@ -43,6 +47,7 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     rec.exit_code = read::<u32>(task, konst!(OFFSETS.task_exit_code)).unwrap_or(0);
     rec._pad = 0;
     rec.flags = task::fill(task, &mut rec.task);
+    place::fill(task, &mut rec.place);
     entry.submit(0);
     Some(())
 }

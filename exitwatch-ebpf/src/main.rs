@@ -6,6 +6,7 @@ mod config;
 mod exit;
 mod maps;
 mod oom;
+mod place;
 mod signal_generate;
 mod task;
 

@@ -4,7 +4,7 @@ use aya_ebpf::{
     macros::map,
     maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use exitwatch_common::{MAX_DOOMED, MAX_WATCHED};
+use exitwatch_common::{MAX_DOOMED, MAX_WATCHED, MAX_WATCHED_CGROUPS};
 
 /// Records for the daemon. The daemon may resize it at load time (`--ring-buffer-size`).
 #[map(name = "EVENTS")]
@@ -36,6 +36,11 @@ pub fn priv_kill_target() -> *const u8 {
         .get(0)
         .map_or(core::ptr::null(), |t| *t as *const u8)
 }
+
+/// Cgroup ids (kernfs ids) of the containers and pods the daemon watches: a target in one of
+/// them, or below, is reported. Kept current by the daemon as containers come and go.
+#[map(name = "WATCHED_CGROUPS")]
+pub static WATCHED_CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_WATCHED_CGROUPS, 0);
 
 /// Targets of reported signals: their exit is reported too, so the story has an ending.
 /// LRU: a target that never exits is forgotten eventually rather than filling the map.

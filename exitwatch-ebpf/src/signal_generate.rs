@@ -10,6 +10,7 @@ use exitwatch_common::{flag, result, RecordKind, SignalRecord, ABSENT, MAX_ANCES
 
 use crate::{
     config::konst,
+    place,
     maps::{count_lost, is_watched, stash_priv_kill, DOOMED, EVENTS},
     task::{self, read, Task},
 };
@@ -49,6 +50,9 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     let target: Task = ctx.arg(2);
     let target_tgid = task::tgid(target);
     if konst!(FILTER.watched_only) != 0 && !is_watched(target_tgid) {
+        return None;
+    }
+    if konst!(FILTER.cgroups_only) != 0 && !place::watched(target) {
         return None;
     }
     let verdict: i32 = ctx.arg(4);
@@ -97,9 +101,11 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     };
 
     flags |= task::fill(target, &mut rec.target);
+    place::fill(target, &mut rec.target_place);
 
     let current = unsafe { bpf_get_current_task() } as Task;
     flags |= task::fill(current, &mut rec.sender);
+    place::fill(current, &mut rec.sender_place);
     flags |= credentials(current, rec);
     flags |= task::current_args(current, &mut rec.args, &mut rec.args_len);
     rec._pad2 = 0;

@@ -130,6 +130,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
                     time_ns: clock::since_boot_ns(),
                     status,
                     proc,
+                    place: Default::default(),
                 }))?;
             }
             State::Zombie(None) | State::Gone => {

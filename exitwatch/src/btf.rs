@@ -512,6 +512,30 @@ fn oom_offsets(btf: &Btf, o: &mut KernelOffsets) {
             (o.file_mnt, o.mount_mnt, o.mount_mountpoint, o.mount_parent) = (a, b, c, d);
         }
     }
+    // Cgroups and namespaces (optional: without them events carry no container identity).
+    o.task_cgroups = off("task_struct", "cgroups").unwrap_or(ABSENT);
+    o.css_set_dfl_cgrp = off("css_set", "dfl_cgrp").unwrap_or(ABSENT);
+    let memory_id = btf
+        .enum_value("memory_cgrp_id")
+        .and_then(|v| u32::try_from(v).ok());
+    o.css_set_memory = match (off("css_set", "subsys"), memory_id) {
+        (Some(subsys), Some(id)) => subsys + id * btf.ptr_size,
+        _ => ABSENT,
+    };
+    o.css_cgroup = off("cgroup_subsys_state", "cgroup").unwrap_or(ABSENT);
+    o.cgroup_kn = off("cgroup", "kn").unwrap_or(ABSENT);
+    o.kernfs_id = off("kernfs_node", "id").unwrap_or(ABSENT);
+    o.kernfs_name = off("kernfs_node", "name").unwrap_or(ABSENT);
+    o.kernfs_parent = off("kernfs_node", "__parent")
+        .or_else(|| off("kernfs_node", "parent"))
+        .unwrap_or(ABSENT);
+    o.task_nsproxy = off("task_struct", "nsproxy").unwrap_or(ABSENT);
+    o.nsproxy_mnt = off("nsproxy", "mnt_ns").unwrap_or(ABSENT);
+    o.nsproxy_uts = off("nsproxy", "uts_ns").unwrap_or(ABSENT);
+    o.mnt_ns_inum = off("mnt_namespace", "ns.inum").unwrap_or(ABSENT);
+    o.uts_ns_inum = off("uts_namespace", "ns.inum").unwrap_or(ABSENT);
+    o.upid_ns = off("upid", "ns").unwrap_or(ABSENT);
+    o.pid_ns_inum = off("pid_namespace", "ns.inum").unwrap_or(ABSENT);
     o.mark_victim_has_task = u32::from(
         btf.tracepoint_params("mark_victim")
             .and_then(|p| p.first().map(|p| p.ty.contains("task_struct")))

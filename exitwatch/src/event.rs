@@ -6,8 +6,8 @@
 use std::mem::size_of;
 
 use exitwatch_common::{
-    flag, AncestorRecord, ExitRecord, OomRecord, RecordKind, SignalRecord, TaskRecord, ARGS_LEN,
-    COMM_LEN, EXE_DEPTH, MAX_ANCESTORS,
+    flag, AncestorRecord, CgroupRecord, ExitRecord, OomRecord, PlaceRecord, RecordKind,
+    SignalRecord, TaskRecord, ARGS_LEN, CGROUP_DEPTH, COMM_LEN, EXE_DEPTH, MAX_ANCESTORS,
 };
 
 use crate::exitstatus::ExitStatus;
@@ -16,6 +16,50 @@ use crate::signals::{self, DefaultAction, Disposition, KernelReason, SignalResul
 /// `loginuid`/`sessionid` value meaning "never set" (AUDIT_UID_UNSET, AUDIT_SID_UNSET).
 const AUDIT_UNSET: u32 = u32::MAX;
 const SIGKILL: i32 = 9;
+
+/// A cgroup path as the kernel named it at event time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupPath {
+    /// The cgroup id (its directory's inode number in that hierarchy).
+    pub id: u64,
+    /// `/a/b/c`; starts with `/…` when deeper than exitwatch records.
+    pub path: String,
+}
+
+/// Where a process lived: its cgroups and namespaces.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Place {
+    /// The default (v2) hierarchy's cgroup.
+    pub cgroup: Option<CgroupPath>,
+    /// The v1 memory controller's cgroup (v1 and hybrid hosts only).
+    pub memcg: Option<CgroupPath>,
+    /// Namespace inode numbers (as /proc/PID/ns/* show them), when known.
+    pub ns: Namespaces,
+    /// The container, recognised from the cgroup path and completed from the runtime.
+    pub container: Option<crate::container::identity::ContainerInfo>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Namespaces {
+    pub pid: Option<u32>,
+    pub mnt: Option<u32>,
+    pub uts: Option<u32>,
+}
+
+impl Place {
+    /// Recognises the container from whichever cgroup path names one.
+    fn identify(&mut self) {
+        self.container = [&self.cgroup, &self.memcg]
+            .into_iter()
+            .flatten()
+            .find_map(|c| {
+                let r = crate::container::path::parse(&c.path)?;
+                Some(crate::container::identity::ContainerInfo::from_path(
+                    r, &c.path,
+                ))
+            });
+    }
+}
 
 /// A process as the kernel saw it at event time.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +84,7 @@ pub struct Ancestor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Actor {
     pub proc: Proc,
+    pub place: Place,
     pub args: Vec<Vec<u8>>,
     pub args_truncated: bool,
     pub uid: u32,
@@ -98,6 +143,7 @@ pub struct SignalEvent {
     pub fault_addr: Option<u64>,
     pub sender: Sender,
     pub target: Proc,
+    pub target_place: Place,
 }
 
 impl SignalEvent {
@@ -131,6 +177,7 @@ pub struct ExitEvent {
     pub time_ns: u64,
     pub status: ExitStatus,
     pub proc: Proc,
+    pub place: Place,
 }
 
 /// The OOM killer's verdict, as recorded by `mark_victim`, later completed from the kernel log.
@@ -264,6 +311,39 @@ fn exe_path(r: &SignalRecord, f: u32) -> Option<Vec<u8>> {
     Some(path)
 }
 
+fn cgroup_path(c: &CgroupRecord) -> Option<CgroupPath> {
+    let depth = (c.depth as usize).min(CGROUP_DEPTH);
+    if depth == 0 {
+        return None;
+    }
+    let mut path = String::new();
+    if c.truncated != 0 {
+        path.push_str("/…");
+    }
+    for name in c.names[..depth].iter().rev() {
+        let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
+        path.push('/');
+        path.push_str(&String::from_utf8_lossy(&name[..end]));
+    }
+    Some(CgroupPath { id: c.ids[0], path })
+}
+
+fn place(p: &PlaceRecord) -> Place {
+    let known = |v: u32| (v != 0).then_some(v);
+    let mut place = Place {
+        cgroup: cgroup_path(&p.cgroup),
+        memcg: cgroup_path(&p.memcg),
+        ns: Namespaces {
+            pid: known(p.ns.pid),
+            mnt: known(p.ns.mnt),
+            uts: known(p.ns.uts),
+        },
+        container: None,
+    };
+    place.identify();
+    place
+}
+
 fn audit_id(v: u32, absent: bool) -> Option<u32> {
     (!absent && v != AUDIT_UNSET).then_some(v)
 }
@@ -274,6 +354,7 @@ fn signal(r: &SignalRecord) -> Result<SignalEvent, DecodeError> {
     let n = (r.n_ancestors as usize).min(MAX_ANCESTORS);
     let actor = Actor {
         proc: proc(&r.sender, f),
+        place: place(&r.sender_place),
         args: split_args(&r.args[..args_len]),
         args_truncated: f & flag::ARGS_TRUNCATED != 0,
         uid: r.uid,
@@ -320,6 +401,7 @@ fn signal(r: &SignalRecord) -> Result<SignalEvent, DecodeError> {
         fault_addr,
         sender,
         target,
+        target_place: place(&r.target_place),
     })
 }
 
@@ -328,6 +410,7 @@ fn exit(r: &ExitRecord) -> ExitEvent {
         time_ns: r.time_ns,
         status: ExitStatus::from_raw(r.exit_code),
         proc: proc(&r.task, r.flags),
+        place: place(&r.place),
     }
 }
 

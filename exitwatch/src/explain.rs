@@ -1,6 +1,7 @@
 //! `exitwatch explain`: what an exit code (or the signal behind one) means, and what to check next.
 
 mod advice;
+mod signal_advice;
 
 use serde::Serialize;
 
@@ -272,25 +273,17 @@ pub fn render_text(e: &Explanation) -> String {
     let pad = " ".repeat(LABEL);
     let label = |name: &str| format!("{:<LABEL$}", format!("{name}:"));
     if let Some(s) = &e.signal {
+        let named = if s.name.starts_with("SIG") {
+            format!("{} = {}", s.name, s.number)
+        } else {
+            s.name.clone()
+        };
         let line = format!(
-            "{} = {}, default action: {} ({})",
-            s.name,
-            s.number,
+            "{named}, default action: {} ({})",
             action_text(s.default_action),
             s.description
         );
         wrap(&mut out, &line, &label("signal"), &pad);
-    }
-    if let (Some(name), Some(meaning)) = (e.sysexits_name, code_meaning(e.code)) {
-        let what = meaning
-            .split_once(": ")
-            .map_or(meaning.as_str(), |(_, m)| m);
-        wrap(
-            &mut out,
-            &format!("{name}, {what}"),
-            &label("sysexits"),
-            &pad,
-        );
     }
     wrap(&mut out, &e.kubernetes, &label("kubernetes"), &pad);
     for (i, step) in e.next_steps.iter().enumerate() {
@@ -368,7 +361,7 @@ pub fn for_exit(status: &ExitStatus) -> String {
             } else {
                 ""
             },
-            advice::signal_hint(n)
+            signal_advice::signal_hint(n)
         ),
         (None, None) => status.describe(),
     }

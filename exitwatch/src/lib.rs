@@ -16,6 +16,7 @@ pub mod oom;
 pub mod pipeline;
 pub mod procs;
 pub mod render;
+pub mod role;
 pub mod signals;
 pub mod story;
 pub mod sysexits;

@@ -105,7 +105,10 @@ pub fn preflight() -> Result<Preflight, LoadError> {
             return Err(LoadError::NoHook(hook));
         }
     }
-    let offsets = btf::resolve_offsets(&btf)?;
+    let mut offsets = btf::resolve_offsets(&btf)?;
+    // On v1 and hybrid hosts the memory controller's path identifies containers too.
+    offsets.memory_v1 =
+        u32::from(crate::cgroupfs::MemoryHierarchy::detect().is_some_and(|h| !h.v2));
     let mut optional_hooks = Vec::new();
     let mut degraded = Vec::new();
     for hook in OPTIONAL_HOOKS {

@@ -1,3 +1,4 @@
 //! Containers and pods: who a cgroup belongs to.
 
+pub mod identity;
 pub mod path;

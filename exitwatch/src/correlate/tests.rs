@@ -18,6 +18,7 @@ fn proc(pid: u32, comm: &str) -> Proc {
 fn actor(pid: u32) -> Actor {
     Actor {
         proc: proc(pid, "alloc"),
+        place: Default::default(),
         args: vec![],
         args_truncated: false,
         uid: 0,
@@ -47,6 +48,7 @@ fn kernel_kill(at: u64, current: u32, target: u32) -> Event {
             context: actor(current),
         },
         target: proc(target, "victim"),
+        target_place: Default::default(),
     })
 }
 
@@ -82,6 +84,7 @@ fn exit(at: u64, pid: u32) -> Event {
         time_ns: at,
         status: crate::exitstatus::ExitStatus::from_raw(9),
         proc: proc(pid, "victim"),
+        place: Default::default(),
     })
 }
 

@@ -32,6 +32,7 @@ pub fn pkill_kills_server() -> SignalEvent {
                 comm: b"pkill".to_vec(),
                 start_ns: 33475 * MIN + 5_202_486_630,
             },
+            place: Default::default(),
             args: vec![b"pkill".to_vec(), b"-9".to_vec(), b"server".to_vec()],
             args_truncated: false,
             uid: 0,
@@ -57,6 +58,7 @@ pub fn pkill_kills_server() -> SignalEvent {
             comm: b"server".to_vec(),
             start_ns: 100 * MIN,
         },
+        target_place: Default::default(),
     }
 }
 

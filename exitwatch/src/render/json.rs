@@ -5,8 +5,9 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::Context;
+use crate::container::identity::ContainerInfo;
 use crate::escape::json_string;
-use crate::event::{Actor, Ancestor, Event, ExitEvent, OomEvent, Proc, Sender, SignalEvent};
+use crate::event::{Actor, Ancestor, Event, ExitEvent, OomEvent, Place, Proc, Sender, SignalEvent};
 use crate::signals;
 use crate::story::{Annotated, Cause, Diagnosis};
 use crate::timefmt::rfc3339_nanos;
@@ -93,8 +94,8 @@ struct SignalLine<'a> {
     #[serde(flatten)]
     head: Head<'a>,
     signal: SignalJson,
-    sender: SenderJson,
-    target: ProcJson,
+    sender: SenderJson<'a>,
+    target: PlacedJson<'a>,
     diagnosis: &'a [Diagnosis],
 }
 
@@ -112,18 +113,19 @@ struct SignalJson {
 }
 
 #[derive(Serialize)]
-struct SenderJson {
+struct SenderJson<'a> {
     kind: &'static str,
+    role: Option<&'static str>,
     reason: Option<&'static str>,
     #[serde(flatten)]
-    actor: Option<ActorJson>,
-    context: Option<ActorJson>,
+    actor: Option<ActorJson<'a>>,
+    context: Option<ActorJson<'a>>,
 }
 
 #[derive(Serialize)]
-struct ActorJson {
+struct ActorJson<'a> {
     #[serde(flatten)]
-    proc: ProcJson,
+    proc: PlacedJson<'a>,
     args: Vec<String>,
     args_truncated: bool,
     uid: u32,
@@ -148,6 +150,35 @@ struct ProcJson {
     ns_pid: Option<u32>,
 }
 
+/// A process with where it lived: its container (null on the host) and namespaces.
+#[derive(Serialize)]
+struct PlacedJson<'a> {
+    #[serde(flatten)]
+    proc: ProcJson,
+    container: Option<&'a ContainerInfo>,
+    namespaces: NamespacesJson,
+}
+
+#[derive(Serialize)]
+struct NamespacesJson {
+    pid: Option<u32>,
+    mnt: Option<u32>,
+    uts: Option<u32>,
+}
+
+fn placed<'a>(ctx: &Context, p: &Proc, place: &'a Place) -> PlacedJson<'a> {
+    let ns = place.ns;
+    PlacedJson {
+        proc: proc(ctx, p),
+        container: place.container.as_ref(),
+        namespaces: NamespacesJson {
+            pid: ns.pid,
+            mnt: ns.mnt,
+            uts: ns.uts,
+        },
+    }
+}
+
 #[derive(Serialize)]
 struct ParentJson {
     pid: u32,
@@ -166,7 +197,7 @@ struct ExitLine<'a> {
     #[serde(flatten)]
     head: Head<'a>,
     exit: ExitJson,
-    target: ProcJson,
+    target: PlacedJson<'a>,
     cause: Option<&'a Cause>,
     diagnosis: &'a [Diagnosis],
 }
@@ -297,9 +328,9 @@ fn ancestor(ctx: &Context, a: &Ancestor) -> AncestorJson {
     }
 }
 
-fn actor(ctx: &Context, a: &Actor) -> ActorJson {
+fn actor<'a>(ctx: &Context, a: &'a Actor) -> ActorJson<'a> {
     ActorJson {
-        proc: proc(ctx, &a.proc),
+        proc: placed(ctx, &a.proc, &a.place),
         args: a.args.iter().map(|s| json_string(s)).collect(),
         args_truncated: a.args_truncated,
         uid: a.uid,
@@ -319,16 +350,19 @@ fn actor(ctx: &Context, a: &Actor) -> ActorJson {
     }
 }
 
-fn signal<'a>(ctx: &'a Context, ev: &SignalEvent, story: Story<'a>) -> SignalLine<'a> {
+fn signal<'a>(ctx: &'a Context, ev: &'a SignalEvent, story: Story<'a>) -> SignalLine<'a> {
+    let role = crate::role::of(&ev.sender).map(|r| r.as_str());
     let sender = match &ev.sender {
         Sender::Process(a) => SenderJson {
             kind: "process",
+            role,
             reason: None,
             actor: Some(actor(ctx, a)),
             context: None,
         },
         Sender::Kernel { reason, context } => SenderJson {
             kind: "kernel",
+            role,
             reason: Some(reason.as_str()),
             actor: None,
             context: Some(actor(ctx, context)),
@@ -348,14 +382,14 @@ fn signal<'a>(ctx: &'a Context, ev: &SignalEvent, story: Story<'a>) -> SignalLin
             fault_addr: ev.fault_addr.map(|a| format!("{a:#x}")),
         },
         sender,
-        target: proc(ctx, &ev.target),
+        target: placed(ctx, &ev.target, &ev.target_place),
         diagnosis: story.diagnosis,
     }
 }
 
 fn exit<'a>(
     ctx: &'a Context,
-    ev: &ExitEvent,
+    ev: &'a ExitEvent,
     story: Story<'a>,
     cause: Option<&'a Cause>,
 ) -> ExitLine<'a> {
@@ -370,7 +404,7 @@ fn exit<'a>(
             core_dumped: s.core_dumped(),
             explanation: s.describe(),
         },
-        target: proc(ctx, &ev.proc),
+        target: placed(ctx, &ev.proc, &ev.place),
         cause,
         diagnosis: story.diagnosis,
     }

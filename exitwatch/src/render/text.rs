@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use super::Context;
 use crate::escape::{escape_text, shell_words};
-use crate::event::{Actor, Event, ExitEvent, OomEvent, Proc, Sender, SignalEvent};
+use crate::event::{Actor, Event, ExitEvent, OomEvent, Place, Proc, Sender, SignalEvent};
 use crate::oom::Constraint;
 use crate::signals::{self, Disposition, SignalResult};
 use crate::story::{Annotated, Cause};
@@ -15,6 +15,8 @@ const BOLD: &str = "\x1b[1m";
 const RED: &str = "\x1b[1;31m";
 const YELLOW: &str = "\x1b[1;33m";
 const RESET: &str = "\x1b[0m";
+/// Characters of the sender's command line quoted in the one-line verdict.
+const VERDICT_CMD_CHARS: usize = 60;
 
 pub fn render(ctx: &Context, a: &Annotated, out: &mut dyn Write) -> io::Result<()> {
     match &a.event {
@@ -60,16 +62,36 @@ fn signal_name(signo: i32) -> String {
 }
 
 /// "root's `pkill -9 server` (via sshd → bash)"
-fn sender_phrase(ctx: &Context, a: &Actor) -> String {
+/// "root's `pkill -9 server` (the container runtime, on the host, via sshd → bash)"
+fn sender_phrase(ctx: &Context, ev: &SignalEvent, a: &Actor) -> String {
     let user = ctx
         .users
         .name(a.uid)
         .map_or_else(|| format!("uid {}", a.uid), str::to_owned);
-    let cmd = if a.args.is_empty() {
+    let mut cmd = if a.args.is_empty() {
         escape_text(&a.proc.comm)
     } else {
         shell_words(&a.args)
     };
+    if cmd.chars().count() > VERDICT_CMD_CHARS {
+        // The verdict stays one readable line; the full argv is on the `args` line.
+        cmd = cmd
+            .chars()
+            .take(VERDICT_CMD_CHARS)
+            .chain(std::iter::once('…'))
+            .collect();
+    }
+    let mut notes = Vec::new();
+    if let Some(role) =
+        crate::role::of(&ev.sender).filter(|r| *r != crate::role::Role::InteractiveUser)
+    {
+        notes.push(role.describe().to_owned());
+    }
+    match &a.place.container {
+        Some(c) => notes.push(format!("in {}", escape_text(c.describe().as_bytes()))),
+        None if ev.target_place.container.is_some() => notes.push("on the host".into()),
+        None => {}
+    }
     let via: Vec<String> = a
         .ancestry
         .iter()
@@ -79,16 +101,27 @@ fn sender_phrase(ctx: &Context, a: &Actor) -> String {
         .filter(|x| x.pid > 1)
         .map(|x| escape_text(&x.comm))
         .collect();
-    let via = if via.is_empty() {
+    if !via.is_empty() {
+        notes.push(format!("via {}", via.join(" → ")));
+    }
+    let notes = if notes.is_empty() {
         String::new()
     } else {
-        format!(" (via {})", via.join(" → "))
+        format!(" ({})", notes.join(", "))
     };
-    format!("{user}'s `{cmd}`{via}")
+    format!("{user}'s `{cmd}`{notes}")
+}
+
+/// `name(pid)`, and its container when it has one.
+fn who_in(p: &Proc, place: &Place) -> String {
+    match &place.container {
+        Some(c) => format!("{} in {}", who(p), escape_text(c.describe().as_bytes())),
+        None => who(p),
+    }
 }
 
 fn outcome(ev: &SignalEvent) -> String {
-    let target = who(&ev.target);
+    let target = who_in(&ev.target, &ev.target_place);
     let sig = signal_name(ev.signo);
     match ev.result {
         SignalResult::Delivered | SignalResult::AlreadyPending if ev.fatal() => {
@@ -114,7 +147,7 @@ fn outcome(ev: &SignalEvent) -> String {
 fn signal(ctx: &Context, ev: &SignalEvent, out: &mut dyn Write) -> io::Result<()> {
     let sig = signal_name(ev.signo);
     let from = match &ev.sender {
-        Sender::Process(a) => sender_phrase(ctx, a),
+        Sender::Process(a) => sender_phrase(ctx, ev, a),
         Sender::Kernel { reason, .. } => format!("the kernel ({})", reason.describe()),
     };
     let (hl, reset) = (
@@ -145,6 +178,7 @@ fn signal(ctx: &Context, ev: &SignalEvent, out: &mut dyn Write) -> io::Result<()
         detail.push_str(&format!(", fault address {addr:#x}"));
     }
     writeln!(out, "  signal    {detail}")?;
+    write_container(&ev.target_place, out)?;
     writeln!(
         out,
         "  target    {} tid {}{}, disposition {disposition}",
@@ -159,6 +193,23 @@ fn ns(p: &Proc) -> String {
         Some(n) if n != p.pid => format!(" (pid {n} in its namespace)"),
         _ => String::new(),
     }
+}
+
+fn write_container(place: &Place, out: &mut dyn Write) -> io::Result<()> {
+    let Some(c) = &place.container else {
+        return Ok(());
+    };
+    let mut line = format!("{}, id {}", c.describe(), c.id);
+    if let Some(rt) = c.runtime {
+        line.push_str(&format!(", runtime {}", rt.as_str()));
+    }
+    if let Some(image) = &c.image {
+        line.push_str(&format!(", image {image}"));
+    }
+    if let crate::container::identity::MetadataStatus::Unavailable(why) = &c.metadata {
+        line.push_str(&format!(" (no names: {why})"));
+    }
+    writeln!(out, "  container {}", escape_text(line.as_bytes()))
 }
 
 fn write_actor(ctx: &Context, label: &str, a: &Actor, out: &mut dyn Write) -> io::Result<()> {
@@ -208,6 +259,7 @@ fn write_actor(ctx: &Context, label: &str, a: &Actor, out: &mut dyn Write) -> io
         chain.insert(0, "…".into());
     }
     chain.push(who(&a.proc));
+    write_container(&a.place, out)?;
     writeln!(out, "  ancestry  {}", chain.join(" → "))
 }
 

@@ -26,6 +26,7 @@ fn exit(raw: u32, at: u64) -> Event {
         time_ns: at,
         status: ExitStatus::from_raw(raw),
         proc: target,
+        place: Default::default(),
     })
 }
 
@@ -110,6 +111,7 @@ fn oom_events_are_diagnosed_by_constraint_and_cause_the_exit() {
         time_ns: global.time_ns + 5,
         status: ExitStatus::from_raw(9),
         proc: global.victim,
+        place: Default::default(),
     }));
     let cause = done.cause.unwrap();
     assert_eq!(

@@ -1,0 +1,108 @@
+//! Where a task lives: its cgroup paths (ids and names, leaf first) and namespace inodes,
+//! read at event time because /proc/PID/cgroup is gone once a SIGKILL lands.
+
+use aya_ebpf::helpers::bpf_probe_read_kernel_str_bytes;
+use exitwatch_common::{CgroupRecord, NsRecord, PlaceRecord, ABSENT, CGROUP_DEPTH};
+
+use crate::{
+    config::konst,
+    maps::WATCHED_CGROUPS,
+    task::{read, Task},
+};
+
+/// The kernfs node of `task`'s cgroup in the default hierarchy, or in the v1 memory one.
+#[inline(always)]
+fn kernfs_node(task: Task, memory: bool) -> Task {
+    let null = core::ptr::null();
+    let cset = read::<Task>(task, konst!(OFFSETS.task_cgroups)).unwrap_or(null);
+    let cgroup = if memory {
+        let css = read::<Task>(cset, konst!(OFFSETS.css_set_memory)).unwrap_or(null);
+        read::<Task>(css, konst!(OFFSETS.css_cgroup)).unwrap_or(null)
+    } else {
+        read::<Task>(cset, konst!(OFFSETS.css_set_dfl_cgrp)).unwrap_or(null)
+    };
+    read::<Task>(cgroup, konst!(OFFSETS.cgroup_kn)).unwrap_or(null)
+}
+
+#[inline(always)]
+fn parent(kn: Task) -> Task {
+    read::<Task>(kn, konst!(OFFSETS.kernfs_parent)).unwrap_or(core::ptr::null())
+}
+
+/// Records the path from `kn` up to (not including) the hierarchy's root.
+#[inline(always)]
+fn cgroup(mut kn: Task, rec: &mut CgroupRecord) {
+    rec.depth = 0;
+    rec.truncated = 0;
+    for i in 0..CGROUP_DEPTH {
+        let up = parent(kn);
+        if kn.is_null() || up.is_null() {
+            return; // the root: its name is empty and says nothing
+        }
+        rec.ids[i] = read::<u64>(kn, konst!(OFFSETS.kernfs_id)).unwrap_or(0);
+        let name = read::<*const u8>(kn, konst!(OFFSETS.kernfs_name)).unwrap_or(core::ptr::null());
+        if unsafe { bpf_probe_read_kernel_str_bytes(name, &mut rec.names[i]) }.is_err() {
+            rec.names[i][0] = 0;
+        }
+        rec.depth = i as u32 + 1;
+        kn = up;
+    }
+    if !parent(kn).is_null() {
+        rec.truncated = 1;
+    }
+}
+
+#[inline(always)]
+fn namespaces(task: Task, ns: &mut NsRecord) {
+    let null = core::ptr::null();
+    ns._pad = 0;
+    let nsproxy = read::<Task>(task, konst!(OFFSETS.task_nsproxy)).unwrap_or(null);
+    let mnt = read::<Task>(nsproxy, konst!(OFFSETS.nsproxy_mnt)).unwrap_or(null);
+    ns.mnt = read::<u32>(mnt, konst!(OFFSETS.mnt_ns_inum)).unwrap_or(0);
+    let uts = read::<Task>(nsproxy, konst!(OFFSETS.nsproxy_uts)).unwrap_or(null);
+    ns.uts = read::<u32>(uts, konst!(OFFSETS.uts_ns_inum)).unwrap_or(0);
+    ns.pid = 0;
+    let pid = read::<Task>(task, konst!(OFFSETS.task_thread_pid)).unwrap_or(null);
+    let (numbers, size, upid_ns) = (konst!(OFFSETS.pid_numbers), konst!(OFFSETS.upid_size), konst!(OFFSETS.upid_ns));
+    if let Some(level) = read::<u32>(pid, konst!(OFFSETS.pid_level)) {
+        if numbers != ABSENT && size != ABSENT && upid_ns != ABSENT && level <= 32 {
+            let pidns = read::<Task>(pid, numbers + level * size + upid_ns).unwrap_or(null);
+            ns.pid = read::<u32>(pidns, konst!(OFFSETS.pid_ns_inum)).unwrap_or(0);
+        }
+    }
+}
+
+#[inline(always)]
+pub fn fill(task: Task, rec: &mut PlaceRecord) {
+    cgroup(kernfs_node(task, false), &mut rec.cgroup);
+    if konst!(OFFSETS.memory_v1) != 0 {
+        cgroup(kernfs_node(task, true), &mut rec.memcg);
+    } else {
+        rec.memcg.depth = 0;
+        rec.memcg.truncated = 0;
+    }
+    namespaces(task, &mut rec.ns);
+}
+
+/// Is `task` in, or below, a cgroup the daemon watches (`--container`, `--pod`, `--namespace`)?
+#[inline(always)]
+pub fn watched(task: Task) -> bool {
+    in_watched(kernfs_node(task, false))
+        || (konst!(OFFSETS.memory_v1) != 0 && in_watched(kernfs_node(task, true)))
+}
+
+#[inline(always)]
+fn in_watched(mut kn: Task) -> bool {
+    for _ in 0..CGROUP_DEPTH + 1 {
+        if kn.is_null() {
+            return false;
+        }
+        if let Some(id) = read::<u64>(kn, konst!(OFFSETS.kernfs_id)) {
+            if unsafe { WATCHED_CGROUPS.get(&id) }.is_some() {
+                return true;
+            }
+        }
+        kn = parent(kn);
+    }
+    false
+}

@@ -1,0 +1,119 @@
+//! The runtimes the cache asks, each behind one small trait so the cache can be tested with a fake.
+
+use std::{
+    future::Future,
+    io,
+    path::{Path, PathBuf},
+    pin::Pin,
+};
+
+use thiserror::Error;
+
+use super::{containerd::ContainerdSource, cri::CriSource, docker::DockerSource, meta::Metadata, path::Runtime};
+
+/// What one listing call returns; boxed so sources of different kinds sit in one list.
+pub type Listing<'a> = Pin<Box<dyn Future<Output = Result<Vec<Metadata>, SourceError>> + Send + 'a>>;
+
+/// One runtime API that lists containers.
+pub trait Source: Send + 'static {
+    /// What it is and where, for messages: `containerd (CRI) at /run/containerd/containerd.sock`.
+    fn describe(&self) -> String;
+    /// Every container the runtime knows, with full ids only. The caller bounds it with a timeout.
+    fn list(&mut self) -> Listing<'_>;
+}
+
+#[derive(Debug, Error)]
+pub enum SourceError {
+    /// No socket, or one nobody listens on: the runtime is not running (yet).
+    #[error("no socket at {}", list_paths(.looked_for))]
+    Absent { looked_for: Vec<PathBuf> },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    #[error("gRPC {call} failed: {status}")]
+    Grpc { call: &'static str, status: Box<tonic::Status> },
+    #[error("cannot connect: {0}")]
+    Connect(#[from] tonic::transport::Error),
+    #[error("{call} answered HTTP {status}")]
+    Http { call: &'static str, status: u16 },
+    #[error("{call}: malformed answer: {why}")]
+    Malformed { call: &'static str, why: String },
+}
+
+/// Which protocol a socket speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Api {
+    /// Kubernetes' Container Runtime Interface (containerd's CRI plugin, CRI-O).
+    Cri,
+    /// containerd's own API: containers of every namespace, `ctr` and nerdctl ones included.
+    Containerd,
+    /// Docker's HTTP API (podman serves the same one).
+    Docker,
+}
+
+/// A runtime API and the places its socket may be, first existing one wins.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketSpec {
+    pub api: Api,
+    pub runtime: Runtime,
+    pub paths: Vec<PathBuf>,
+}
+
+impl SocketSpec {
+    fn new(api: Api, runtime: Runtime, paths: &[&str]) -> Self {
+        let paths = paths.iter().map(PathBuf::from).collect();
+        SocketSpec { api, runtime, paths }
+    }
+
+    /// The usual sockets, most informative first: CRI knows pods, docker knows names, and containerd's
+    /// own API sees what the others do not (`ctr`, nerdctl, buildkit).
+    pub fn defaults() -> Vec<SocketSpec> {
+        const CONTAINERD: &[&str] = &[
+            "/run/containerd/containerd.sock",
+            "/var/run/containerd/containerd.sock",
+            "/run/k3s/containerd/containerd.sock",
+        ];
+        vec![
+            SocketSpec::new(Api::Cri, Runtime::Containerd, CONTAINERD),
+            SocketSpec::new(Api::Cri, Runtime::CriO, &["/run/crio/crio.sock", "/var/run/crio/crio.sock"]),
+            SocketSpec::new(Api::Docker, Runtime::Docker, &["/run/docker.sock", "/var/run/docker.sock"]),
+            SocketSpec::new(Api::Docker, Runtime::Podman, &["/run/podman/podman.sock"]),
+            SocketSpec::new(Api::Containerd, Runtime::Containerd, CONTAINERD),
+        ]
+    }
+
+    /// The client for this socket.
+    pub fn source(&self) -> Box<dyn Source> {
+        let (runtime, paths) = (self.runtime, self.paths.clone());
+        match self.api {
+            Api::Cri => Box::new(CriSource::new(runtime, paths)),
+            Api::Containerd => Box::new(ContainerdSource::new(paths)),
+            Api::Docker => Box::new(DockerSource::new(runtime, paths)),
+        }
+    }
+}
+
+/// The first of `paths` that exists, or `Absent` naming them all.
+pub fn find_socket(paths: &[PathBuf]) -> Result<&Path, SourceError> {
+    paths
+        .iter()
+        .find(|p| p.exists())
+        .map(PathBuf::as_path)
+        .ok_or_else(|| SourceError::Absent { looked_for: paths.to_vec() })
+}
+
+/// Whether connecting failed because nothing listens there (a socket file a stopped runtime left).
+pub fn nobody_listens(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(err);
+    while let Some(e) = cause {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            return matches!(io.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound);
+        }
+        cause = e.source();
+    }
+    false
+}
+
+pub fn list_paths(paths: &[PathBuf]) -> String {
+    let shown: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
+}
