@@ -10,11 +10,14 @@ use tokio::io::{unix::AsyncFd, Interest};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::{Color, Config, Format};
+use crate::container::cache::{CacheConfig, MetadataCache};
+use crate::container::watch::Filter;
 use crate::event::{self, Event, ExitEvent, Proc};
 use crate::kmsg::Kmsg;
 use crate::loader::{self, LoadError};
 use crate::pipeline::Pipeline;
 use crate::procs::{self, ProcError, State};
+use crate::receivers::Receivers;
 use crate::render::Context;
 use crate::story::Story;
 use crate::users::Users;
@@ -78,6 +81,29 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         Err(e) => (None, Some(e.to_string())),
     };
 
+    let attached_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let cache = MetadataCache::spawn(CacheConfig::default());
+    let mut receivers = match config.receivers.is_empty() {
+        true => None,
+        false => {
+            let map = loaded
+                .ebpf
+                .take_map(names::WATCHED_CGROUPS)
+                .ok_or_else(|| map_err("no WATCHED_CGROUPS map"))?;
+            let map: aya::maps::HashMap<MapData, u64, u32> =
+                aya::maps::HashMap::try_from(map).map_err(map_err)?;
+            let mut r = Receivers::new(config.receivers.clone(), map);
+            // Names (--pod web, --container nginx) need the runtime's first answer.
+            let _ = tokio::time::timeout(Duration::from_secs(3), cache.refresh()).await;
+            if r.refresh(&cache) == 0 {
+                eprintln!(
+                    "exitwatch: warning: no container matches {} yet; exitwatch keeps looking as containers start",
+                    describe_filter(r.filter())
+                );
+            }
+            Some(r)
+        }
+    };
     let ctx = Context {
         node: node_name(),
         boot_epoch_ns: clock::boot_epoch_ns(),
@@ -85,11 +111,11 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         users: Users::load(),
         page_size: page_size(),
     };
-    let attached_ms = started.elapsed().as_secs_f64() * 1000.0;
-    eprintln!(
-        "exitwatch: ready: programs attached in {attached_ms:.0} ms; {}",
-        describe_scope(&pending)
-    );
+    let scope = match &receivers {
+        Some(r) => format!("watching {}", describe_filter(r.filter())),
+        None => describe_scope(&pending),
+    };
+    eprintln!("exitwatch: ready: programs attached in {attached_ms:.0} ms; {scope}");
     for note in &loaded.degraded {
         eprintln!("exitwatch: warning: {note}");
     }
@@ -112,6 +138,8 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         config.count,
         kmsg_error,
         story,
+        cache.clone(),
+        config.receivers.clone(),
     );
 
     // A watched process may have ended between the /proc check and the attach.
@@ -176,7 +204,12 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
                 pipe.tick(clock::since_boot_ns())?;
             }
-            _ = tick.tick() => report_lost(&lost_map, &mut lost_reported, &mut pipe)?,
+            _ = tick.tick() => {
+                report_lost(&lost_map, &mut lost_reported, &mut pipe)?;
+                if let Some(r) = &mut receivers {
+                    r.refresh(&cache);
+                }
+            }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
@@ -208,6 +241,14 @@ fn report_lost(
         *reported = total;
     }
     Ok(())
+}
+
+fn describe_filter(f: &Filter) -> String {
+    let mut parts = Vec::new();
+    parts.extend(f.containers.iter().map(|c| format!("--container {c}")));
+    parts.extend(f.pods.iter().map(|p| format!("--pod {p}")));
+    parts.extend(f.namespaces.iter().map(|n| format!("--namespace {n}")));
+    parts.join(", ")
 }
 
 fn describe_scope(pending: &BTreeMap<u32, procs::Watched>) -> String {

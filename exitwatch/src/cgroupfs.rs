@@ -42,6 +42,29 @@ pub fn memory_hierarchy(mountinfo: &str) -> Option<MemoryHierarchy> {
     v2
 }
 
+/// Pure: the mount points of every cgroup hierarchy that can hold containers: the cgroup2
+/// mount and the v1 memory controller's (the kernel programs compare ids from both).
+pub fn hierarchy_roots(mountinfo: &str) -> Vec<PathBuf> {
+    let mut roots = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(mountpoint) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let mut right = right.split(' ');
+        let (fstype, superopts) = (right.next().unwrap_or(""), right.nth(1).unwrap_or(""));
+        let wanted = fstype == "cgroup2"
+            || (fstype == "cgroup" && superopts.split(',').any(|o| o == "memory"));
+        let path = PathBuf::from(unescape(mountpoint));
+        if wanted && !roots.contains(&path) {
+            roots.push(path);
+        }
+    }
+    roots
+}
+
 /// mountinfo escapes space, tab, newline and backslash as octal.
 fn unescape(s: &str) -> String {
     s.replace("\\040", " ")
@@ -136,6 +159,18 @@ mod tests {
             })
         );
         assert_eq!(memory_hierarchy(""), None);
+    }
+
+    #[test]
+    fn roots_of_hybrid_and_v2_hosts() {
+        assert_eq!(
+            hierarchy_roots(HYBRID),
+            vec![
+                PathBuf::from("/sys/fs/cgroup/unified"),
+                PathBuf::from("/sys/fs/cgroup/memory")
+            ]
+        );
+        assert_eq!(hierarchy_roots(V2), vec![PathBuf::from("/sys/fs/cgroup")]);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::num::ParseIntError;
 use clap::{Parser, ValueEnum};
 use exitwatch_common::FilterConfig;
 
+use crate::container::watch::Filter;
 use crate::signals;
 use crate::story::Rules;
 
@@ -28,6 +29,20 @@ pub struct Args {
     /// watched process has exited, saying how each one ended.
     #[arg(short = 'p', long = "pid", value_name = "PID")]
     pub pids: Vec<String>,
+
+    /// Only report signals sent to processes of this container: an id prefix or a name
+    /// (repeatable). Containers started later are covered as they appear.
+    #[arg(long = "container", value_name = "ID-PREFIX|NAME")]
+    pub containers: Vec<String>,
+
+    /// Only report signals sent to processes of this Kubernetes pod: `[NAMESPACE/]NAME` or the
+    /// pod UID (repeatable).
+    #[arg(long = "pod", value_name = "[NAMESPACE/]NAME")]
+    pub pods: Vec<String>,
+
+    /// Only report signals sent to processes of pods in this Kubernetes namespace (repeatable).
+    #[arg(long = "namespace", value_name = "NAMESPACE")]
+    pub namespaces: Vec<String>,
 
     /// Report exactly these signals, whatever the target does with them: names with or
     /// without SIG, or numbers; repeatable or comma-separated (e.g. -s KILL,TERM -s 10).
@@ -119,6 +134,8 @@ pub struct Config {
     pub color: Color,
     pub ring_buffer_size: u32,
     pub rules: Rules,
+    /// The receiving side to watch (`--container`, `--pod`, `--namespace`).
+    pub receivers: Filter,
 }
 
 /// A command line that parsed but does not make sense. Exit status 64 (EX_USAGE).
@@ -130,6 +147,8 @@ pub enum UsageError {
     BadSignal(#[from] signals::ParseSignalError),
     #[error("--count must be at least 1")]
     ZeroCount,
+    #[error("--container, --pod and --namespace need a value, e.g. --pod default/web-7d9c")]
+    EmptyReceiver,
     #[error(
         "--ring-buffer-size {0:?} is not valid: give a power of two of at least 64K and at most 1G, e.g. 4M"
     )]
@@ -159,6 +178,22 @@ impl Args {
             filter.if_fatal = signals::default_if_fatal();
         }
         filter.watched_only = u32::from(!pids.is_empty());
+        let receivers = Filter {
+            containers: self.containers,
+            pods: self.pods,
+            namespaces: self.namespaces,
+        };
+        for q in receivers
+            .containers
+            .iter()
+            .chain(&receivers.pods)
+            .chain(&receivers.namespaces)
+        {
+            if q.trim().is_empty() {
+                return Err(UsageError::EmptyReceiver);
+            }
+        }
+        filter.cgroups_only = u32::from(!receivers.is_empty());
         if self.count == Some(0) {
             return Err(UsageError::ZeroCount);
         }
@@ -176,6 +211,7 @@ impl Args {
         rules.protected_targets.extend(self.protected_targets);
         rules.random_names = !self.no_random_name_rule;
         Ok(Config {
+            receivers,
             rules,
             pids,
             filter,
@@ -311,6 +347,23 @@ mod tests {
         assert!(!c.rules.random_names);
         assert_eq!(c.rules.grace_window_ns, 30_000_000_000);
         assert_eq!(config(&[]).unwrap().rules, Rules::default());
+    }
+
+    #[test]
+    fn receiving_side_filters_turn_on_the_cgroup_filter() {
+        let c = config(&[
+            "--container",
+            "3b87",
+            "--pod",
+            "default/web",
+            "--namespace",
+            "shop",
+        ])
+        .unwrap();
+        assert_eq!(c.filter.cgroups_only, 1);
+        assert_eq!(c.receivers.pods, vec!["default/web".to_owned()]);
+        assert_eq!(config(&[]).unwrap().filter.cgroups_only, 0);
+        assert_eq!(config(&["--pod", " "]), Err(UsageError::EmptyReceiver));
     }
 
     #[test]

@@ -22,8 +22,19 @@ const RECENT_LOG_LINES: usize = 64;
 
 enum Slot {
     Ready(Event),
-    KernelKill { ev: SignalEvent, until: u64 },
-    Oom { ev: OomEvent, until: u64 },
+    /// Waits for something outside the kernel (a runtime's answer about a new container).
+    Wait {
+        ev: Event,
+        until: u64,
+    },
+    KernelKill {
+        ev: SignalEvent,
+        until: u64,
+    },
+    Oom {
+        ev: OomEvent,
+        until: u64,
+    },
 }
 
 #[derive(Default)]
@@ -78,6 +89,12 @@ impl Correlator {
         self.release(now)
     }
 
+    /// Queues `ev` to be released no earlier than `until` (order is kept: later events wait too).
+    pub fn push_after(&mut self, ev: Event, until: u64, now: u64) -> Vec<Event> {
+        self.queue.push_back(Slot::Wait { ev, until });
+        self.release(now)
+    }
+
     /// A kernel log `oom-kill:` line arrived.
     pub fn log(&mut self, ctx: OomContext, now: u64) -> Vec<Event> {
         let waiting = self.queue.iter_mut().find_map(|slot| match slot {
@@ -102,7 +119,7 @@ impl Correlator {
         while let Some(front) = self.queue.front() {
             let ready = match front {
                 Slot::Ready(_) => true,
-                Slot::KernelKill { until, .. } => now >= *until,
+                Slot::KernelKill { until, .. } | Slot::Wait { until, .. } => now >= *until,
                 Slot::Oom { ev, until } => {
                     now >= *until || (ev.context.is_some() && now >= ev.time_ns + OOM_MIN_HOLD_NS)
                 }
@@ -111,7 +128,7 @@ impl Correlator {
                 break;
             }
             out.push(match self.queue.pop_front().expect("front exists") {
-                Slot::Ready(ev) => ev,
+                Slot::Ready(ev) | Slot::Wait { ev, .. } => ev,
                 Slot::KernelKill { ev, .. } => Event::Signal(ev),
                 Slot::Oom { ev, .. } => Event::Oom(ev),
             });
@@ -123,7 +140,7 @@ impl Correlator {
     pub fn next_deadline(&self) -> Option<u64> {
         self.queue.iter().find_map(|slot| match slot {
             Slot::Ready(_) => None,
-            Slot::KernelKill { until, .. } => Some(*until),
+            Slot::KernelKill { until, .. } | Slot::Wait { until, .. } => Some(*until),
             Slot::Oom { ev, until } => Some(if ev.context.is_some() {
                 ev.time_ns + OOM_MIN_HOLD_NS
             } else {

@@ -15,6 +15,7 @@ pub mod loader;
 pub mod oom;
 pub mod pipeline;
 pub mod procs;
+pub mod receivers;
 pub mod render;
 pub mod role;
 pub mod signals;

@@ -6,8 +6,11 @@ use std::io::{self, Write};
 
 use crate::cgroupfs::{self, MemoryHierarchy};
 use crate::cli::Format;
+use crate::container::cache::{Lookup, MetadataCache};
+use crate::container::identity::{MetadataStatus, PodInfo};
+use crate::container::watch::Filter;
 use crate::correlate::Correlator;
-use crate::event::{Event, OomEvent};
+use crate::event::{Event, OomEvent, Place, Sender, SignalEvent};
 use crate::oom::OomContext;
 use crate::procs::Watched;
 use crate::render::{self, Context};
@@ -27,6 +30,63 @@ pub struct Pipeline {
     count: Option<u64>,
     signals_seen: u64,
     story: Story,
+    cache: MetadataCache,
+    receivers: Filter,
+}
+
+/// How long an event about a container the runtime does not know yet waits for its names.
+const METADATA_WAIT_NS: u64 = 300_000_000;
+
+/// The places (sender's, target's) an event names.
+fn places(ev: &mut Event) -> Vec<&mut Place> {
+    match ev {
+        Event::Signal(s) => {
+            let SignalEvent {
+                sender,
+                target_place,
+                ..
+            } = s;
+            let actor = match sender {
+                Sender::Process(a) | Sender::Kernel { context: a, .. } => a,
+            };
+            vec![&mut actor.place, target_place]
+        }
+        Event::Exit(x) => vec![&mut x.place],
+        Event::Oom(_) | Event::Lost { .. } => Vec::new(),
+    }
+}
+
+/// Adds the runtime's names to a place's container; true when the runtime does not know it.
+fn enrich(cache: &MetadataCache, place: &mut Place) -> bool {
+    let Some(c) = &mut place.container else {
+        return false;
+    };
+    match cache.lookup(&c.id) {
+        Lookup::Known(m) => {
+            c.runtime = Some(m.runtime);
+            c.name = m.name;
+            c.image = m.image;
+            if let Some(pod) = m.pod {
+                let qos = c.pod.as_ref().and_then(|p| p.qos);
+                c.pod = Some(PodInfo {
+                    name: Some(pod.name),
+                    namespace: Some(pod.namespace),
+                    uid: pod.uid,
+                    qos,
+                });
+            }
+            c.metadata = MetadataStatus::Complete;
+            false
+        }
+        Lookup::Unknown => {
+            c.metadata = MetadataStatus::NotFound;
+            true
+        }
+        Lookup::Unavailable(reason) => {
+            c.metadata = MetadataStatus::Unavailable(reason);
+            false
+        }
+    }
 }
 
 impl Pipeline {
@@ -37,6 +97,8 @@ impl Pipeline {
         count: Option<u64>,
         kmsg_error: Option<String>,
         story: Story,
+        cache: MetadataCache,
+        receivers: Filter,
     ) -> Self {
         Pipeline {
             format,
@@ -50,6 +112,8 @@ impl Pipeline {
             count,
             signals_seen: 0,
             story,
+            cache,
+            receivers,
         }
     }
 
@@ -64,8 +128,34 @@ impl Pipeline {
         if let Event::Oom(oom) = &mut ev {
             self.on_arrival(oom);
         }
+        if !self.receivers.is_empty() && !self.for_receivers(&ev) {
+            return Ok(());
+        }
+        // A container the runtime does not know yet (just started): ask, and give it a moment.
+        if places(&mut ev).into_iter().any(|p| enrich(&self.cache, p)) {
+            self.cache.request_refresh();
+            let ready = self.correlator.push_after(ev, now + METADATA_WAIT_NS, now);
+            return self.emit_all(ready);
+        }
         let ready = self.correlator.push(ev, now);
         self.emit_all(ready)
+    }
+
+    /// The kernel filters by cgroup id; this confirms by container identity (ids of different
+    /// hierarchies may coincide).
+    fn for_receivers(&self, ev: &Event) -> bool {
+        let place = match ev {
+            Event::Signal(s) => &s.target_place,
+            Event::Exit(x) => &x.place,
+            Event::Oom(_) | Event::Lost { .. } => return true,
+        };
+        place.container.as_ref().is_some_and(|c| {
+            let meta = match self.cache.lookup(&c.id) {
+                Lookup::Known(m) => Some(m),
+                _ => None,
+            };
+            self.receivers.wants(&c.cgroup, meta.as_ref()).is_some()
+        })
     }
 
     pub fn kernel_log(&mut self, lines: Vec<OomContext>, now: u64) -> io::Result<()> {
@@ -148,6 +238,9 @@ impl Pipeline {
         for mut ev in events {
             if let Event::Oom(oom) = &mut ev {
                 self.complete(oom);
+            }
+            for place in places(&mut ev) {
+                enrich(&self.cache, place);
             }
             match &mut ev {
                 Event::Signal(_) => self.signals_seen += 1,

@@ -179,3 +179,15 @@ fn unmatched_log_lines_are_bounded() {
     }
     assert_eq!(c.recent_log.len(), RECENT_LOG_LINES);
 }
+
+#[test]
+fn a_waiting_event_holds_back_the_ones_after_it() {
+    let mut c = Correlator::default();
+    assert!(c.push_after(exit(0, 1), 100, 0).is_empty());
+    assert!(
+        c.push(exit(1, 2), 1).is_empty(),
+        "kept in order behind the waiting one"
+    );
+    assert_eq!(c.next_deadline(), Some(100));
+    assert_eq!(c.release(100).len(), 2);
+}
