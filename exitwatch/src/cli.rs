@@ -2,7 +2,7 @@
 
 use std::num::ParseIntError;
 
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use exitwatch_common::FilterConfig;
 
 use crate::container::watch::Filter;
@@ -20,11 +20,15 @@ use crate::story::Rules;
                   By default it reports SIGKILL; SIGTERM, SIGINT, SIGHUP and SIGQUIT whatever the \
                   target does with them; and any other signal that will kill its target (default \
                   action, no handler). Needs root (CAP_BPF + CAP_PERFMON, or CAP_SYS_ADMIN).",
+    args_conflicts_with_subcommands = true,
     after_help = "Examples:\n  sudo exitwatch --pid 7942          who kills process 7942? exits when it is gone\n  \
                   sudo exitwatch --format json       every fatal signal on the node, one JSON object per line\n  \
                   sudo exitwatch -s USR1,TERM -n 10  ten SIGUSR1/SIGTERM events, handled or not"
 )]
 pub struct Args {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
     /// Only report signals sent to this process (repeatable). exitwatch exits once every
     /// watched process has exited, saying how each one ended.
     #[arg(short = 'p', long = "pid", value_name = "PID")]
@@ -105,6 +109,23 @@ pub struct Args {
     /// Do not flag senders or ancestors with random-looking names.
     #[arg(long, help_heading = "Diagnoses")]
     pub no_random_name_rule: bool,
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Explain an exit code (e.g. 137, -1, 300) or a signal (SIGKILL): what it means and what to
+    /// check next. Needs no privileges.
+    Explain {
+        /// An exit code (any integer) or a signal name (SIGKILL, TERM, RTMIN+2).
+        #[arg(allow_hyphen_values = true, value_name = "CODE|SIGNAL")]
+        value: String,
+        /// Print the explanation as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check whether this node can run exitwatch: kernel, BTF, hooks, capabilities, cgroups,
+    /// runtime sockets. Exits 0 when it can, 69 when something is missing.
+    Doctor,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -364,6 +385,21 @@ mod tests {
         assert_eq!(c.receivers.pods, vec!["default/web".to_owned()]);
         assert_eq!(config(&[]).unwrap().filter.cgroups_only, 0);
         assert_eq!(config(&["--pod", " "]), Err(UsageError::EmptyReceiver));
+    }
+
+    #[test]
+    fn subcommands_parse_and_negative_codes_are_values() {
+        let a = Args::try_parse_from(["exitwatch", "explain", "-1", "--json"]).unwrap();
+        assert_eq!(
+            a.command,
+            Some(Command::Explain {
+                value: "-1".into(),
+                json: true
+            })
+        );
+        let a = Args::try_parse_from(["exitwatch", "doctor"]).unwrap();
+        assert_eq!(a.command, Some(Command::Doctor));
+        assert!(Args::try_parse_from(["exitwatch", "--pid", "1", "doctor"]).is_err());
     }
 
     #[test]

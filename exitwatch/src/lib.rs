@@ -6,6 +6,7 @@ pub mod cli;
 pub mod clock;
 pub mod container;
 pub mod correlate;
+pub mod doctor;
 pub mod escape;
 pub mod event;
 pub mod exitstatus;

@@ -194,3 +194,11 @@ fn raise_memlock_limit() {
     // SAFETY: plain syscall with a valid pointer to an initialised struct.
     unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) };
 }
+
+/// Loads and attaches every program once, then detaches: proves this node can run exitwatch.
+pub fn try_load() -> Result<(), LoadError> {
+    let preflight = preflight()?;
+    let loaded = load(preflight, FilterConfig::none(), 64 << 10, &[])?;
+    drop(loaded);
+    Ok(())
+}

@@ -3,7 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use exitwatch::{app, cli::Args, sysexits};
+use exitwatch::cli::{Args, Command};
+use exitwatch::{app, doctor, explain, sysexits};
 
 fn main() -> ExitCode {
     let args = match Args::try_parse() {
@@ -17,6 +18,19 @@ fn main() -> ExitCode {
             });
         }
     };
+    match &args.command {
+        Some(Command::Explain { value, json }) => return explain(value, *json),
+        Some(Command::Doctor) => {
+            let checks = doctor::probe();
+            print!("{}", doctor::render(&checks));
+            return ExitCode::from(if doctor::runnable(&checks) {
+                sysexits::OK
+            } else {
+                sysexits::UNAVAILABLE
+            });
+        }
+        None => {}
+    }
     let config = match args.into_config() {
         Ok(c) => c,
         Err(e) => {
@@ -42,6 +56,29 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("exitwatch: {e}");
             ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn explain(value: &str, json: bool) -> ExitCode {
+    match explain::explain(value) {
+        Ok(e) if json => match serde_json::to_string_pretty(&e) {
+            Ok(text) => {
+                println!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("exitwatch: {err}");
+                ExitCode::from(sysexits::SOFTWARE)
+            }
+        },
+        Ok(e) => {
+            print!("{}", explain::render_text(&e));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("exitwatch: {e}");
+            ExitCode::from(sysexits::USAGE)
         }
     }
 }

@@ -402,7 +402,7 @@ fn exit<'a>(
             signal: s.signal(),
             signal_name: s.signal().and_then(signals::name),
             core_dumped: s.core_dumped(),
-            explanation: s.describe(),
+            explanation: crate::explain::for_exit(s),
         },
         target: placed(ctx, &ev.proc, &ev.place),
         cause,
