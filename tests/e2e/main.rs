@@ -16,3 +16,4 @@ mod formats;
 mod kernel;
 mod lifecycle;
 mod sender;
+mod oom;
