@@ -155,3 +155,22 @@ fn the_task_that_allocates_is_not_always_the_one_killed() {
     let all = fin.json();
     assert!(kernel_kills_of(&all, big.pid).is_empty(), "{all:#?}");
 }
+
+/// The whole machine runs out of memory. Never on a shared host: `cargo xtask kernels` runs it
+/// inside its throwaway QEMU guests (`--include-ignored`), where a global OOM harms nobody.
+#[test]
+#[ignore = "forces a node-wide OOM: runs only inside the kernel-matrix VMs (cargo xtask kernels)"]
+fn a_node_out_of_memory_is_a_global_oom_kill() {
+    let mut cmd = Command::new(hog_bin());
+    cmd.args(["--oom-score-adj", "1000", "--max-secs", "120"]);
+    let mut hog = Victim::from_command(cmd, "ready");
+    let ew = Exitwatch::start(&["--pid", &hog.pid_arg(), "--format", "json"]);
+    hog.tell("forever");
+    let events = ew.wait_exit(Duration::from_secs(120)).assert_ok().json();
+    let oom = first(&events, "oom_kill");
+    assert_eq!(oom["victim"]["pid"], hog.pid, "{oom:#}");
+    assert_eq!(oom["constraint"], "global", "{oom:#}");
+    assert_eq!(oom["memcg"], Value::Null, "no cgroup limit was hit: {oom:#}");
+    assert!(oom["diagnosis"].as_array().unwrap().iter().any(|d| d["code"] == "oom_global"), "{oom:#}");
+    assert_eq!(first(&events, "exit")["exit"]["code"], 137);
+}
