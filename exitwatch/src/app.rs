@@ -115,15 +115,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         Some(r) => format!("watching {}", describe_filter(r.filter())),
         None => describe_scope(&pending),
     };
-    eprintln!("exitwatch: ready: programs attached in {attached_ms:.0} ms; {scope}");
-    for note in &loaded.degraded {
-        eprintln!("exitwatch: warning: {note}");
-    }
-    if let Some(e) = &kmsg_error {
-        eprintln!(
-            "exitwatch: warning: cannot read the kernel log /dev/kmsg ({e}): OOM kills will lack their constraint and memory cgroup"
-        );
-    }
+    let kmsg_note = kmsg_error.clone();
     let story = Story::new(
         format!(
             "{:x}",
@@ -168,6 +160,16 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         }
     }
 
+    // Ready only now: the zombie check above must not race a signal sent on `ready`.
+    eprintln!("exitwatch: ready: programs attached in {attached_ms:.0} ms; {scope}");
+    for note in &loaded.degraded {
+        eprintln!("exitwatch: warning: {note}");
+    }
+    if let Some(e) = &kmsg_note {
+        eprintln!(
+            "exitwatch: warning: cannot read the kernel log /dev/kmsg ({e}): OOM kills will lack their constraint and memory cgroup"
+        );
+    }
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -17,3 +17,4 @@ mod kernel;
 mod lifecycle;
 mod sender;
 mod oom;
+mod story;
