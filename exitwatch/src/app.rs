@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{self, IsTerminal};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aya::maps::{MapData, PerCpuArray, RingBuf};
@@ -15,10 +16,12 @@ use crate::container::watch::Filter;
 use crate::event::{self, Event, ExitEvent, Proc};
 use crate::kmsg::Kmsg;
 use crate::loader::{self, LoadError};
+use crate::metrics::{self, Metrics};
 use crate::pipeline::Pipeline;
 use crate::procs::{self, ProcError, State};
 use crate::receivers::Receivers;
 use crate::render::Context;
+use crate::sink::{FanOut, Settings, SinkError, SinkSpec};
 use crate::story::Story;
 use crate::users::Users;
 use crate::{clock, sysexits};
@@ -31,6 +34,10 @@ pub enum AppError {
     Load(#[from] LoadError),
     #[error("reading events failed: {0}")]
     Io(#[from] io::Error),
+    #[error("{0}")]
+    Sink(#[from] SinkError),
+    #[error("cannot serve metrics on --metrics-addr {0}: {1}; choose another address or port")]
+    Metrics(String, io::Error),
 }
 
 impl AppError {
@@ -39,6 +46,11 @@ impl AppError {
             AppError::NoProcess(_) => sysexits::NOINPUT,
             AppError::Load(e) => e.exit_code(),
             AppError::Io(_) => sysexits::IOERR,
+            AppError::Sink(e) => e.exit_code(),
+            AppError::Metrics(_, e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                sysexits::NOPERM
+            }
+            AppError::Metrics(..) => sysexits::UNAVAILABLE,
         }
     }
 }
@@ -50,6 +62,23 @@ fn map_err(e: impl std::fmt::Display) -> io::Error {
 /// Runs exitwatch with a checked configuration; returns the process exit status.
 pub async fn run(config: Config) -> Result<u8, AppError> {
     let started = Instant::now();
+    let metrics = Metrics::new();
+    if let Some(addr) = &config.daemon.metrics_addr {
+        let listener = metrics::server::bind(addr)
+            .await
+            .map_err(|e| AppError::Metrics(addr.clone(), e))?;
+        metrics::server::spawn(listener, Arc::clone(&metrics));
+    }
+    // Outputs open before the programs load, so that a bad path or token fails at once.
+    let sinks = FanOut::start(
+        &config.daemon.outputs,
+        &Settings {
+            node: node_name(),
+            http: config.daemon.http.clone(),
+        },
+        &metrics,
+    )?;
+    let stdout_closed = sinks.stdout_closed();
     let mut pending = BTreeMap::new();
     for &pid in &config.pids {
         let w = procs::resolve(pid)?;
@@ -82,6 +111,8 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     };
 
     let attached_ms = started.elapsed().as_secs_f64() * 1000.0;
+    metrics.health.set_attached();
+    metrics.health.turn(Instant::now());
     let cache = MetadataCache::spawn(CacheConfig::default());
     let mut receivers = match config.receivers.is_empty() {
         true => None,
@@ -107,7 +138,10 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     let ctx = Context {
         node: node_name(),
         boot_epoch_ns: clock::boot_epoch_ns(),
-        color: use_color(config.format, config.color),
+        // Colours are for a terminal: not for files and receivers, unless asked for.
+        color: use_color(config.format, config.color)
+            && (config.color == Color::Always
+                || config.daemon.outputs.iter().all(|o| o.spec == SinkSpec::Stdout)),
         users: Users::load(),
         page_size: page_size(),
     };
@@ -132,10 +166,26 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         story,
         cache.clone(),
         config.receivers.clone(),
+        sinks,
+        Arc::clone(&metrics),
     );
 
+    // Handlers before `ready`: a Ctrl-C the moment we say ready must still stop us cleanly.
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    // Records already queued come first: a watched process that died after the attach has its
+    // exit there, and only one that died before the attach needs /proc to tell its end.
+    while let Some(item) = ring.get_mut().next() {
+        match event::decode(&item) {
+            Ok(ev) => pipe.record(ev, clock::since_boot_ns())?,
+            Err(e) => eprintln!("exitwatch: skipped a malformed record: {e}"),
+        }
+    }
     // A watched process may have ended between the /proc check and the attach.
     for (pid, w) in pending {
+        if !pipe.pending.contains_key(&pid) {
+            continue;
+        }
         match procs::state(pid) {
             State::Alive => {}
             State::Zombie(Some(status)) => {
@@ -170,12 +220,11 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
             "exitwatch: warning: cannot read the kernel log /dev/kmsg ({e}): OOM kills will lack their constraint and memory cgroup"
         );
     }
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut lost_reported = 0u64;
 
     while !pipe.done() {
+        metrics.health.turn(Instant::now());
         let deadline = pipe.next_deadline().map(|at| {
             let wait = Duration::from_nanos(at.saturating_sub(clock::since_boot_ns()));
             tokio::time::Instant::now() + wait
@@ -211,7 +260,13 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
                 if let Some(r) = &mut receivers {
                     r.refresh(&cache);
                 }
+                pipe.sinks.report(Instant::now());
+                let (live, removed) = cache.size();
+                metrics.cache_live.store(live as u64, std::sync::atomic::Ordering::Relaxed);
+                metrics.cache_removed.store(removed as u64, std::sync::atomic::Ordering::Relaxed);
             }
+            // `exitwatch | head`: nobody reads any more.
+            _ = stdout_closed.notified() => break,
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
         }
@@ -226,7 +281,15 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     }
     pipe.finish()?;
     report_lost(&lost_map, &mut lost_reported, &mut pipe)?;
+    metrics.health.set_stopping();
     drop(loaded);
+    // Give the outputs until the deadline to deliver what they hold; a second signal cuts it short.
+    let deadline = tokio::time::Instant::now() + config.daemon.flush_timeout;
+    tokio::select! {
+        _ = pipe.sinks.close(deadline) => {}
+        _ = sigint.recv() => eprintln!("exitwatch: stopping without waiting for the outputs"),
+        _ = sigterm.recv() => eprintln!("exitwatch: stopping without waiting for the outputs"),
+    }
     Ok(sysexits::OK)
 }
 

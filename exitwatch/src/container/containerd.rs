@@ -27,12 +27,19 @@ pub struct ContainerdSource {
 
 impl ContainerdSource {
     pub fn new(paths: Vec<PathBuf>) -> Self {
-        ContainerdSource { grpc: UnixGrpc::new(paths) }
+        ContainerdSource {
+            grpc: UnixGrpc::new(paths),
+        }
     }
 
     async fn list_all(&mut self) -> Result<Vec<Metadata>, SourceError> {
-        let namespaces: ListNamespacesResponse =
-            self.grpc.call(LIST_NAMESPACES, Request::new(ListNamespacesRequest::default())).await?;
+        let namespaces: ListNamespacesResponse = self
+            .grpc
+            .call(
+                LIST_NAMESPACES,
+                Request::new(ListNamespacesRequest::default()),
+            )
+            .await?;
         let mut out = Vec::new();
         for namespace in namespaces.namespaces {
             let Ok(value) = MetadataValue::try_from(namespace.name.as_str()) else {
@@ -60,7 +67,11 @@ impl Source for ContainerdSource {
 /// One namespace's containers. The CRI plugin's (namespace `k8s.io`) carry kubelet's labels, so pods
 /// are named even when CRI itself cannot be asked.
 fn to_metadata(namespace: &str, containers: Vec<Container>) -> Vec<Metadata> {
-    let runtime = if namespace == DOCKER_NAMESPACE { Runtime::Docker } else { Runtime::Containerd };
+    let runtime = if namespace == DOCKER_NAMESPACE {
+        Runtime::Docker
+    } else {
+        Runtime::Containerd
+    };
     containers
         .into_iter()
         .filter(|c| is_full_id(&c.id))
@@ -68,7 +79,10 @@ fn to_metadata(namespace: &str, containers: Vec<Container>) -> Vec<Metadata> {
             name: name_from_labels(&c.labels),
             image: Some(c.image).filter(|i| !i.is_empty()),
             pod: pod_from_labels(&c.labels),
-            sandbox: c.labels.get(CRI_CONTAINERD_KIND).is_some_and(|k| k == "sandbox"),
+            sandbox: c
+                .labels
+                .get(CRI_CONTAINERD_KIND)
+                .is_some_and(|k| k == "sandbox"),
             labels: c.labels,
             ..Metadata::new(c.id, runtime)
         })
@@ -123,13 +137,25 @@ mod tests {
     const ID: &str = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
 
     fn container(id: &str, labels: &[(&str, &str)]) -> Container {
-        let labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Container { id: id.into(), labels, image: "registry.k8s.io/pause:3.6".into() }
+        let labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Container {
+            id: id.into(),
+            labels,
+            image: "registry.k8s.io/pause:3.6".into(),
+        }
     }
 
     #[test]
     fn sandboxes_of_the_cri_plugin_are_marked_and_named_by_labels() {
-        let labels = [(POD_NAME, "web-0"), (POD_NAMESPACE, "shop"), (POD_UID, "u"), (CRI_CONTAINERD_KIND, "sandbox")];
+        let labels = [
+            (POD_NAME, "web-0"),
+            (POD_NAMESPACE, "shop"),
+            (POD_UID, "u"),
+            (CRI_CONTAINERD_KIND, "sandbox"),
+        ];
         let out = to_metadata("k8s.io", vec![container(ID, &labels)]);
         assert!(out[0].sandbox);
         assert_eq!(out[0].pod.as_ref().map(|p| p.name.as_str()), Some("web-0"));
@@ -139,9 +165,21 @@ mod tests {
 
     #[test]
     fn nerdctl_names_docker_namespace_and_short_ids() {
-        let out = to_metadata("default", vec![container(ID, &[(NERDCTL_NAME, "db")]), container("test1", &[])]);
+        let out = to_metadata(
+            "default",
+            vec![
+                container(ID, &[(NERDCTL_NAME, "db")]),
+                container("test1", &[]),
+            ],
+        );
         assert_eq!(out.len(), 1, "an id no cgroup path can name is left out");
-        assert_eq!((out[0].name.as_deref(), out[0].runtime), (Some("db"), Runtime::Containerd));
-        assert_eq!(to_metadata("moby", vec![container(ID, &[])])[0].runtime, Runtime::Docker);
+        assert_eq!(
+            (out[0].name.as_deref(), out[0].runtime),
+            (Some("db"), Runtime::Containerd)
+        );
+        assert_eq!(
+            to_metadata("moby", vec![container(ID, &[])])[0].runtime,
+            Runtime::Docker
+        );
     }
 }

@@ -25,15 +25,26 @@ pub struct CriSource {
 
 impl CriSource {
     pub fn new(runtime: Runtime, paths: Vec<PathBuf>) -> Self {
-        CriSource { runtime, grpc: UnixGrpc::new(paths) }
+        CriSource {
+            runtime,
+            grpc: UnixGrpc::new(paths),
+        }
     }
 
     async fn list_all(&mut self) -> Result<Vec<Metadata>, SourceError> {
-        let sandboxes: ListPodSandboxResponse =
-            self.grpc.call(LIST_POD_SANDBOX, Request::new(ListPodSandboxRequest {})).await?;
-        let containers: ListContainersResponse =
-            self.grpc.call(LIST_CONTAINERS, Request::new(ListContainersRequest {})).await?;
-        Ok(to_metadata(self.runtime, sandboxes.items, containers.containers))
+        let sandboxes: ListPodSandboxResponse = self
+            .grpc
+            .call(LIST_POD_SANDBOX, Request::new(ListPodSandboxRequest {}))
+            .await?;
+        let containers: ListContainersResponse = self
+            .grpc
+            .call(LIST_CONTAINERS, Request::new(ListContainersRequest {}))
+            .await?;
+        Ok(to_metadata(
+            self.runtime,
+            sandboxes.items,
+            containers.containers,
+        ))
     }
 }
 
@@ -49,32 +60,58 @@ impl Source for CriSource {
 
 /// Containers and their sandboxes as metadata: a container's pod is its sandbox's (kubelet's labels
 /// when the sandbox is gone from the listing); sandboxes are listed too, for their pause process.
-fn to_metadata(runtime: Runtime, sandboxes: Vec<PodSandbox>, containers: Vec<Container>) -> Vec<Metadata> {
+fn to_metadata(
+    runtime: Runtime,
+    sandboxes: Vec<PodSandbox>,
+    containers: Vec<Container>,
+) -> Vec<Metadata> {
     let mut pods = HashMap::new();
     let mut out = Vec::with_capacity(sandboxes.len() + containers.len());
     for sandbox in sandboxes {
         let pod = sandbox
             .metadata
             .filter(|m| !m.name.is_empty())
-            .map(|m| PodMeta { name: m.name, namespace: m.namespace, uid: m.uid })
+            .map(|m| PodMeta {
+                name: m.name,
+                namespace: m.namespace,
+                uid: m.uid,
+            })
             .or_else(|| pod_from_labels(&sandbox.labels));
         if let Some(pod) = &pod {
             pods.insert(sandbox.id.clone(), pod.clone());
         }
         if is_full_id(&sandbox.id) {
-            out.push(Metadata { pod, sandbox: true, labels: sandbox.labels, ..Metadata::new(sandbox.id, runtime) });
+            out.push(Metadata {
+                pod,
+                sandbox: true,
+                labels: sandbox.labels,
+                ..Metadata::new(sandbox.id, runtime)
+            });
         }
     }
     for c in containers.into_iter().filter(|c| is_full_id(&c.id)) {
-        let name = c.metadata.map(|m| m.name).filter(|n| !n.is_empty()).or_else(|| name_from_labels(&c.labels));
+        let name = c
+            .metadata
+            .map(|m| m.name)
+            .filter(|n| !n.is_empty())
+            .or_else(|| name_from_labels(&c.labels));
         let image = c
             .image
             .into_iter()
             .flat_map(|i| [i.user_specified_image, i.image])
             .chain([c.image_ref])
             .find(|i| !i.is_empty());
-        let pod = pods.get(&c.pod_sandbox_id).cloned().or_else(|| pod_from_labels(&c.labels));
-        out.push(Metadata { name, image, pod, labels: c.labels, ..Metadata::new(c.id, runtime) });
+        let pod = pods
+            .get(&c.pod_sandbox_id)
+            .cloned()
+            .or_else(|| pod_from_labels(&c.labels));
+        out.push(Metadata {
+            name,
+            image,
+            pod,
+            labels: c.labels,
+            ..Metadata::new(c.id, runtime)
+        });
     }
     out
 }
@@ -158,29 +195,55 @@ mod tests {
     const CTR: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
     fn sandbox() -> PodSandbox {
-        let metadata = PodSandboxMetadata { name: "web-0".into(), uid: "0a1b".into(), namespace: "shop".into() };
-        PodSandbox { id: SANDBOX.into(), metadata: Some(metadata), labels: BTreeMap::new() }
+        let metadata = PodSandboxMetadata {
+            name: "web-0".into(),
+            uid: "0a1b".into(),
+            namespace: "shop".into(),
+        };
+        PodSandbox {
+            id: SANDBOX.into(),
+            metadata: Some(metadata),
+            labels: BTreeMap::new(),
+        }
     }
 
     fn container(sandbox: &str) -> Container {
         Container {
             id: CTR.into(),
             pod_sandbox_id: sandbox.into(),
-            metadata: Some(ContainerMetadata { name: "nginx".into() }),
-            image: Some(ImageSpec { image: "sha256:0123".into(), user_specified_image: String::new() }),
+            metadata: Some(ContainerMetadata {
+                name: "nginx".into(),
+            }),
+            image: Some(ImageSpec {
+                image: "sha256:0123".into(),
+                user_specified_image: String::new(),
+            }),
             image_ref: "sha256:0123".into(),
-            labels: BTreeMap::from([(crate::container::meta::POD_NAME.to_string(), "from-label".to_string())]),
+            labels: BTreeMap::from([(
+                crate::container::meta::POD_NAME.to_string(),
+                "from-label".to_string(),
+            )]),
         }
     }
 
     #[test]
     fn a_container_takes_its_sandboxs_pod_and_both_are_listed() {
         let out = to_metadata(Runtime::CriO, vec![sandbox()], vec![container(SANDBOX)]);
-        let pod = PodMeta { name: "web-0".into(), namespace: "shop".into(), uid: "0a1b".into() };
+        let pod = PodMeta {
+            name: "web-0".into(),
+            namespace: "shop".into(),
+            uid: "0a1b".into(),
+        };
         assert_eq!(out.len(), 2);
         assert!(out[0].sandbox && out[0].id == SANDBOX && out[0].pod.as_ref() == Some(&pod));
-        assert_eq!((out[1].name.as_deref(), out[1].pod.as_ref()), (Some("nginx"), Some(&pod)));
-        assert_eq!((out[1].runtime, out[1].image.as_deref()), (Runtime::CriO, Some("sha256:0123")));
+        assert_eq!(
+            (out[1].name.as_deref(), out[1].pod.as_ref()),
+            (Some("nginx"), Some(&pod))
+        );
+        assert_eq!(
+            (out[1].runtime, out[1].image.as_deref()),
+            (Runtime::CriO, Some("sha256:0123"))
+        );
     }
 
     #[test]
@@ -194,6 +257,9 @@ mod tests {
         // Field 6 (state, varint 1) and 7 (created_at, varint 150) are sent by runtimes, not read.
         let mut bytes = container(SANDBOX).encode_to_vec();
         bytes.extend([0x30, 0x01, 0x38, 0x96, 0x01]);
-        assert_eq!(Container::decode(bytes.as_slice()).ok(), Some(container(SANDBOX)));
+        assert_eq!(
+            Container::decode(bytes.as_slice()).ok(),
+            Some(container(SANDBOX))
+        );
     }
 }

@@ -39,9 +39,9 @@ impl DockerSource {
     async fn list_all(&self) -> Result<Vec<Metadata>, SourceError> {
         let socket = find_socket(&self.paths)?;
         let raw = get(socket, TARGET).await.map_err(|err| match err.kind() {
-            io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => {
-                SourceError::Absent { looked_for: self.paths.clone() }
-            }
+            io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound => SourceError::Absent {
+                looked_for: self.paths.clone(),
+            },
             _ => SourceError::Io(err),
         })?;
         let malformed = |why: String| SourceError::Malformed { call: CALL, why };
@@ -49,7 +49,8 @@ impl DockerSource {
         if status != 200 {
             return Err(SourceError::Http { call: CALL, status });
         }
-        let listed: Vec<Container> = serde_json::from_slice(&body).map_err(|e| malformed(e.to_string()))?;
+        let listed: Vec<Container> =
+            serde_json::from_slice(&body).map_err(|e| malformed(e.to_string()))?;
         Ok(to_metadata(self.runtime, listed))
     }
 }
@@ -81,7 +82,10 @@ async fn get(socket: &Path, target: &str) -> io::Result<Vec<u8>> {
 
 /// Pure: the status and body of an HTTP/1.1 response, body de-chunked.
 fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or("no end of headers")?;
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no end of headers")?;
     let head = std::str::from_utf8(&raw[..end]).map_err(|_| "headers are not UTF-8")?;
     let body = &raw[end + 4..];
     let mut lines = head.split("\r\n");
@@ -94,17 +98,26 @@ fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
     let mut chunked = false;
     let mut length = None;
     for line in lines {
-        let Some((name, value)) = line.split_once(':') else { continue };
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
         let value = value.trim();
         if name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = value.eq_ignore_ascii_case("chunked");
         } else if name.eq_ignore_ascii_case("content-length") {
-            length = Some(value.parse::<usize>().map_err(|_| format!("bad Content-Length {value:?}"))?);
+            length = Some(
+                value
+                    .parse::<usize>()
+                    .map_err(|_| format!("bad Content-Length {value:?}"))?,
+            );
         }
     }
     let body = match (chunked, length) {
         (true, _) => dechunk(body)?,
-        (false, Some(n)) => body.get(..n).ok_or("body shorter than its Content-Length")?.to_vec(),
+        (false, Some(n)) => body
+            .get(..n)
+            .ok_or("body shorter than its Content-Length")?
+            .to_vec(),
         (false, None) => body.to_vec(),
     };
     Ok((status, body))
@@ -114,10 +127,14 @@ fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>), String> {
 fn dechunk(mut rest: &[u8]) -> Result<Vec<u8>, String> {
     let mut body = Vec::new();
     loop {
-        let eol = rest.windows(2).position(|w| w == b"\r\n").ok_or("chunked body cut short")?;
+        let eol = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("chunked body cut short")?;
         let size_line = std::str::from_utf8(&rest[..eol]).map_err(|_| "bad chunk size")?;
         let size_hex = size_line.split(';').next().unwrap_or_default().trim();
-        let size = usize::from_str_radix(size_hex, 16).map_err(|_| format!("bad chunk size {size_hex:?}"))?;
+        let size = usize::from_str_radix(size_hex, 16)
+            .map_err(|_| format!("bad chunk size {size_hex:?}"))?;
         rest = &rest[eol + 2..];
         if size == 0 {
             return Ok(body);
@@ -148,7 +165,10 @@ fn to_metadata(runtime: Runtime, containers: Vec<Container>) -> Vec<Metadata> {
         .filter(|c| is_full_id(&c.id))
         .map(|c| {
             let labels = c.labels.unwrap_or_default();
-            let docker_name = c.names.first().map(|n| n.strip_prefix('/').unwrap_or(n).to_owned());
+            let docker_name = c
+                .names
+                .first()
+                .map(|n| n.strip_prefix('/').unwrap_or(n).to_owned());
             Metadata {
                 name: name_from_labels(&labels).or(docker_name),
                 image: Some(c.image).filter(|i| !i.is_empty()),
@@ -169,10 +189,14 @@ mod tests {
 
     #[test]
     fn reads_content_length_chunked_and_close_delimited_bodies() {
-        let plain = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]";
+        let plain =
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]";
         assert_eq!(parse_response(plain), Ok((200, b"[]".to_vec())));
         let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\n[{}\r\na;x=y\r\n,{},{},{}]\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked), Ok((200, b"[{},{},{},{}]".to_vec())));
+        assert_eq!(
+            parse_response(chunked),
+            Ok((200, b"[{},{},{},{}]".to_vec()))
+        );
         let closed = b"HTTP/1.0 404 Not Found\r\n\r\n{\"message\":\"page not found\"}";
         assert_eq!(parse_response(closed).map(|(s, _)| s), Ok(404));
     }
@@ -180,8 +204,14 @@ mod tests {
     #[test]
     fn refuses_truncated_answers() {
         assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n[]").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[{}").is_err());
-        assert!(parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n").is_err());
+        assert!(
+            parse_response(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[{}")
+                .is_err()
+        );
+        assert!(parse_response(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]\r\n"
+        )
+        .is_err());
         assert!(parse_response(b"garbage\r\n\r\n").is_err());
         assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
     }
@@ -195,7 +225,10 @@ mod tests {
         let listed: Vec<Container> = serde_json::from_str(&json).unwrap_or_default();
         let out = to_metadata(Runtime::Docker, listed);
         assert_eq!(out.len(), 1);
-        assert_eq!((out[0].name.as_deref(), out[0].image.as_deref()), (Some("web"), Some("bbox:local")));
+        assert_eq!(
+            (out[0].name.as_deref(), out[0].image.as_deref()),
+            (Some("web"), Some("bbox:local"))
+        );
         assert!(out[0].labels.is_empty() && out[0].pod.is_none());
     }
 
@@ -209,6 +242,9 @@ mod tests {
         let listed: Vec<Container> = serde_json::from_str(&json).unwrap_or_default();
         let out = to_metadata(Runtime::Docker, listed);
         assert!(out[0].sandbox);
-        assert_eq!(out[0].pod.as_ref().map(|p| p.namespace.as_str()), Some("shop"));
+        assert_eq!(
+            out[0].pod.as_ref().map(|p| p.namespace.as_str()),
+            Some("shop")
+        );
     }
 }

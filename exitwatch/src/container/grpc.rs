@@ -27,16 +27,24 @@ pub struct UnixGrpc {
 
 impl UnixGrpc {
     pub fn new(paths: Vec<PathBuf>) -> Self {
-        UnixGrpc { paths, channel: None }
+        UnixGrpc {
+            paths,
+            channel: None,
+        }
     }
 
     /// The socket in use, or the first candidate when none exists: for messages.
     pub fn socket(&self) -> &Path {
-        find_socket(&self.paths).unwrap_or_else(|_| self.paths.first().map_or(Path::new(""), PathBuf::as_path))
+        find_socket(&self.paths)
+            .unwrap_or_else(|_| self.paths.first().map_or(Path::new(""), PathBuf::as_path))
     }
 
     /// One unary call of `method` (`/package.Service/Method`).
-    pub async fn call<Req, Resp>(&mut self, method: &'static str, request: Request<Req>) -> Result<Resp, SourceError>
+    pub async fn call<Req, Resp>(
+        &mut self,
+        method: &'static str,
+        request: Request<Req>,
+    ) -> Result<Resp, SourceError>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
@@ -48,7 +56,11 @@ impl UnixGrpc {
         result
     }
 
-    async fn try_call<Req, Resp>(&mut self, method: &'static str, request: Request<Req>) -> Result<Resp, SourceError>
+    async fn try_call<Req, Resp>(
+        &mut self,
+        method: &'static str,
+        request: Request<Req>,
+    ) -> Result<Resp, SourceError>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
@@ -61,15 +73,23 @@ impl UnixGrpc {
                 channel
             }
         };
-        // containerd lists each container's OCI spec, some 10 kB: tonic's 4 MiB default is ~400 containers.
+        // containerd lists each container's OCI spec (some 10 kB): tonic's 4 MiB default would stop
+        // at a few hundred containers.
         let mut grpc = Grpc::new(channel).max_decoding_message_size(MAX_MESSAGE);
         grpc.ready().await?;
         let response = grpc
-            .unary(request, PathAndQuery::from_static(method), ProstCodec::<Req, Resp>::default())
+            .unary(
+                request,
+                PathAndQuery::from_static(method),
+                ProstCodec::<Req, Resp>::default(),
+            )
             .await
             .map_err(|status| match status.code() {
                 tonic::Code::Unavailable if nobody_listens(&status) => self.absent(),
-                _ => SourceError::Grpc { call: method, status: Box::new(status) },
+                _ => SourceError::Grpc {
+                    call: method,
+                    status: Box::new(status),
+                },
             })?;
         Ok(response.into_inner())
     }
@@ -84,10 +104,18 @@ impl UnixGrpc {
         Endpoint::from_static("http://localhost")
             .connect_with_connector(connector)
             .await
-            .map_err(|err| if nobody_listens(&err) { self.absent() } else { SourceError::Connect(err) })
+            .map_err(|err| {
+                if nobody_listens(&err) {
+                    self.absent()
+                } else {
+                    SourceError::Connect(err)
+                }
+            })
     }
 
     fn absent(&self) -> SourceError {
-        SourceError::Absent { looked_for: self.paths.clone() }
+        SourceError::Absent {
+            looked_for: self.paths.clone(),
+        }
     }
 }

@@ -72,7 +72,9 @@ impl Metadata {
         }
         match (&self.image, &other.image) {
             (None, _) => self.image = other.image,
-            (Some(mine), Some(theirs)) if is_digest(mine) && !is_digest(theirs) => self.image = other.image,
+            (Some(mine), Some(theirs)) if is_digest(mine) && !is_digest(theirs) => {
+                self.image = other.image
+            }
             _ => {}
         }
         if self.pod.is_none() {
@@ -88,12 +90,13 @@ impl Metadata {
     pub fn matches(&self, query: &Query<'_>) -> bool {
         match *query {
             Query::Container(q) => id_matches(&self.id, q) || self.name.as_deref() == Some(q),
-            Query::Pod(q) => self.pod.as_ref().is_some_and(|pod| {
-                match q.split_once('/') {
+            Query::Pod(q) => self
+                .pod
+                .as_ref()
+                .is_some_and(|pod| match q.split_once('/') {
                     Some((namespace, name)) => pod.namespace == namespace && pod.name == name,
                     None => pod.name == q,
-                }
-            }),
+                }),
             Query::Namespace(q) => self.pod.as_ref().is_some_and(|pod| pod.namespace == q),
         }
     }
@@ -145,13 +148,20 @@ mod tests {
     const ID: &str = "3f1e9b7c2a5d4e6f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7";
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn in_pod(name: &str, namespace: &str) -> Metadata {
         Metadata {
             name: Some("app".into()),
-            pod: Some(PodMeta { name: name.into(), namespace: namespace.into(), uid: "u".into() }),
+            pod: Some(PodMeta {
+                name: name.into(),
+                namespace: namespace.into(),
+                uid: "u".into(),
+            }),
             ..Metadata::new(ID, Runtime::Containerd)
         }
     }
@@ -195,7 +205,10 @@ mod tests {
         assert_eq!(pod, Some(("web-0".into(), "shop".into(), "0a1b".into())));
         assert_eq!(name_from_labels(&l).as_deref(), Some("nginx"));
         assert_eq!(pod_from_labels(&labels(&[(POD_NAME, "x")])), None);
-        assert_eq!(name_from_labels(&labels(&[(NERDCTL_NAME, "db")])).as_deref(), Some("db"));
+        assert_eq!(
+            name_from_labels(&labels(&[(NERDCTL_NAME, "db")])).as_deref(),
+            Some("db")
+        );
     }
 
     #[test]
@@ -211,11 +224,20 @@ mod tests {
         assert_eq!(cri.image.as_deref(), Some("docker.io/library/nginx:1.27"));
         assert_eq!(cri.labels, labels(&[("a", "b")]));
 
-        let mut named = Metadata { image: Some("busybox:1".into()), ..Metadata::new(ID, Runtime::Docker) };
-        named.merge(Metadata { image: Some("sha256:9".into()), ..Metadata::new(ID, Runtime::Docker) });
+        let mut named = Metadata {
+            image: Some("busybox:1".into()),
+            ..Metadata::new(ID, Runtime::Docker)
+        };
+        named.merge(Metadata {
+            image: Some("sha256:9".into()),
+            ..Metadata::new(ID, Runtime::Docker)
+        });
         assert_eq!(named.image.as_deref(), Some("busybox:1"));
         let mut none = Metadata::new(ID, Runtime::Docker);
-        none.merge(Metadata { image: Some("sha256:9".into()), ..Metadata::new(ID, Runtime::Docker) });
+        none.merge(Metadata {
+            image: Some("sha256:9".into()),
+            ..Metadata::new(ID, Runtime::Docker)
+        });
         assert_eq!(none.image.as_deref(), Some("sha256:9"));
     }
 }

@@ -5,14 +5,19 @@ use std::{
     io,
     path::{Path, PathBuf},
     pin::Pin,
+    time::Duration,
 };
 
 use thiserror::Error;
 
-use super::{containerd::ContainerdSource, cri::CriSource, docker::DockerSource, meta::Metadata, path::Runtime};
+use super::{
+    containerd::ContainerdSource, cri::CriSource, docker::DockerSource, meta::Metadata,
+    path::Runtime,
+};
 
 /// What one listing call returns; boxed so sources of different kinds sit in one list.
-pub type Listing<'a> = Pin<Box<dyn Future<Output = Result<Vec<Metadata>, SourceError>> + Send + 'a>>;
+pub type Listing<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<Metadata>, SourceError>> + Send + 'a>>;
 
 /// One runtime API that lists containers.
 pub trait Source: Send + 'static {
@@ -29,8 +34,13 @@ pub enum SourceError {
     Absent { looked_for: Vec<PathBuf> },
     #[error("{0}")]
     Io(#[from] io::Error),
+    #[error("no answer within {}", humanize(*.0))]
+    Timeout(Duration),
     #[error("gRPC {call} failed: {status}")]
-    Grpc { call: &'static str, status: Box<tonic::Status> },
+    Grpc {
+        call: &'static str,
+        status: Box<tonic::Status>,
+    },
     #[error("cannot connect: {0}")]
     Connect(#[from] tonic::transport::Error),
     #[error("{call} answered HTTP {status}")]
@@ -61,7 +71,11 @@ pub struct SocketSpec {
 impl SocketSpec {
     fn new(api: Api, runtime: Runtime, paths: &[&str]) -> Self {
         let paths = paths.iter().map(PathBuf::from).collect();
-        SocketSpec { api, runtime, paths }
+        SocketSpec {
+            api,
+            runtime,
+            paths,
+        }
     }
 
     /// The usual sockets, most informative first: CRI knows pods, docker knows names, and containerd's
@@ -74,8 +88,16 @@ impl SocketSpec {
         ];
         vec![
             SocketSpec::new(Api::Cri, Runtime::Containerd, CONTAINERD),
-            SocketSpec::new(Api::Cri, Runtime::CriO, &["/run/crio/crio.sock", "/var/run/crio/crio.sock"]),
-            SocketSpec::new(Api::Docker, Runtime::Docker, &["/run/docker.sock", "/var/run/docker.sock"]),
+            SocketSpec::new(
+                Api::Cri,
+                Runtime::CriO,
+                &["/run/crio/crio.sock", "/var/run/crio/crio.sock"],
+            ),
+            SocketSpec::new(
+                Api::Docker,
+                Runtime::Docker,
+                &["/run/docker.sock", "/var/run/docker.sock"],
+            ),
             SocketSpec::new(Api::Docker, Runtime::Podman, &["/run/podman/podman.sock"]),
             SocketSpec::new(Api::Containerd, Runtime::Containerd, CONTAINERD),
         ]
@@ -98,7 +120,9 @@ pub fn find_socket(paths: &[PathBuf]) -> Result<&Path, SourceError> {
         .iter()
         .find(|p| p.exists())
         .map(PathBuf::as_path)
-        .ok_or_else(|| SourceError::Absent { looked_for: paths.to_vec() })
+        .ok_or_else(|| SourceError::Absent {
+            looked_for: paths.to_vec(),
+        })
 }
 
 /// Whether connecting failed because nothing listens there (a socket file a stopped runtime left).
@@ -106,14 +130,27 @@ pub fn nobody_listens(err: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(err);
     while let Some(e) = cause {
         if let Some(io) = e.downcast_ref::<io::Error>() {
-            return matches!(io.kind(), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound);
+            return matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound
+            );
         }
         cause = e.source();
     }
     false
 }
 
+/// `a, b, c`: the paths looked at, for messages.
 pub fn list_paths(paths: &[PathBuf]) -> String {
     let shown: Vec<_> = paths.iter().map(|p| p.display().to_string()).collect();
     shown.join(", ")
+}
+
+/// `1s`, `250ms`.
+fn humanize(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
