@@ -10,14 +10,23 @@ use crate::{
     privilege::is_root,
 };
 
-/// LLVM for bpf-linker (it links against libLLVM 22, the LLVM of the nightly that emits the bitcode)
-/// and the programs the privileged tests drive.
+/// LLVM for bpf-linker (it links against libLLVM 22, the LLVM of the nightly that emits the bitcode),
+/// the programs the privileged tests drive, and QEMU for the kernel matrix (`kernels`).
 const DEBIAN_PACKAGES: &[&str] = &[
     "llvm-22-dev",
     "libpolly-22-dev",
     "bpftool",
     "procps",
     "util-linux",
+    "qemu-system-x86",
+    // The deployment: buildah builds the image without a daemon; containerd, runc and a static
+    // busybox run it and its victims (tests/deploy), and the container tests' containers, pods
+    // (containerd's CRI plugin) and Docker containers (tests/e2e/containers.rs).
+    "buildah",
+    "containerd",
+    "runc",
+    "busybox-static",
+    "docker.io",
 ];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const BPF_LINKER_VERSION: &str = "0.13.0";
@@ -25,11 +34,7 @@ const NIGHTLY: &str = "nightly";
 
 pub fn setup() -> Result<()> {
     let started = Instant::now();
-    let python = python_jsonschema();
-    let mut wanted = DEBIAN_PACKAGES.to_vec();
-    if python == Python::NeedsApt {
-        wanted.extend(["python3", "python3-jsonschema"]);
-    }
+    let wanted = DEBIAN_PACKAGES.to_vec();
     let missing = apt::missing(&wanted)?;
     let root = is_root()?;
     for package in &wanted {
@@ -46,20 +51,8 @@ pub fn setup() -> Result<()> {
         }
         apt::install(&missing)?;
     }
-    match python {
-        Python::Ready => item(true, "python3 jsonschema"),
-        Python::NeedsApt => {}
-        Python::NeedsPip => {
-            item(false, "python3 jsonschema (pip)");
-            step(
-                Command::new("python3").args(["-m", "pip", "install", "-q", "jsonschema"]),
-                "installing the python3 module jsonschema with pip",
-            )?;
-        }
-    }
-    if python != Python::Ready && python_jsonschema() != Python::Ready {
-        bail!("python3 still cannot `import jsonschema` after installing it; check which python3 is on PATH");
-    }
+    containerd_config(root)?;
+    crate::deploy::kubernetes_validate()?;
     rust_src()?;
     bpf_linker()?;
     eprintln!("setup: done ({:.1} s)", started.elapsed().as_secs_f64());
@@ -72,32 +65,42 @@ fn item(present: bool, what: &str) {
     eprintln!("{:<11} {what}", if present { "ok" } else { "installing" });
 }
 
-#[derive(PartialEq, Eq)]
-enum Python {
-    Ready,
-    /// No python3, or Debian's own: the module comes from the python3-jsonschema package
-    /// (pip would refuse to touch an externally managed interpreter).
-    NeedsApt,
-    /// Some other interpreter (pyenv, venv): pip installs into it.
-    NeedsPip,
-}
-
-/// The end-to-end tests validate exitwatch's JSON against its schema with python3's jsonschema.
-fn python_jsonschema() -> Python {
-    let probe = "import sys; print(sys.prefix); import jsonschema";
-    let out = Command::new("python3")
-        .args(["-c", probe])
-        .stderr(std::process::Stdio::null())
-        .output();
-    match out {
-        Err(_) => Python::NeedsApt,
-        Ok(out) if out.status.success() => Python::Ready,
-        Ok(out) if String::from_utf8_lossy(&out.stdout).trim() == "/usr" => Python::NeedsApt,
-        Ok(_) => Python::NeedsPip,
+/// containerd's config for this machine: its CRI plugin must not try to lower a pod
+/// sandbox's oom_score_adj (-998), which needs CAP_SYS_RESOURCE; root on these machines lacks it
+/// and every RunPodSandbox would fail. Written only when there is no config yet.
+fn containerd_config(root: bool) -> Result<()> {
+    const PATH: &str = "/etc/containerd/config.toml";
+    const SECTION: &str = "[plugins.\"io.containerd.grpc.v1.cri\"]";
+    const KEY: &str = "restrict_oom_score_adj = true";
+    let text = std::fs::read_to_string(PATH).unwrap_or_default();
+    if text.contains(KEY) {
+        item(true, "containerd config (restrict_oom_score_adj)");
+        return Ok(());
     }
+    if !root {
+        eprintln!("{:<11} {KEY} in {PATH} (needs root)", "missing");
+        return Ok(());
+    }
+    item(false, "containerd config (restrict_oom_score_adj)");
+    // Debian ships a config with the CRI section: add the key under its header; else write one.
+    let updated = match text.lines().position(|l| l.trim() == SECTION) {
+        Some(at) => {
+            let indent = text.lines().nth(at).map_or(0, |l| l.len() - l.trim_start().len()) + 2;
+            let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+            lines.insert(at + 1, format!("{:indent$}{KEY}", ""));
+            lines.join("\n") + "\n"
+        }
+        None if text.trim().is_empty() => format!("version = 2\n\n{SECTION}\n  {KEY}\n"),
+        None => format!("{text}\n{SECTION}\n  {KEY}\n"),
+    };
+    std::fs::create_dir_all("/etc/containerd").context("creating /etc/containerd")?;
+    std::fs::write(PATH, updated).with_context(|| format!("writing {PATH}"))?;
+    if Command::new("pgrep").args(["-x", "containerd"]).output().is_ok_and(|o| o.status.success()) {
+        eprintln!("{:<11} containerd is running with its old config: restart it to apply", "note");
+    }
+    Ok(())
 }
 
-/// `-Z build-std=core` for the bpfel target compiles core from the nightly's rust-src.
 fn rust_src() -> Result<()> {
     let installed = answer(Command::new("rustup").args(["component", "list", "--installed", "--toolchain", NIGHTLY]))
         .with_context(|| format!("`rustup component list --toolchain {NIGHTLY}` failed: the eBPF programs are \
