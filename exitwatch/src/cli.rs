@@ -5,7 +5,12 @@ use std::num::ParseIntError;
 use clap::{Parser, Subcommand, ValueEnum};
 use exitwatch_common::FilterConfig;
 
+mod daemon;
+
+pub use daemon::{parse_duration, DaemonArgs, DaemonConfig, DaemonError};
+
 use crate::container::watch::Filter;
+use crate::redact::{PatternError, Redaction};
 use crate::signals;
 use crate::story::Rules;
 
@@ -109,6 +114,20 @@ pub struct Args {
     /// Do not flag senders or ancestors with random-looking names.
     #[arg(long, help_heading = "Diagnoses")]
     pub no_random_name_rule: bool,
+
+    /// Hide secrets in argv, in every format: the values of `password=`, `--token X`,
+    /// `--api-key=X`, `Authorization: X`, URL passwords... become `***` (docs/formats.md).
+    #[arg(long)]
+    pub redact_args: bool,
+
+    /// Also hide the value of this key or flag (repeatable; implies --redact-args): a word found
+    /// in key and flag names in any case (`pgpass`), or, starting with `-`, an exact flag (`-p`
+    /// hides `-p X`, `-p=X` and `-pX`).
+    #[arg(long = "redact", value_name = "PATTERN")]
+    pub redact: Vec<String>,
+
+    #[command(flatten)]
+    pub daemon: DaemonArgs,
 }
 
 #[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
@@ -136,6 +155,10 @@ pub enum Format {
     Stap,
     /// One `exitwatch.v1` JSON object per line.
     Json,
+    /// One Elastic Common Schema (ECS 8.11) document per line.
+    Ecs,
+    /// One OCSF 1.3 event per line (Process Activity; Event Log Activity for lost records).
+    Ocsf,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -157,6 +180,10 @@ pub struct Config {
     pub rules: Rules,
     /// The receiving side to watch (`--container`, `--pod`, `--namespace`).
     pub receivers: Filter,
+    /// argv values to hide (`--redact-args`, `--redact`); None shows argv as it is.
+    pub redaction: Option<Redaction>,
+    /// Outputs, metrics endpoint, flush deadline.
+    pub daemon: DaemonConfig,
 }
 
 /// A command line that parsed but does not make sense. Exit status 64 (EX_USAGE).
@@ -174,6 +201,10 @@ pub enum UsageError {
         "--ring-buffer-size {0:?} is not valid: give a power of two of at least 64K and at most 1G, e.g. 4M"
     )]
     BadRingBufferSize(String),
+    #[error("{0}")]
+    BadRedactPattern(#[from] PatternError),
+    #[error("{0}")]
+    Daemon(#[from] DaemonError),
 }
 
 impl Args {
@@ -231,7 +262,13 @@ impl Args {
         }
         rules.protected_targets.extend(self.protected_targets);
         rules.random_names = !self.no_random_name_rule;
+        let redaction = (self.redact_args || !self.redact.is_empty())
+            .then(|| Redaction::with_patterns(&self.redact))
+            .transpose()?;
+        let daemon = self.daemon.into_config(self.format)?;
         Ok(Config {
+            daemon,
+            redaction,
             receivers,
             rules,
             pids,
@@ -244,7 +281,7 @@ impl Args {
     }
 }
 
-fn parse_size(s: &str) -> Result<u64, ParseIntError> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, ParseIntError> {
     let s = s.trim();
     let (digits, shift) = match s.char_indices().last() {
         Some((i, 'k' | 'K')) => (&s[..i], 10),
@@ -400,6 +437,24 @@ mod tests {
         let a = Args::try_parse_from(["exitwatch", "doctor"]).unwrap();
         assert_eq!(a.command, Some(Command::Doctor));
         assert!(Args::try_parse_from(["exitwatch", "--pid", "1", "doctor"]).is_err());
+    }
+
+    #[test]
+    fn redaction_is_off_unless_asked_for() {
+        assert_eq!(config(&[]).unwrap().redaction, None);
+        assert_eq!(
+            config(&["--redact-args"]).unwrap().redaction,
+            Some(Redaction::default())
+        );
+        let c = config(&["--redact", "pgpass", "--redact=-p"]).unwrap();
+        assert_eq!(
+            c.redaction,
+            Some(Redaction::with_patterns(&["pgpass", "-p"]).unwrap())
+        );
+        assert!(matches!(
+            config(&["--redact=--"]),
+            Err(UsageError::BadRedactPattern(_))
+        ));
     }
 
     #[test]

@@ -1,21 +1,32 @@
-//! exitwatch: who killed my process? Parses the command line and hands over to the daemon.
+//! exitwatch: who killed my process? Gathers the settings (command line, EXITWATCH_*
+//! variables, --config file) and hands over to the daemon.
 
 use std::process::ExitCode;
 
-use clap::Parser;
-use exitwatch::cli::{Args, Command};
+use exitwatch::cli::Command;
+use exitwatch::config::{self, ArgsError};
 use exitwatch::{app, doctor, explain, sysexits};
 
 fn main() -> ExitCode {
-    let args = match Args::try_parse() {
+    let args = match config::args(std::env::args_os().collect(), |p| {
+        std::fs::read_to_string(p)
+    }) {
         Ok(args) => args,
-        Err(e) => {
+        Err(ArgsError::Clap(e)) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
                 sysexits::USAGE
             } else {
                 sysexits::OK
             });
+        }
+        Err(e @ ArgsError::Read(..)) => {
+            eprintln!("exitwatch: {e}");
+            return ExitCode::from(sysexits::NOINPUT);
+        }
+        Err(e) => {
+            eprintln!("exitwatch: {e}");
+            return ExitCode::from(sysexits::USAGE);
         }
     };
     match &args.command {

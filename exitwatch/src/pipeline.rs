@@ -1,8 +1,10 @@
-//! From decoded records to rendered lines: enrich on arrival, correlate, complete, emit, and
-//! keep the tallies that decide when exitwatch is done.
+//! From decoded records to rendered lines: enrich on arrival, correlate, complete, emit (each
+//! event rendered once and handed to every output), and keep the tallies that decide when
+//! exitwatch is done.
 
 use std::collections::BTreeMap;
-use std::io::{self, Write};
+use std::io;
+use std::sync::Arc;
 
 use crate::cgroupfs::{self, MemoryHierarchy};
 use crate::cli::Format;
@@ -11,15 +13,19 @@ use crate::container::identity::{MetadataStatus, PodInfo};
 use crate::container::watch::Filter;
 use crate::correlate::Correlator;
 use crate::event::{Event, OomEvent, Place, Sender, SignalEvent};
+use crate::metrics::Metrics;
 use crate::oom::OomContext;
 use crate::procs::Watched;
 use crate::render::{self, Context};
+use crate::sink::{FanOut, Record};
 use crate::story::Story;
 
 pub struct Pipeline {
     pub format: Format,
     pub ctx: Context,
-    pub out: io::BufWriter<io::Stdout>,
+    /// Every output (`-o`), stdout by default.
+    pub sinks: FanOut,
+    metrics: Arc<Metrics>,
     correlator: Correlator,
     memory: Option<MemoryHierarchy>,
     /// Why the kernel log cannot be read, when it cannot.
@@ -99,11 +105,14 @@ impl Pipeline {
         story: Story,
         cache: MetadataCache,
         receivers: Filter,
+        sinks: FanOut,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Pipeline {
             format,
             ctx,
-            out: io::BufWriter::new(io::stdout()),
+            sinks,
+            metrics,
             correlator: Correlator::default(),
             memory: MemoryHierarchy::detect(),
             kmsg_error,
@@ -177,8 +186,7 @@ impl Pipeline {
 
     pub fn finish(&mut self) -> io::Result<()> {
         let rest = self.correlator.flush();
-        self.emit_all(rest)?;
-        self.out.flush()
+        self.emit_all(rest)
     }
 
     /// Bypasses correlation (lost counts, exits found in /proc at start).
@@ -250,7 +258,17 @@ impl Pipeline {
                 Event::Oom(_) | Event::Lost { .. } => {}
             }
             let annotated = self.story.annotate(ev);
-            render::render(self.format, &self.ctx, &annotated, &mut self.out)?;
+            let mut line = Vec::with_capacity(2048);
+            render::render(self.format, &self.ctx, &annotated, &mut line)?;
+            self.metrics.count_event(&annotated.event);
+            if !line.is_empty() {
+                self.sinks.send(Record {
+                    line: line.into(),
+                    kind: kind(&annotated.event),
+                    severity: severity(&annotated.event),
+                    time_ns: self.ctx.event_ns(&annotated.event),
+                });
+            }
             if self.format == Format::Stap && !matches!(annotated.event, Event::Signal(_)) {
                 // Not part of the systemtap script's output: say it on stderr.
                 render::render(Format::Text, &self.ctx, &annotated, &mut io::stderr())?;
@@ -259,6 +277,26 @@ impl Pipeline {
                 break;
             }
         }
-        self.out.flush()
+        Ok(())
+    }
+}
+
+/// The event's kind, as the JSON formats name it (the syslog MSGID).
+fn kind(ev: &Event) -> &'static str {
+    match ev {
+        Event::Signal(_) => "signal",
+        Event::Exit(_) => "exit",
+        Event::Oom(_) => "oom",
+        Event::Lost { .. } => "lost",
+    }
+}
+
+/// Syslog severity: kills and losses are warnings, other signals notices, exits informational.
+fn severity(ev: &Event) -> u8 {
+    match ev {
+        Event::Signal(s) if s.fatal() => 4,
+        Event::Oom(_) | Event::Lost { .. } => 4,
+        Event::Signal(_) => 5,
+        Event::Exit(_) => 6,
     }
 }

@@ -1,9 +1,9 @@
 //! What became of the signal: ignored, sent to one thread, dropped by a namespace's init.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{self, of_kind, victim_bin, Exitwatch, Victim, EVENT_TIMEOUT};
+use crate::harness::{self, first, of_kind, victim_bin, Exitwatch, Victim, EVENT_TIMEOUT};
 
 #[test]
 fn sigterm_to_a_process_that_ignores_it_is_reported_as_ignored() {
@@ -39,13 +39,13 @@ fn tgkill_to_one_thread_names_that_thread() {
         &worker.to_string(),
     ]));
     let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
-    let ev = of_kind(&events, "signal")[0];
+    let ev = first(&events, "signal");
     assert_eq!(ev["signal"]["name"], "SIGTERM", "{ev:#}");
     assert_eq!(ev["signal"]["group"], false, "{ev:#}");
     assert_eq!(ev["signal"]["fatal"], true, "{ev:#}");
     assert_eq!(ev["target"]["pid"], victim.pid, "{ev:#}");
     assert_eq!(ev["target"]["tid"], worker, "{ev:#}");
-    let exit = of_kind(&events, "exit")[0];
+    let exit = first(&events, "exit");
     assert_eq!(exit["exit"]["code"], 143, "{exit:#}");
 }
 
@@ -55,6 +55,8 @@ fn sigterm_to_a_namespace_init_without_handler_is_dropped() {
     // from outside).
     let mut cmd = Command::new("unshare");
     cmd.args(["--fork", "--pid", victim_bin(), "wait"]);
+    // util-linux unshare complains (harmlessly) when its child dies of SIGKILL.
+    cmd.stderr(Stdio::null());
     let mut init = Victim::from_command(cmd, "ready ");
     assert_eq!(init.ns_pid, 1);
     let mut ew = Exitwatch::start(&["--pid", &init.pid_arg(), "--format", "json"]);
@@ -76,9 +78,5 @@ fn sigterm_to_a_namespace_init_without_handler_is_dropped() {
     assert_eq!(ev["signal"]["result"], "delivered", "{ev:#}");
     assert_eq!(ev["signal"]["fatal"], true, "{ev:#}");
     let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
-    assert_eq!(
-        of_kind(&events, "exit")[0]["exit"]["code"],
-        137,
-        "{events:#?}"
-    );
+    assert_eq!(first(&events, "exit")["exit"]["code"], 137, "{events:#?}");
 }

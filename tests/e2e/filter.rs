@@ -1,6 +1,6 @@
 //! Which signals are reported: the default filter, `--signal`, `--all-signals`.
 
-use crate::harness::{self, of_kind, Exitwatch, Victim, EVENT_TIMEOUT};
+use crate::harness::{self, first, of_kind, Exitwatch, Victim, EVENT_TIMEOUT};
 
 fn names(events: &[serde_json::Value]) -> Vec<String> {
     of_kind(events, "signal")
@@ -67,6 +67,6 @@ fn all_signals_reports_even_sigchld() {
     harness::send("KILL", victim.pid, 1);
     let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
     assert_eq!(names(&events), ["SIGCHLD", "SIGKILL"], "{events:#?}");
-    let chld = of_kind(&events, "signal")[0];
+    let chld = first(&events, "signal");
     assert_eq!(chld["signal"]["fatal"], false, "{chld:#}");
 }

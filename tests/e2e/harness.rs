@@ -124,8 +124,14 @@ pub struct Finished {
 impl Exitwatch {
     /// Starts exitwatch and waits for its `ready` line.
     pub fn start(args: &[&str]) -> Exitwatch {
+        Exitwatch::start_env(args, &[])
+    }
+
+    /// `start` with these environment variables added (EXITWATCH_*, NODE_NAME).
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Exitwatch {
         let mut child = Command::new(exitwatch_bin())
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -200,8 +206,13 @@ impl Exitwatch {
 
     /// Stops exitwatch the way a user does, with Ctrl-C (SIGINT); it must exit promptly.
     pub fn stop(self) -> Finished {
+        self.stop_with(libc::SIGINT)
+    }
+
+    /// Sends `sig` (SIGINT, SIGTERM) and waits for exitwatch to exit.
+    pub fn stop_with(self, sig: i32) -> Finished {
         // SAFETY: plain syscall on our own child.
-        unsafe { libc::kill(self.pid() as i32, libc::SIGINT) };
+        unsafe { libc::kill(self.pid() as i32, sig) };
         self.wait_exit(Duration::from_secs(3))
     }
 
@@ -289,6 +300,14 @@ impl Finished {
         );
         self
     }
+}
+
+/// The first event of a kind; panics showing all the events if there is none.
+pub fn first<'a>(events: &'a [Value], kind: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["event"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} event among {events:#?}"))
 }
 
 /// Events of one kind, in order.

@@ -1,7 +1,7 @@
 //! Signals the kernel sends on its own behalf: a fault is reported as the kernel's, not the
 //! current task's.
 
-use crate::harness::{of_kind, Exitwatch, Victim, EVENT_TIMEOUT};
+use crate::harness::{first, of_kind, Exitwatch, Victim, EVENT_TIMEOUT};
 
 #[test]
 fn null_dereference_is_a_kernel_fault_not_a_process_kill() {
@@ -28,7 +28,7 @@ fn null_dereference_is_a_kernel_fault_not_a_process_kill() {
     assert_eq!(s["context"]["comm"], "victim", "{ev:#}");
     assert_eq!(ev["target"]["pid"], victim.pid, "{ev:#}");
 
-    let exit = of_kind(&events, "exit")[0];
+    let exit = first(&events, "exit");
     assert_eq!(exit["exit"]["code"], 139, "{exit:#}");
     assert_eq!(exit["exit"]["signal"], 11, "{exit:#}");
     assert_eq!(exit["exit"]["signal_name"], "SIGSEGV", "{exit:#}");

@@ -62,14 +62,28 @@ fn count_stops_after_that_many_events() {
 }
 
 #[test]
-fn ctrl_c_stops_it_promptly_and_cleanly() {
-    let ew = Exitwatch::start(&["--format", "json"]);
-    let asked = Instant::now();
-    let done = ew.stop().assert_ok();
-    assert!(
-        asked.elapsed() < Duration::from_secs(2),
-        "took {:?}",
-        asked.elapsed()
-    );
-    done.json();
+fn ctrl_c_or_sigterm_stops_it_promptly_and_cleanly() {
+    // Right after `ready`, as a script would: a few rounds, since a missing handler there is
+    // a narrow window.
+    for round in 0..10 {
+        let sig = if round % 2 == 0 {
+            libc::SIGINT
+        } else {
+            libc::SIGTERM
+        };
+        let ew = Exitwatch::start(&["--format", "json"]);
+        let asked = Instant::now();
+        let done = ew.stop_with(sig);
+        assert_eq!(
+            done.code(),
+            Some(0),
+            "signal {sig} in round {round}: {done:#?}"
+        );
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            asked.elapsed()
+        );
+        done.json();
+    }
 }

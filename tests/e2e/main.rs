@@ -7,14 +7,17 @@
 //! victims so that whatever else the machine does cannot disturb it.
 
 mod harness;
+mod runtime;
 mod schema;
 
+mod containers;
 mod delivery;
 mod errors;
 mod filter;
 mod formats;
 mod kernel;
 mod lifecycle;
-mod sender;
 mod oom;
+mod sender;
+mod siem;
 mod story;

@@ -37,7 +37,10 @@ impl Memcg {
         let v1 = mount(&|fs, opts| fs == "cgroup" && opts.split(',').any(|o| o == "memory"));
         let (root, v2) = match v1 {
             Some(root) => (root, false),
-            None => (mount(&|fs, _| fs == "cgroup2").expect("no memory cgroup hierarchy mounted"), true),
+            None => (
+                mount(&|fs, _| fs == "cgroup2").expect("no memory cgroup hierarchy mounted"),
+                true,
+            ),
         };
         if v2 {
             // The memory controller must be enabled for the root's children.
@@ -47,7 +50,8 @@ impl Memcg {
         let _ = std::fs::remove_dir(&dir);
         std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
         let write = |file: &str, value: &str| {
-            std::fs::write(dir.join(file), value).unwrap_or_else(|e| panic!("{file} = {value}: {e}"))
+            std::fs::write(dir.join(file), value)
+                .unwrap_or_else(|e| panic!("{file} = {value}: {e}"))
         };
         if v2 {
             write("memory.max", &limit.to_string());
@@ -56,7 +60,10 @@ impl Memcg {
             write("memory.limit_in_bytes", &limit.to_string());
             let _ = std::fs::write(dir.join("memory.swappiness"), "0");
         }
-        Memcg { path: format!("/{name}"), dir }
+        Memcg {
+            path: format!("/{name}"),
+            dir,
+        }
     }
 
     fn procs(&self) -> String {
@@ -65,7 +72,12 @@ impl Memcg {
 
     fn hog(&self, oom_score_adj: i32) -> Victim {
         let mut cmd = Command::new(hog_bin());
-        cmd.args(["--cgroup-procs", &self.procs(), "--oom-score-adj", &oom_score_adj.to_string()]);
+        cmd.args([
+            "--cgroup-procs",
+            &self.procs(),
+            "--oom-score-adj",
+            &oom_score_adj.to_string(),
+        ]);
         Victim::from_command(cmd, "ready")
     }
 }
@@ -74,7 +86,10 @@ impl Drop for Memcg {
     fn drop(&mut self) {
         for _ in 0..50 {
             let procs = std::fs::read_to_string(self.dir.join("cgroup.procs")).unwrap_or_default();
-            for pid in procs.split_whitespace().filter_map(|p| p.parse::<i32>().ok()) {
+            for pid in procs
+                .split_whitespace()
+                .filter_map(|p| p.parse::<i32>().ok())
+            {
                 // SAFETY: plain syscall; these are our test's processes.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
@@ -107,24 +122,44 @@ fn an_allocation_past_the_memcg_limit_is_one_oom_kill_then_exit_137() {
     assert_eq!(v["comm"], "hog", "{oom:#}");
     assert_eq!(v["cgroup"], cg.path.as_str(), "{oom:#}");
     let anon = v["anon_rss_bytes"].as_u64().expect("anon RSS");
-    assert!((LIMIT / 2..=LIMIT + (16 << 20)).contains(&anon), "implausible anon RSS {anon}: {oom:#}");
+    assert!(
+        (LIMIT / 2..=LIMIT + (16 << 20)).contains(&anon),
+        "implausible anon RSS {anon}: {oom:#}"
+    );
     assert!(v["total_vm_bytes"].as_u64().unwrap() >= anon, "{oom:#}");
-    assert_eq!(v["args"][0], hog_bin(), "the victim allocated itself, so its argv is read in the kernel");
+    assert_eq!(
+        v["args"][0],
+        hog_bin(),
+        "the victim allocated itself, so its argv is read in the kernel"
+    );
     assert_eq!(oom["trigger"]["pid"], hog.pid, "{oom:#}");
     assert_eq!(oom["trigger"]["is_victim"], true, "{oom:#}");
     assert_eq!(oom["constraint"], "memcg", "{oom:#}");
     assert_eq!(oom["memcg"]["path"], cg.path.as_str(), "{oom:#}");
     assert_eq!(oom["memcg"]["limit_bytes"], LIMIT, "{oom:#}");
     assert_eq!(oom["missing"], serde_json::json!([]), "{oom:#}");
-    assert!(oom["diagnosis"].as_array().unwrap().iter().any(|d| d["code"] == "oom_memcg"), "{oom:#}");
+    assert!(
+        oom["diagnosis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "oom_memcg"),
+        "{oom:#}"
+    );
 
-    assert!(kernel_kills_of(&events, hog.pid).is_empty(), "the OOM killer's SIGKILL is part of the oom_kill event: {events:#?}");
+    assert!(
+        kernel_kills_of(&events, hog.pid).is_empty(),
+        "the OOM killer's SIGKILL is part of the oom_kill event: {events:#?}"
+    );
     let exit = first(&events, "exit");
     assert_eq!(exit["exit"]["code"], 137, "{exit:#}");
     assert_eq!(exit["cause"]["event"], "oom_kill", "{exit:#}");
     assert_eq!(exit["cause"]["id"], oom["id"], "{exit:#}");
     let pos = |e: &Value| events.iter().position(|x| x == e).unwrap();
-    assert!(pos(oom) < pos(exit), "the OOM kill comes before the exit it caused");
+    assert!(
+        pos(oom) < pos(exit),
+        "the OOM kill comes before the exit it caused"
+    );
 }
 
 #[test]
@@ -136,7 +171,14 @@ fn the_task_that_allocates_is_not_always_the_one_killed() {
     big.tell("alloc 40");
     big.expect_line("allocated");
     let mut allocator = cg.hog(0);
-    let mut ew = Exitwatch::start(&["--pid", &big.pid_arg(), "--pid", &allocator.pid_arg(), "--format", "json"]);
+    let mut ew = Exitwatch::start(&[
+        "--pid",
+        &big.pid_arg(),
+        "--pid",
+        &allocator.pid_arg(),
+        "--format",
+        "json",
+    ]);
     allocator.tell("alloc 40");
     let oom = ew.wait_json(OOM_TIMEOUT, |v| v["event"] == "oom_kill");
     assert_eq!(oom["victim"]["pid"], big.pid, "{oom:#}");
@@ -150,7 +192,10 @@ fn the_task_that_allocates_is_not_always_the_one_killed() {
     assert_eq!(exit["target"]["pid"], big.pid, "{exit:#}");
     assert_eq!(exit["exit"]["code"], 137, "{exit:#}");
     allocator.expect_line("allocated");
-    assert!(allocator.alive(), "the allocator survives once the victim's memory is freed");
+    assert!(
+        allocator.alive(),
+        "the allocator survives once the victim's memory is freed"
+    );
     let fin = ew.stop().assert_ok();
     let all = fin.json();
     assert!(kernel_kills_of(&all, big.pid).is_empty(), "{all:#?}");
@@ -170,7 +215,18 @@ fn a_node_out_of_memory_is_a_global_oom_kill() {
     let oom = first(&events, "oom_kill");
     assert_eq!(oom["victim"]["pid"], hog.pid, "{oom:#}");
     assert_eq!(oom["constraint"], "global", "{oom:#}");
-    assert_eq!(oom["memcg"], Value::Null, "no cgroup limit was hit: {oom:#}");
-    assert!(oom["diagnosis"].as_array().unwrap().iter().any(|d| d["code"] == "oom_global"), "{oom:#}");
+    assert_eq!(
+        oom["memcg"],
+        Value::Null,
+        "no cgroup limit was hit: {oom:#}"
+    );
+    assert!(
+        oom["diagnosis"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "oom_global"),
+        "{oom:#}"
+    );
     assert_eq!(first(&events, "exit")["exit"]["code"], 137);
 }

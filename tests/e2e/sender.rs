@@ -4,9 +4,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::harness::{
-    self, kill_via_shells, of_kind, victim_bin, Exitwatch, Victim, EVENT_TIMEOUT,
-};
+use crate::harness::{self, first, kill_via_shells, victim_bin, Exitwatch, Victim, EVENT_TIMEOUT};
 
 fn watch(victim: &Victim) -> Exitwatch {
     Exitwatch::start(&["--pid", &victim.pid_arg(), "--format", "json"])
@@ -48,6 +46,9 @@ fn kill_run_by_sh_run_by_bash_is_traced_back_through_both_shells() {
         "{ev:#}"
     );
     assert_eq!(s["args_truncated"], false, "{ev:#}");
+    let kill_exe = std::fs::canonicalize("/bin/kill").unwrap();
+    assert_eq!(s["exe"], kill_exe.to_str().unwrap(), "{ev:#}");
+    assert_eq!(s["exe_deleted"], false, "{ev:#}");
     assert_eq!(s["uid"], 0, "{ev:#}");
     assert_eq!(s["kernel_thread"], false, "{ev:#}");
     assert_eq!(s["parent"]["pid"], chain.sh, "{ev:#}");
@@ -101,7 +102,7 @@ fn argv_of_a_sender_that_already_exited_is_reported() {
     // `victim send` kills and exits at once: by the time exitwatch prints, /proc has no trace of it.
     harness::send("KILL", victim.pid, 1);
     let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
-    let ev = of_kind(&events, "signal")[0];
+    let ev = first(&events, "signal");
     let s = &ev["sender"];
     assert_eq!(s["comm"], "victim", "{ev:#}");
     assert_eq!(
@@ -128,7 +129,7 @@ fn long_argv_is_cut_and_says_so() {
             .args(&padding),
     );
     let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
-    let ev = of_kind(&events, "signal")[0];
+    let ev = first(&events, "signal");
     let s = &ev["sender"];
     assert_eq!(s["args_truncated"], true, "{ev:#}");
     let args = strings(&s["args"]);
@@ -170,7 +171,7 @@ fn sender_inside_a_pid_namespace_has_both_pids() {
     let ew = Exitwatch::start(&["--pid", &pair.pid_arg(), "--format", "json"]);
     pair.tell("go");
     let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
-    let ev = of_kind(&events, "signal")[0];
+    let ev = first(&events, "signal");
     let s = &ev["sender"];
     assert_eq!(s["pid"], sender_pid, "{ev:#}");
     assert_eq!(s["ns_pid"], 1, "{ev:#}");
@@ -178,4 +179,29 @@ fn sender_inside_a_pid_namespace_has_both_pids() {
     assert_eq!(ev["target"]["pid"], pair.pid, "{ev:#}");
     assert_eq!(ev["target"]["ns_pid"], pair.ns_pid, "{ev:#}");
     pair.expect_line("reaped ");
+}
+
+#[test]
+fn sender_that_deleted_its_own_executable_is_still_named() {
+    // A dropper: copied somewhere, started, then unlinked before it strikes.
+    // Next to the victim binary: a place we may write to and execute from (unlike a noexec /tmp).
+    let dir = std::path::Path::new(victim_bin())
+        .with_file_name(format!("e2e-dropper-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dropper = dir.join("dropper");
+    std::fs::copy(victim_bin(), &dropper).unwrap();
+    let mut cmd = Command::new(&dropper);
+    cmd.args(["spawn-kill", "KILL"]);
+    let mut pair = Victim::from_command(cmd, "ready ");
+    std::fs::remove_file(&dropper).unwrap();
+    let _ = std::fs::remove_dir(&dir);
+
+    let ew = Exitwatch::start(&["--pid", &pair.pid_arg(), "--format", "json"]);
+    pair.tell("go");
+    let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
+    let ev = first(&events, "signal");
+    let s = &ev["sender"];
+    assert_eq!(s["comm"], "dropper", "{ev:#}");
+    assert_eq!(s["exe"], dropper.to_str().unwrap(), "{ev:#}");
+    assert_eq!(s["exe_deleted"], true, "{ev:#}");
 }

@@ -9,7 +9,12 @@ use serde_json::Value;
 use crate::harness::{first, of_kind, send, victim_bin, Exitwatch, Victim, EVENT_TIMEOUT};
 
 fn codes(ev: &Value) -> Vec<&str> {
-    ev["diagnosis"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect()
+    ev["diagnosis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect()
 }
 
 fn diagnosis<'a>(ev: &'a Value, code: &str) -> &'a Value {
@@ -36,12 +41,27 @@ fn sigterm_ignored_then_sigkill_after_two_seconds_is_a_stop_that_escalated() {
     assert_eq!(term["signal"]["result"], "ignored", "{term:#}");
     let d = diagnosis(kill, "stop_escalated");
     let elapsed = d["evidence"]["elapsed_ns"].as_u64().unwrap();
-    assert!((1_900_000_000..6_000_000_000).contains(&elapsed), "elapsed {elapsed}: {kill:#}");
+    assert!(
+        (1_900_000_000..6_000_000_000).contains(&elapsed),
+        "elapsed {elapsed}: {kill:#}"
+    );
     assert_eq!(d["evidence"]["stop_request_id"], term["id"], "{kill:#}");
-    assert!(d["message"].as_str().unwrap().starts_with("graceful stop timed out after 2."), "{d:#}");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("graceful stop timed out after 2."),
+        "{d:#}"
+    );
     let exit = first(&events, "exit");
-    assert_eq!(exit["cause"]["id"], kill["id"], "the exit points at the SIGKILL: {exit:#}");
-    assert!(exit["cause"]["delay_ns"].as_u64().unwrap() < 1_000_000_000, "{exit:#}");
+    assert_eq!(
+        exit["cause"]["id"], kill["id"],
+        "the exit points at the SIGKILL: {exit:#}"
+    );
+    assert!(
+        exit["cause"]["delay_ns"].as_u64().unwrap() < 1_000_000_000,
+        "{exit:#}"
+    );
 }
 
 #[test]
@@ -61,7 +81,12 @@ fn a_deleted_dropper_in_tmp_is_a_suspicious_sender() {
     let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
     let ev = first(&events, "signal");
     let d = diagnosis(ev, "suspicious_sender");
-    let rules: Vec<&str> = d["evidence"].as_array().unwrap().iter().map(|r| r["rule"].as_str().unwrap()).collect();
+    let rules: Vec<&str> = d["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap())
+        .collect();
     assert!(rules.contains(&"exe_deleted"), "{d:#}");
     if dir.starts_with("/tmp") {
         assert!(rules.contains(&"exe_in_suspicious_dir"), "{d:#}");
@@ -76,7 +101,11 @@ fn a_segfault_is_diagnosed_as_a_fault_with_its_address() {
     let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
     let ev = first(&events, "signal");
     assert_eq!(codes(ev), vec!["fault"], "{ev:#}");
-    assert_eq!(diagnosis(ev, "fault")["evidence"]["address"], "0x0", "{ev:#}");
+    assert_eq!(
+        diagnosis(ev, "fault")["evidence"]["address"],
+        "0x0",
+        "{ev:#}"
+    );
     assert_eq!(first(&events, "exit")["cause"]["id"], ev["id"]);
 }
 
@@ -84,7 +113,10 @@ fn a_segfault_is_diagnosed_as_a_fault_with_its_address() {
 fn a_process_that_signals_itself_is_a_self_signal() {
     // What abort() and raise() do: the process sends the signal to itself.
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", "echo \"ready pid=$$ host_pid=$$\"; read go; kill -ABRT $$; sleep 5"]);
+    cmd.args([
+        "-c",
+        "echo \"ready pid=$$ host_pid=$$\"; read go; kill -ABRT $$; sleep 5",
+    ]);
     let mut sh = Victim::from_command(cmd, "ready");
     let ew = Exitwatch::start(&["--pid", &sh.pid_arg(), "--format", "json"]);
     sh.tell("go");
@@ -104,10 +136,19 @@ fn explain_teaches_exit_codes_without_privileges() {
         .expect("run exitwatch explain");
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.starts_with("exit code 137: killed by SIGKILL"), "{text}");
-    let out = Command::new(crate::harness::exitwatch_bin()).args(["explain", "-1", "--json"]).output().unwrap();
+    assert!(
+        text.starts_with("exit code 137: killed by SIGKILL"),
+        "{text}"
+    );
+    let out = Command::new(crate::harness::exitwatch_bin())
+        .args(["explain", "-1", "--json"])
+        .output()
+        .unwrap();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["code"], 255);
-    let bad = Command::new(crate::harness::exitwatch_bin()).args(["explain", "bogus"]).output().unwrap();
+    let bad = Command::new(crate::harness::exitwatch_bin())
+        .args(["explain", "bogus"])
+        .output()
+        .unwrap();
     assert_eq!(bad.status.code(), Some(64));
 }

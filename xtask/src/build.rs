@@ -55,7 +55,7 @@ pub fn build(profile: Profile) -> Result<Built> {
     Ok(Built { object, binary })
 }
 
-fn ebpf_object() -> Result<PathBuf> {
+pub fn ebpf_object() -> Result<PathBuf> {
     let profile = Profile::Release;
     eprintln!(
         "build: eBPF programs (nightly, {BPF_TARGET}, {})",
@@ -117,7 +117,7 @@ pub fn workspace_root() -> PathBuf {
     xtask.parent().unwrap_or(xtask).to_path_buf()
 }
 
-fn target_dir() -> PathBuf {
+pub fn target_dir() -> PathBuf {
     match env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => workspace_root().join(dir),
         None => workspace_root().join("target"),

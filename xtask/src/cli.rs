@@ -1,6 +1,8 @@
 //! Parses what the user typed after `cargo xtask` into a task, without touching the system.
 
-use crate::build::Profile;
+use std::time::Duration;
+
+use crate::{build::Profile, kernels::Kernel};
 
 pub const USAGE: &str = "\
 usage: cargo xtask <task>
@@ -10,14 +12,39 @@ tasks:
   build [--debug]         build the eBPF object and exitwatch (--debug: exitwatch unoptimized)
   run [--debug] -- ARGS   build, then run exitwatch ARGS as root (through sudo -E when not root)
   test [--unit]           unit tests, then the privileged end-to-end tests (root); --unit: unit only
+  image                   the container image (deploy/Containerfile, static exitwatch) as an OCI
+                          archive, target/image/exitwatch.tar; built by buildah, no daemon (root)
+  bench [--short]         measure exitwatch against nothing attached and bpftrace, print the table
+                          of BENCHMARKS.md, fail on a regression (root); --short: the CI-sized run
+  kernels [--kernel K]... [--timeout SECS] [--verbose]
+                          the end-to-end tests on the host kernel (root) and on Debian's 6.1 and 6.12
+                          under QEMU; K: host, 6.1, 6.12 or a linux-image-* package (default: all);
+                          SECS: per guest (default 480); --verbose: echo the whole guest console
 ";
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Task {
     Setup,
-    Build { profile: Profile },
-    Run { profile: Profile, args: Vec<String> },
-    Test { unit_only: bool },
+    Image,
+    Build {
+        profile: Profile,
+    },
+    Run {
+        profile: Profile,
+        args: Vec<String>,
+    },
+    Test {
+        unit_only: bool,
+    },
+    Bench {
+        short: bool,
+    },
+    Kernels {
+        /// Empty: all.
+        kernels: Vec<Kernel>,
+        timeout: Duration,
+        verbose: bool,
+    },
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -33,6 +60,7 @@ pub fn parse(args: &[String]) -> Result<Task, Usage> {
     match task.as_str() {
         "-h" | "--help" | "help" => Err(Usage::Help),
         "setup" => no_options(rest).map(|()| Task::Setup),
+        "image" => no_options(rest).map(|()| Task::Image),
         "build" => Ok(Task::Build {
             profile: profile(flags(rest, &["--debug"])?),
         }),
@@ -56,8 +84,56 @@ pub fn parse(args: &[String]) -> Result<Task, Usage> {
                 args: theirs.to_vec(),
             })
         }
+        "kernels" => kernels(rest),
+        "bench" => Ok(Task::Bench {
+            short: !flags(rest, &["--short"])?.is_empty(),
+        }),
         other => Err(Usage::Invalid(format!("unknown task `{other}`"))),
     }
+}
+
+fn kernels(rest: &[String]) -> Result<Task, Usage> {
+    let mut kernels = Vec::new();
+    let mut timeout = crate::kernels::DEFAULT_TIMEOUT;
+    let mut verbose = false;
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_string())),
+            None => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next().cloned())
+                .ok_or_else(|| Usage::Invalid(format!("`{flag}` needs a value")))
+        };
+        match flag {
+            "-h" | "--help" => return Err(Usage::Help),
+            "--verbose" | "-v" => verbose = true,
+            "--kernel" => {
+                let k = value()?;
+                kernels.push(Kernel::parse(&k).ok_or_else(|| {
+                    Usage::Invalid(format!(
+                        "unknown kernel `{k}`: host, 6.1, 6.12 or a linux-image-* package"
+                    ))
+                })?);
+            }
+            "--timeout" => {
+                let v = value()?;
+                let secs: u64 = v
+                    .parse()
+                    .map_err(|_| Usage::Invalid(format!("`--timeout {v}`: a number of seconds")))?;
+                timeout = Duration::from_secs(secs);
+            }
+            _ => return Err(Usage::Invalid(format!("unexpected argument `{arg}`"))),
+        }
+    }
+    Ok(Task::Kernels {
+        kernels,
+        timeout,
+        verbose,
+    })
 }
 
 fn no_options(rest: &[String]) -> Result<(), Usage> {
@@ -99,6 +175,8 @@ mod tests {
     #[test]
     fn tasks_and_their_flags() {
         assert_eq!(parse_str("setup"), Ok(Task::Setup));
+        assert_eq!(parse_str("image"), Ok(Task::Image));
+        assert!(matches!(parse_str("image --push"), Err(Usage::Invalid(_))));
         assert_eq!(
             parse_str("build"),
             Ok(Task::Build {
@@ -142,9 +220,42 @@ mod tests {
     }
 
     #[test]
+    fn kernels_takes_a_list_a_timeout_and_verbose() {
+        assert_eq!(
+            parse_str("kernels"),
+            Ok(Task::Kernels {
+                kernels: vec![],
+                timeout: crate::kernels::DEFAULT_TIMEOUT,
+                verbose: false
+            })
+        );
+        assert_eq!(
+            parse_str("kernels --kernel 6.12 --kernel=host --timeout 600 -v"),
+            Ok(Task::Kernels {
+                kernels: vec![Kernel::parse("6.12").unwrap(), Kernel::Host],
+                timeout: Duration::from_secs(600),
+                verbose: true
+            })
+        );
+        assert!(matches!(
+            parse_str("kernels --kernel 5.10"),
+            Err(Usage::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_str("kernels --timeout"),
+            Err(Usage::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_str("kernels --timeout 8m"),
+            Err(Usage::Invalid(_))
+        ));
+    }
+
+    #[test]
     fn mistakes_are_usage_errors() {
         assert!(matches!(parse_str(""), Err(Usage::Invalid(_))));
-        assert!(matches!(parse_str("bench"), Err(Usage::Invalid(_))));
+        assert_eq!(parse_str("bench --short"), Ok(Task::Bench { short: true }));
+        assert!(matches!(parse_str("bench --long"), Err(Usage::Invalid(_))));
         assert!(matches!(parse_str("setup --force"), Err(Usage::Invalid(_))));
         assert!(matches!(parse_str("test --debug"), Err(Usage::Invalid(_))));
         assert_eq!(parse_str("build --help"), Err(Usage::Help));

@@ -1,12 +1,21 @@
-//! Developer tasks for exitwatch (`cargo xtask setup|build|run|test`): toolchain, builds, tests.
+//! Developer tasks for exitwatch (`cargo xtask setup|build|run|test|kernels`): toolchain, builds, tests.
 
 mod apt;
+mod bench;
 mod build;
 mod cli;
 mod command;
+mod debs;
+mod deploy;
+mod guest;
+mod image;
+mod initramfs;
+mod kernels;
 mod privilege;
+mod qemu;
 mod run;
 mod setup;
+mod suite;
 mod test;
 
 use std::process::ExitCode;
@@ -29,11 +38,18 @@ fn main() -> ExitCode {
     command::put_cargo_bin_on_path();
     let outcome = match task {
         Task::Setup => setup::setup(),
+        Task::Image => image::image().map(|image| println!("{}", image.archive.display())),
         Task::Build { profile } => {
             build::build(profile).map(|built| println!("{}", built.binary.display()))
         }
         Task::Run { profile, args } => run::run(profile, &args),
         Task::Test { unit_only } => test::test(unit_only),
+        Task::Bench { short } => bench::bench(short),
+        Task::Kernels {
+            kernels,
+            timeout,
+            verbose,
+        } => kernels::kernels(kernels, kernels::Options { timeout, verbose }),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

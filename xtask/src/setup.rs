@@ -27,6 +27,10 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "runc",
     "busybox-static",
     "docker.io",
+    // A real syslog receiver, and OpenSSL's s_server as a TLS peer, for the SIEM output tests
+    // (tests/e2e/siem).
+    "rsyslog",
+    "openssl",
 ];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const BPF_LINKER_VERSION: &str = "0.13.0";

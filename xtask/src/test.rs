@@ -1,14 +1,21 @@
 //! `cargo xtask test`: unit tests (no root), then the privileged end-to-end tests on the real binary.
 
-use std::{fmt, time::Instant};
+use std::{
+    fmt,
+    io::{BufRead as _, BufReader},
+    process::Stdio,
+    time::Instant,
+};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 
 use crate::{
-    build::{build, workspace_root, Profile},
-    command::{cargo, step},
+    build::{build, workspace_root, Built, Profile},
+    command::{cargo, shown, step},
+    deploy,
     privilege::is_root,
     setup::setup,
+    suite::Summary,
 };
 
 #[derive(PartialEq, Eq)]
@@ -37,16 +44,22 @@ pub fn test(unit_only: bool) -> Result<()> {
     let started = Instant::now();
     setup()?;
     let unit = outcome(unit_tests());
-    let (build, e2e) = if unit_only {
-        (Outcome::NotRun, Outcome::NotRun)
+    let (build, e2e, deploy) = if unit_only {
+        (Outcome::NotRun, Outcome::NotRun, Outcome::NotRun)
     } else {
-        e2e_tests()
+        let (build, e2e) = e2e_tests();
+        // The image is built from the same eBPF object, so it comes after a successful build.
+        let deploy = match build {
+            Outcome::Passed => outcome(deploy::deploy_tests()),
+            _ => Outcome::NotRun,
+        };
+        (build, e2e, deploy)
     };
     eprintln!(
-        "test summary: unit {unit}, build {build}, end-to-end {e2e} ({:.0} s)",
+        "test summary: unit {unit}, build {build}, end-to-end {e2e}, deployment {deploy} ({:.0} s)",
         started.elapsed().as_secs_f64()
     );
-    if [unit, build, e2e].contains(&Outcome::Failed) {
+    if [unit, build, e2e, deploy].contains(&Outcome::Failed) {
         bail!("tests failed (see the output above)");
     }
     Ok(())
@@ -84,28 +97,67 @@ fn e2e_tests() -> (Outcome, Outcome) {
         Ok(built) => built,
         Err(err) => return (outcome(Err(err)), Outcome::NotRun),
     };
+    let run = e2e_on_host(&built).and_then(|run| {
+        if !run.passed {
+            bail!(
+                "running the end-to-end tests: {} of {} failed",
+                run.summary.failed,
+                run.summary.ran()
+            );
+        }
+        Ok(())
+    });
+    (Outcome::Passed, outcome(run))
+}
+
+/// How the end-to-end suite went on this machine.
+pub struct HostRun {
+    pub passed: bool,
+    pub summary: Summary,
+}
+
+/// The end-to-end tests against `built` on this machine's kernel, as root: the e2e part of `test`
+/// and the host row of `kernels`. Their output passes through; `Err` when they could not run.
+pub fn e2e_on_host(built: &Built) -> Result<HostRun> {
     eprintln!(
         "test: end-to-end tests as root against {}",
         built.binary.display()
     );
-    let run = step(
-        cargo()
-            .args([
-                "test",
-                "--release",
-                "--package",
-                "exitwatch-tests",
-                "--test",
-                "e2e",
-                "--",
-                "--test-threads=1",
-            ])
-            .env("EXITWATCH_BIN", &built.binary)
-            .env("EXITWATCH_BPF_OBJECT", &built.object)
-            .current_dir(workspace_root()),
-        "running the end-to-end tests",
-    );
-    (Outcome::Passed, outcome(run))
+    let mut cmd = cargo();
+    cmd.args([
+        "test",
+        "--release",
+        "--package",
+        "exitwatch-tests",
+        "--test",
+        "e2e",
+        "--",
+        "--test-threads=1",
+    ])
+    .env("EXITWATCH_BIN", &built.binary)
+    .env("EXITWATCH_BPF_OBJECT", &built.object)
+    .current_dir(workspace_root())
+    .stdout(Stdio::piped());
+    let mut child = cmd.spawn().with_context(|| {
+        format!(
+            "running the end-to-end tests: could not start {}",
+            shown(&cmd)
+        )
+    })?;
+    let mut summary = Summary::default();
+    let mut out = BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = Vec::new();
+    while out.read_until(b'\n', &mut line)? > 0 {
+        let text = String::from_utf8_lossy(&line);
+        print!("{text}");
+        summary.feed(&text);
+        line.clear();
+    }
+    let status = child.wait()?;
+    Ok(HostRun {
+        passed: status.success() && summary.finished,
+        summary,
+    })
 }
 
 fn outcome(result: Result<()>) -> Outcome {

@@ -1,6 +1,12 @@
 //! Events shaped like the ones in the seed guide, for renderer tests.
 
-use crate::event::{Actor, Ancestor, OomEvent, OomMemory, Proc, Sender, SignalEvent};
+use crate::container::identity::{ContainerInfo, MetadataStatus, PodInfo};
+use crate::container::path::{Qos, Runtime};
+use crate::event::{
+    Actor, Ancestor, Event, ExitEvent, Namespaces, OomEvent, OomMemory, Place, Proc, Sender,
+    SignalEvent,
+};
+use crate::exitstatus::ExitStatus;
 use crate::oom::{Constraint, MemcgUsage, OomContext};
 use crate::signals::{Disposition, SignalResult};
 
@@ -101,4 +107,106 @@ pub fn memcg_oom() -> OomEvent {
         }),
         missing: vec![],
     }
+}
+
+/// A container of pod shop/web-7d9c, named by the runtime.
+pub fn in_pod(id_digit: char, name: &str, image: &str) -> Place {
+    let id: String = std::iter::repeat_n(id_digit, 64).collect();
+    Place {
+        cgroup: None,
+        memcg: None,
+        ns: Namespaces {
+            pid: Some(4026532301),
+            mnt: Some(4026532299),
+            uts: Some(4026532298),
+        },
+        container: Some(ContainerInfo {
+            cgroup: format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0a1b2c3d_0000_1111_2222_333344445555.slice/cri-containerd-{id}.scope"),
+            id,
+            runtime: Some(Runtime::Containerd),
+            name: Some(name.into()),
+            image: Some(image.into()),
+            pod: Some(PodInfo {
+                name: Some("web-7d9c".into()),
+                namespace: Some("shop".into()),
+                uid: "0a1b2c3d-0000-1111-2222-333344445555".into(),
+                qos: Some(Qos::Burstable),
+            }),
+            containerd_namespace: None,
+            metadata: MetadataStatus::Complete,
+        }),
+    }
+}
+
+/// `kill 1` run in the pod's sidecar container, stopping nginx (its pid 1) in the nginx container.
+pub fn kill_in_pod() -> SignalEvent {
+    let mut ev = pkill_kills_server();
+    ev.signo = 15;
+    ev.code = 0;
+    let Sender::Process(actor) = &mut ev.sender else {
+        unreachable!()
+    };
+    actor.proc = Proc {
+        pid: 5120,
+        tid: 5120,
+        ns_pid: Some(12),
+        comm: b"kill".to_vec(),
+        start_ns: 33475 * MIN,
+    };
+    actor.place = in_pod('a', "sidecar", "docker.io/library/busybox:1.36");
+    actor.args = vec![b"kill".to_vec(), b"1".to_vec()];
+    actor.exe = Some(b"/bin/busybox".to_vec());
+    actor.loginuid = None;
+    actor.sessionid = None;
+    actor.ancestry = vec![
+        anc(5000, "containerd-shim", 33000 * MIN),
+        anc(5101, "sh", 33474 * MIN),
+    ];
+    ev.target = Proc {
+        pid: 4242,
+        tid: 4242,
+        ns_pid: Some(1),
+        comm: b"nginx".to_vec(),
+        start_ns: 33000 * MIN,
+    };
+    ev.target_place = in_pod('b', "nginx", "docker.io/library/nginx:1.27");
+    ev
+}
+
+/// nginx of [`kill_in_pod`] ending on its SIGTERM.
+pub fn nginx_exits() -> Event {
+    let signal = kill_in_pod();
+    Event::Exit(ExitEvent {
+        time_ns: signal.time_ns + 40_000_000,
+        status: ExitStatus::from_signal(15, false),
+        proc: signal.target,
+        place: signal.target_place,
+    })
+}
+
+/// A node that booted at 2026-01-01T00:00:00Z, with root and alice in its /etc/passwd.
+pub fn ctx() -> super::Context {
+    super::Context {
+        node: "node-1".into(),
+        boot_epoch_ns: 1_767_225_600 * 1_000_000_000,
+        color: false,
+        users: crate::users::Users::parse(
+            "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
+        ),
+        page_size: 4096,
+    }
+}
+
+/// Renders `a` in a machine format and checks it is exactly one line of JSON.
+pub fn line(format: crate::cli::Format, a: &crate::story::Annotated) -> serde_json::Value {
+    let mut out = Vec::new();
+    super::render(format, &ctx(), a, &mut out).unwrap();
+    assert_eq!(
+        out.iter().filter(|&&b| b == b'\n').count(),
+        1,
+        "exactly one line"
+    );
+    assert_eq!(out.last(), Some(&b'\n'));
+    assert!(out.len() <= super::limit::MAX_LINE, "{} bytes", out.len());
+    serde_json::from_slice(&out).unwrap()
 }

@@ -1,9 +1,8 @@
 //! `exitwatch.v1` JSON: one object per line (schema: docs/exitwatch.v1.schema.json).
 
-use std::io::{self, Write};
-
 use serde::Serialize;
 
+use super::limit::Shorten;
 use super::Context;
 use crate::container::identity::ContainerInfo;
 use crate::escape::json_string;
@@ -14,16 +13,17 @@ use crate::timefmt::rfc3339_nanos;
 
 pub const SCHEMA: &str = "exitwatch.v1";
 
-pub fn render(ctx: &Context, a: &Annotated, out: &mut dyn Write) -> io::Result<()> {
+/// Writes one event as one line, without its newline, argv and ancestry shortened by `s`.
+pub fn line(ctx: &Context, a: &Annotated, s: Shorten, out: &mut Vec<u8>) -> serde_json::Result<()> {
     let story = Story {
         id: &a.id,
         diagnosis: &a.diagnosis,
     };
     match &a.event {
-        Event::Signal(ev) => write_line(out, &signal(ctx, ev, story)),
-        Event::Exit(ev) => write_line(out, &exit(ctx, ev, story, a.cause.as_ref())),
-        Event::Oom(ev) => write_line(out, &oom(ctx, ev, story)),
-        Event::Lost { count } => write_line(
+        Event::Signal(ev) => serde_json::to_writer(out, &signal(ctx, ev, story, s)),
+        Event::Exit(ev) => serde_json::to_writer(out, &exit(ctx, ev, story, a.cause.as_ref())),
+        Event::Oom(ev) => serde_json::to_writer(out, &oom(ctx, ev, story, s)),
+        Event::Lost { count } => serde_json::to_writer(
             out,
             &Lost {
                 head: Head::now(ctx, "lost", &a.id),
@@ -39,11 +39,6 @@ pub fn render(ctx: &Context, a: &Annotated, out: &mut dyn Write) -> io::Result<(
 struct Story<'a> {
     id: &'a str,
     diagnosis: &'a [Diagnosis],
-}
-
-fn write_line(out: &mut dyn Write, value: &impl Serialize) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, value)?;
-    out.write_all(b"\n")
 }
 
 #[derive(Serialize)]
@@ -232,6 +227,8 @@ struct VictimJson {
     #[serde(flatten)]
     proc: ProcJson,
     args: Vec<String>,
+    /// argv was cut to keep the line under 16 KiB.
+    args_truncated: bool,
     uid: u32,
     oom_score_adj: i32,
     total_vm_bytes: Option<u64>,
@@ -258,8 +255,9 @@ struct MemcgJson {
     peak_bytes: Option<u64>,
 }
 
-fn oom<'a>(ctx: &'a Context, ev: &'a OomEvent, story: Story<'a>) -> OomLine<'a> {
+fn oom<'a>(ctx: &'a Context, ev: &'a OomEvent, story: Story<'a>, s: Shorten) -> OomLine<'a> {
     let page = ctx.page_size;
+    let (args, args_truncated) = s.args(&ev.victim_args);
     let mem = ev.memory;
     let memcg = ev
         .context
@@ -275,7 +273,8 @@ fn oom<'a>(ctx: &'a Context, ev: &'a OomEvent, story: Story<'a>) -> OomLine<'a> 
         head: Head::at(ctx, "oom_kill", story.id, ev.time_ns),
         victim: VictimJson {
             proc: proc(ctx, &ev.victim),
-            args: ev.victim_args.iter().map(|s| json_string(s)).collect(),
+            args,
+            args_truncated,
             uid: ev.victim_uid,
             oom_score_adj: ev.oom_score_adj,
             total_vm_bytes: mem.map(|m| m.total_vm_pages * page),
@@ -328,11 +327,13 @@ fn ancestor(ctx: &Context, a: &Ancestor) -> AncestorJson {
     }
 }
 
-fn actor<'a>(ctx: &Context, a: &'a Actor) -> ActorJson<'a> {
+fn actor<'a>(ctx: &Context, a: &'a Actor, s: Shorten) -> ActorJson<'a> {
+    let (args, args_cut) = s.args(&a.args);
+    let (ancestry, ancestry_cut) = s.ancestry(&a.ancestry);
     ActorJson {
         proc: placed(ctx, &a.proc, &a.place),
-        args: a.args.iter().map(|s| json_string(s)).collect(),
-        args_truncated: a.args_truncated,
+        args,
+        args_truncated: a.args_truncated || args_cut,
         uid: a.uid,
         gid: a.gid,
         euid: a.euid,
@@ -345,19 +346,24 @@ fn actor<'a>(ctx: &Context, a: &'a Actor) -> ActorJson<'a> {
             pid: p.pid,
             comm: json_string(&p.comm),
         }),
-        ancestry: a.ancestry.iter().map(|x| ancestor(ctx, x)).collect(),
-        ancestry_truncated: a.ancestry_truncated,
+        ancestry: ancestry.iter().map(|x| ancestor(ctx, x)).collect(),
+        ancestry_truncated: a.ancestry_truncated || ancestry_cut,
     }
 }
 
-fn signal<'a>(ctx: &'a Context, ev: &'a SignalEvent, story: Story<'a>) -> SignalLine<'a> {
+fn signal<'a>(
+    ctx: &'a Context,
+    ev: &'a SignalEvent,
+    story: Story<'a>,
+    s: Shorten,
+) -> SignalLine<'a> {
     let role = crate::role::of(&ev.sender).map(|r| r.as_str());
     let sender = match &ev.sender {
         Sender::Process(a) => SenderJson {
             kind: "process",
             role,
             reason: None,
-            actor: Some(actor(ctx, a)),
+            actor: Some(actor(ctx, a, s)),
             context: None,
         },
         Sender::Kernel { reason, context } => SenderJson {
@@ -365,7 +371,7 @@ fn signal<'a>(ctx: &'a Context, ev: &'a SignalEvent, story: Story<'a>) -> Signal
             role,
             reason: Some(reason.as_str()),
             actor: None,
-            context: Some(actor(ctx, context)),
+            context: Some(actor(ctx, context, s)),
         },
     };
     SignalLine {
@@ -429,7 +435,8 @@ mod tests {
 
     fn line(event: &Event) -> Value {
         let mut out = Vec::new();
-        render(&ctx(), &crate::render::bare(event.clone()), &mut out).unwrap();
+        let a = crate::render::bare(event.clone());
+        crate::render::render(crate::cli::Format::Json, &ctx(), &a, &mut out).unwrap();
         assert_eq!(
             out.iter().filter(|&&b| b == b'\n').count(),
             1,

@@ -1,12 +1,18 @@
-//! Rendering events for people (text, stap) and machines (json). Pure: writes into any `Write`.
+//! Rendering events for people (text, stap) and machines (json, ecs, ocsf). Pure: writes into any `Write`.
 
+mod ecs;
+mod extra;
 mod json;
+pub mod limit;
+mod ocsf;
+mod sentence;
 mod stap;
 mod text;
 
 use std::io::{self, Write};
 
 use crate::cli::Format;
+use crate::event::Event;
 use crate::story::Annotated;
 use crate::users::Users;
 
@@ -28,9 +34,22 @@ impl Context {
     pub fn wall_ns(&self, since_boot_ns: u64) -> i128 {
         self.boot_epoch_ns + i128::from(since_boot_ns)
     }
+
+    /// When the event happened (Unix ns); a lost-events report happens when it is made.
+    pub fn event_ns(&self, event: &Event) -> i128 {
+        match event {
+            Event::Signal(s) => self.wall_ns(s.time_ns),
+            Event::Exit(x) => self.wall_ns(x.time_ns),
+            Event::Oom(o) => self.wall_ns(o.time_ns),
+            Event::Lost { .. } => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i128),
+        }
+    }
 }
 
-/// Writes one event in `format`.
+/// Writes one event in `format`. Machine formats write exactly one line of at most
+/// [`limit::MAX_LINE`] bytes per event.
 pub fn render(
     format: Format,
     ctx: &Context,
@@ -40,8 +59,19 @@ pub fn render(
     match format {
         Format::Text => text::render(ctx, event, out),
         Format::Stap => stap::render(&event.event, out),
-        Format::Json => json::render(ctx, event, out),
+        Format::Json => write_fitted(out, |s, line| json::line(ctx, event, s, line)),
+        Format::Ecs => write_fitted(out, |s, line| ecs::line(ctx, event, s, line)),
+        Format::Ocsf => write_fitted(out, |s, line| ocsf::line(ctx, event, s, line)),
     }
+}
+
+fn write_fitted(
+    out: &mut dyn Write,
+    render: impl FnMut(limit::Shorten, &mut Vec<u8>) -> serde_json::Result<()>,
+) -> io::Result<()> {
+    let mut line = limit::fit(render)?;
+    line.push(b'\n');
+    out.write_all(&line)
 }
 
 #[cfg(test)]
@@ -57,3 +87,6 @@ pub(crate) fn bare(event: crate::event::Event) -> Annotated {
         diagnosis: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests;

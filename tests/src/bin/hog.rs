@@ -27,11 +27,13 @@ fn run(args: Vec<String>) -> Result<(), String> {
         match arg.as_str() {
             "--cgroup-procs" => {
                 let file = value()?;
-                std::fs::write(file, std::process::id().to_string()).map_err(|e| format!("{file}: {e}"))?;
+                std::fs::write(file, std::process::id().to_string())
+                    .map_err(|e| format!("{file}: {e}"))?;
             }
             "--oom-score-adj" => {
                 let n = value()?;
-                std::fs::write("/proc/self/oom_score_adj", n).map_err(|e| format!("oom_score_adj {n}: {e}"))?;
+                std::fs::write("/proc/self/oom_score_adj", n)
+                    .map_err(|e| format!("oom_score_adj {n}: {e}"))?;
             }
             "--max-secs" => max_secs = value()?.parse().map_err(|e| format!("--max-secs: {e}"))?,
             other => return Err(format!("unknown argument {other}")),

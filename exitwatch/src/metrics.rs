@@ -1,0 +1,286 @@
+//! The daemon's counters (events, losses, outputs, metadata cache) and their Prometheus text
+//! exposition. Pure: atomics and locks, no I/O; `server` serves them over HTTP.
+
+pub mod health;
+pub mod server;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::event::Event;
+use crate::signals;
+
+pub use health::Health;
+
+/// The labels of `exitwatch_events_total`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EventKey {
+    /// signal, exit or oom.
+    pub kind: &'static str,
+    /// The signal's name (`SIGKILL`), the one that ended an exit, or "" for a plain exit.
+    pub signal: String,
+    /// A signal's verdict (delivered, ignored...), how an exit ended (exited, killed,
+    /// core_dumped), or `killed` for an OOM kill.
+    pub result: &'static str,
+}
+
+/// The labels an event is counted under; None for lost-record reports (counted apart).
+pub fn event_key(ev: &Event) -> Option<EventKey> {
+    let name = |n: i32| signals::name(n).map_or_else(|| n.to_string(), str::to_owned);
+    Some(match ev {
+        Event::Signal(s) => EventKey {
+            kind: "signal",
+            signal: name(s.signo),
+            result: s.result.as_str(),
+        },
+        Event::Exit(x) => match x.status.signal() {
+            Some(sig) => EventKey {
+                kind: "exit",
+                signal: name(sig),
+                result: if x.status.core_dumped() {
+                    "core_dumped"
+                } else {
+                    "killed"
+                },
+            },
+            None => EventKey {
+                kind: "exit",
+                signal: String::new(),
+                result: "exited",
+            },
+        },
+        Event::Oom(_) => EventKey {
+            kind: "oom",
+            signal: "SIGKILL".into(),
+            result: "killed",
+        },
+        Event::Lost { .. } => return None,
+    })
+}
+
+/// One output's tallies, shared by the fan-out (drops), its worker (the rest) and `/metrics`.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    /// The output's label: its URL without the query.
+    pub name: String,
+    /// Events handed to the receiver (written, sent, or acknowledged with 2xx).
+    pub sent: AtomicU64,
+    /// Events that will never reach it: its queue was full, or the receiver refused them.
+    pub dropped: AtomicU64,
+    /// Failed attempts that were tried again.
+    pub retries: AtomicU64,
+    /// Messages cut to fit a datagram.
+    pub truncated: AtomicU64,
+    /// Events waiting in its queue.
+    pub queued: AtomicU64,
+    /// The last failure, for warnings; cleared on success.
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl SinkStats {
+    pub fn new(name: String) -> Self {
+        SinkStats {
+            name,
+            ..SinkStats::default()
+        }
+    }
+
+    pub fn set_error(&self, e: Option<String>) {
+        *lock(&self.last_error) = e;
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Counters stay consistent whatever panicked while holding them.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Everything `/metrics` reports. Shared (`Arc`) by the pipeline, the outputs and the server.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    events: Mutex<BTreeMap<EventKey, u64>>,
+    lost: Mutex<BTreeMap<&'static str, u64>>,
+    sinks: Mutex<Vec<Arc<SinkStats>>>,
+    /// Containers the metadata cache knows: running, and removed but remembered.
+    pub cache_live: AtomicU64,
+    pub cache_removed: AtomicU64,
+    pub health: Health,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        Arc::new(Metrics::default())
+    }
+
+    /// Counts an event that was emitted.
+    pub fn count_event(&self, ev: &Event) {
+        match event_key(ev) {
+            Some(key) => *lock(&self.events).entry(key).or_default() += 1,
+            None => {
+                if let Event::Lost { count } = ev {
+                    *lock(&self.lost).entry("ring_buffer_full").or_default() += count;
+                }
+            }
+        }
+    }
+
+    /// Registers an output; the returned tallies are reported until exit.
+    pub fn add_sink(&self, name: String) -> Arc<SinkStats> {
+        let stats = Arc::new(SinkStats::new(name));
+        lock(&self.sinks).push(Arc::clone(&stats));
+        stats
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        family(
+            &mut out,
+            "build_info",
+            "gauge",
+            "exitwatch's version; always 1.",
+        );
+        sample(
+            &mut out,
+            "build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))],
+            1,
+        );
+        family(
+            &mut out,
+            "events_total",
+            "counter",
+            "Events reported, by kind, signal and result.",
+        );
+        for (k, n) in lock(&self.events).iter() {
+            let labels = [
+                ("kind", k.kind),
+                ("signal", &k.signal),
+                ("result", k.result),
+            ];
+            sample(&mut out, "events_total", &labels, *n);
+        }
+        family(
+            &mut out,
+            "lost_events_total",
+            "counter",
+            "Kernel records lost before exitwatch could read them, by reason.",
+        );
+        let lost = lock(&self.lost);
+        sample(
+            &mut out,
+            "lost_events_total",
+            &[("reason", "ring_buffer_full")],
+            lost.get("ring_buffer_full").copied().unwrap_or(0),
+        );
+        drop(lost);
+        let sinks = lock(&self.sinks).clone();
+        type Read = fn(&SinkStats) -> u64;
+        let per_sink: [(&str, &str, &str, Read); 5] = [
+            (
+                "sink_sent_total",
+                "counter",
+                "Events delivered to each output.",
+                |s| s.sent.load(Relaxed),
+            ),
+            (
+                "sink_dropped_total",
+                "counter",
+                "Events an output will never receive: queue full or refused.",
+                |s| s.dropped.load(Relaxed),
+            ),
+            (
+                "sink_retries_total",
+                "counter",
+                "Failed deliveries tried again, per output.",
+                |s| s.retries.load(Relaxed),
+            ),
+            (
+                "sink_truncated_total",
+                "counter",
+                "Messages cut to fit a datagram, per output.",
+                |s| s.truncated.load(Relaxed),
+            ),
+            (
+                "sink_queue_length",
+                "gauge",
+                "Events waiting in each output's queue.",
+                |s| s.queued.load(Relaxed),
+            ),
+        ];
+        for (name, kind, help, get) in per_sink {
+            family(&mut out, name, kind, help);
+            for s in &sinks {
+                sample(&mut out, name, &[("sink", &s.name)], get(s));
+            }
+        }
+        family(
+            &mut out,
+            "metadata_cache_containers",
+            "gauge",
+            "Containers the runtime metadata cache holds, by state.",
+        );
+        sample(
+            &mut out,
+            "metadata_cache_containers",
+            &[("state", "live")],
+            self.cache_live.load(Relaxed),
+        );
+        sample(
+            &mut out,
+            "metadata_cache_containers",
+            &[("state", "removed")],
+            self.cache_removed.load(Relaxed),
+        );
+        family(
+            &mut out,
+            "programs_attached",
+            "gauge",
+            "1 once the kernel programs are attached.",
+        );
+        sample(
+            &mut out,
+            "programs_attached",
+            &[],
+            u64::from(self.health.attached()),
+        );
+        out
+    }
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP exitwatch_{name} {help}");
+    let _ = writeln!(out, "# TYPE exitwatch_{name} {kind}");
+}
+
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: u64) {
+    out.push_str("exitwatch_");
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (k, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{k}=\"{}\"", escape_label(v));
+        }
+        out.push('}');
+    }
+    let _ = writeln!(out, " {value}");
+}
+
+/// Label values escape backslash, double quote and newline.
+fn escape_label(v: &str) -> String {
+    v.replace('\\', r"\\")
+        .replace('"', r#"\""#)
+        .replace('\n', r"\n")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,61 @@
+use super::*;
+use crate::event::{Event, ExitEvent};
+use crate::exitstatus::ExitStatus;
+use crate::render::fixtures;
+
+#[test]
+fn events_are_counted_by_kind_signal_and_result() {
+    let m = Metrics::default();
+    m.count_event(&Event::Signal(fixtures::pkill_kills_server()));
+    m.count_event(&Event::Signal(fixtures::pkill_kills_server()));
+    m.count_event(&fixtures::nginx_exits());
+    m.count_event(&Event::Oom(fixtures::memcg_oom()));
+    let mut plain = match fixtures::nginx_exits() {
+        Event::Exit(x) => x,
+        _ => unreachable!(),
+    };
+    plain.status = ExitStatus::from_exit(3);
+    m.count_event(&Event::Exit(ExitEvent { ..plain }));
+    m.count_event(&Event::Lost { count: 7 });
+    m.count_event(&Event::Lost { count: 2 });
+    let text = m.render();
+    for line in [
+        r#"exitwatch_events_total{kind="signal",signal="SIGKILL",result="delivered"} 2"#,
+        r#"exitwatch_events_total{kind="exit",signal="SIGTERM",result="killed"} 1"#,
+        r#"exitwatch_events_total{kind="exit",signal="",result="exited"} 1"#,
+        r#"exitwatch_events_total{kind="oom",signal="SIGKILL",result="killed"} 1"#,
+        r#"exitwatch_lost_events_total{reason="ring_buffer_full"} 9"#,
+        "# TYPE exitwatch_events_total counter",
+        "exitwatch_programs_attached 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+    }
+}
+
+#[test]
+fn sinks_report_their_tallies_with_escaped_names() {
+    let m = Metrics::default();
+    let s = m.add_sink("file:///var/log/a \"b\"\\c".into());
+    s.dropped.fetch_add(3, Relaxed);
+    s.retries.fetch_add(1, Relaxed);
+    m.cache_live.store(12, Relaxed);
+    let text = m.render();
+    for line in [
+        r#"exitwatch_sink_dropped_total{sink="file:///var/log/a \"b\"\\c"} 3"#,
+        r#"exitwatch_sink_retries_total{sink="file:///var/log/a \"b\"\\c"} 1"#,
+        r#"exitwatch_sink_sent_total{sink="file:///var/log/a \"b\"\\c"} 0"#,
+        r#"exitwatch_metadata_cache_containers{state="live"} 12"#,
+        r#"exitwatch_lost_events_total{reason="ring_buffer_full"} 0"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+    }
+    // Every sample belongs to a family announced just before it.
+    let mut family = "";
+    for l in text.lines() {
+        if let Some(rest) = l.strip_prefix("# TYPE ") {
+            family = rest.split(' ').next().unwrap();
+        } else if !l.starts_with('#') {
+            assert!(l.starts_with(family), "{l} outside {family}");
+        }
+    }
+}

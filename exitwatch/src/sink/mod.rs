@@ -1,0 +1,290 @@
+//! Outputs: every rendered event goes to each output (`-o`) through the output's own bounded
+//! queue, served by its own worker, so that a slow or dead receiver never blocks the kernel
+//! reader or the other outputs.
+//!
+//! A full queue drops the NEWEST event (the one being handed over), like the kernel's ring
+//! buffer does: what an output already holds stays in order, the gap is counted
+//! (`exitwatch_sink_dropped_total`) and reported on stderr.
+
+mod file;
+mod http;
+mod retry;
+pub mod spec;
+mod stdout;
+mod syslog;
+mod tls;
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use crate::metrics::{Metrics, SinkStats};
+use crate::sysexits;
+pub use spec::{Output, SinkSpec};
+
+/// One rendered event, shared by every output.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// The event as `--format` renders it, trailing newline included.
+    pub line: Arc<[u8]>,
+    /// signal, exit, oom or lost (the syslog MSGID).
+    pub kind: &'static str,
+    /// Syslog severity: 4 warning, 5 notice, 6 informational.
+    pub severity: u8,
+    /// When it happened, Unix nanoseconds.
+    pub time_ns: i128,
+}
+
+/// What the outputs need besides their URLs.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The node's name (syslog HOSTNAME, HEC `host`).
+    pub node: String,
+    pub http: HttpSettings,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpSettings {
+    pub token_file: Option<PathBuf>,
+    pub ca_file: Option<PathBuf>,
+    pub batch_size: usize,
+    pub batch_wait: Duration,
+    pub timeout: Duration,
+}
+
+/// An output that cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error(
+        "cannot open the file output {path}: {error}; create its directory or choose another path"
+    )]
+    Open { path: PathBuf, error: io::Error },
+    #[error("cannot read {what} {path}: {error}")]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        error: io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot start the {0} output: {1}")]
+    Start(String, io::Error),
+}
+
+impl SinkError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            SinkError::Open { .. } => sysexits::CANTCREAT,
+            SinkError::Read { error, .. } if error.kind() == io::ErrorKind::PermissionDenied => {
+                sysexits::NOPERM
+            }
+            SinkError::Read { .. } => sysexits::NOINPUT,
+            SinkError::Usage(_) => sysexits::USAGE,
+            SinkError::Start(..) => sysexits::OSERR,
+        }
+    }
+}
+
+/// The receiving end of one output's queue.
+pub(crate) struct Queue {
+    rx: mpsc::Receiver<Record>,
+    pub stats: Arc<SinkStats>,
+}
+
+impl Queue {
+    pub async fn recv(&mut self) -> Option<Record> {
+        self.rx.recv().await
+    }
+
+    pub fn try_recv(&mut self) -> Option<Record> {
+        self.rx.try_recv().ok()
+    }
+
+    pub fn blocking_recv(&mut self) -> Option<Record> {
+        self.rx.blocking_recv()
+    }
+
+    /// `n` events left the output's hands: delivered, or dropped and counted.
+    pub fn settled(&self, n: usize) {
+        self.stats.queued.fetch_sub(n as u64, Relaxed);
+    }
+
+    pub fn name(&self) -> &str {
+        &self.stats.name
+    }
+}
+
+struct Out {
+    tx: Option<mpsc::Sender<Record>>,
+    stats: Arc<SinkStats>,
+    /// Completes when the worker has finished (its sender is dropped).
+    done: oneshot::Receiver<()>,
+    queue_size: usize,
+    reported_drops: u64,
+    reported_at: Option<Instant>,
+}
+
+/// How often drops of one output are reported on stderr, at most.
+const REPORT_EVERY: Duration = Duration::from_secs(10);
+
+/// Every output, each with its queue and worker.
+pub struct FanOut {
+    outs: Vec<Out>,
+    stdout_closed: Arc<Notify>,
+}
+
+impl FanOut {
+    /// Opens every output (files, token, CA certificates) and starts its worker. Needs a tokio
+    /// runtime: network outputs run as tasks; stdout and files write from their own threads.
+    pub fn start(
+        outputs: &[Output],
+        settings: &Settings,
+        metrics: &Metrics,
+    ) -> Result<FanOut, SinkError> {
+        let http = match outputs.iter().any(|o| o.spec.is_http()) {
+            true => Some(http::Shared::load(outputs, settings)?),
+            false => None,
+        };
+        let stdout_closed = Arc::new(Notify::new());
+        let mut workers = Vec::new();
+        for Output { spec, queue_size } in outputs {
+            // Open what can fail before any worker starts.
+            let worker = match spec {
+                SinkSpec::Stdout => Worker::Stdout,
+                SinkSpec::File { path, rotation } => {
+                    Worker::File(file::RotatingFile::open(path.clone(), *rotation).map_err(
+                        |error| SinkError::Open {
+                            path: path.clone(),
+                            error,
+                        },
+                    )?)
+                }
+                SinkSpec::Syslog { .. } => {
+                    Worker::Syslog(syslog::Target::new(spec, &settings.node))
+                }
+                SinkSpec::Http { .. } => {
+                    Worker::Http(http.as_ref().expect("loaded").target(spec, settings)?)
+                }
+            };
+            workers.push((spec.label(), *queue_size, worker));
+        }
+        let mut outs = Vec::new();
+        for (name, queue_size, worker) in workers {
+            let (tx, rx) = mpsc::channel(queue_size);
+            let (done_tx, done) = oneshot::channel();
+            let stats = metrics.add_sink(name.clone());
+            let queue = Queue {
+                rx,
+                stats: Arc::clone(&stats),
+            };
+            let started = match worker {
+                Worker::Stdout => stdout::spawn(queue, Arc::clone(&stdout_closed), done_tx),
+                Worker::File(f) => file::spawn(queue, f, done_tx),
+                Worker::Syslog(t) => {
+                    tokio::spawn(async move {
+                        t.run(queue).await;
+                        drop(done_tx);
+                    });
+                    Ok(())
+                }
+                Worker::Http(t) => {
+                    tokio::spawn(async move {
+                        t.run(queue).await;
+                        drop(done_tx);
+                    });
+                    Ok(())
+                }
+            };
+            started.map_err(|e| SinkError::Start(name, e))?;
+            outs.push(Out {
+                tx: Some(tx),
+                stats,
+                done,
+                queue_size,
+                reported_drops: 0,
+                reported_at: None,
+            });
+        }
+        Ok(FanOut {
+            outs,
+            stdout_closed,
+        })
+    }
+
+    /// Hands one event to every output; never waits.
+    pub fn send(&self, record: Record) {
+        for out in &self.outs {
+            let Some(tx) = &out.tx else { continue };
+            out.stats.queued.fetch_add(1, Relaxed);
+            if tx.try_send(record.clone()).is_err() {
+                out.stats.queued.fetch_sub(1, Relaxed);
+                out.stats.dropped.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// Notified once stdout is closed (`exitwatch | head`): time to stop, as before.
+    pub fn stdout_closed(&self) -> Arc<Notify> {
+        Arc::clone(&self.stdout_closed)
+    }
+
+    /// Says on stderr which outputs dropped events since the last report (at most every 10 s each).
+    pub fn report(&mut self, now: Instant) {
+        for out in &mut self.outs {
+            let dropped = out.stats.dropped.load(Relaxed);
+            let due = out
+                .reported_at
+                .is_none_or(|at| now.duration_since(at) >= REPORT_EVERY);
+            if dropped > out.reported_drops && due {
+                let why = out
+                    .stats
+                    .last_error()
+                    .map_or_else(String::new, |e| format!("; last error: {e}"));
+                eprintln!(
+                    "exitwatch: warning: output {} dropped {} events (queue of {} full, or refused by the receiver){why}",
+                    out.stats.name,
+                    dropped - out.reported_drops,
+                    out.queue_size
+                );
+                out.reported_drops = dropped;
+                out.reported_at = Some(now);
+            }
+        }
+    }
+
+    /// Closes every queue and waits, until `deadline` at most, for the workers to deliver what
+    /// they hold. Says on stderr what could not be delivered in time. Later events go nowhere.
+    pub async fn close(&mut self, deadline: tokio::time::Instant) {
+        // Closing every queue first lets all the workers drain at once.
+        let waiting: Vec<_> = std::mem::take(&mut self.outs)
+            .into_iter()
+            .map(|out| (out.stats, out.done))
+            .collect();
+        for (stats, done) in waiting {
+            if tokio::time::timeout_at(deadline, done).await.is_err() {
+                eprintln!(
+                    "exitwatch: warning: output {}: {} events still undelivered at the --flush-timeout deadline{}",
+                    stats.name,
+                    stats.queued.load(Relaxed),
+                    stats
+                        .last_error()
+                        .map_or_else(String::new, |e| format!(" (last error: {e})"))
+                );
+            }
+        }
+    }
+}
+
+enum Worker {
+    Stdout,
+    File(file::RotatingFile),
+    Syslog(syslog::Target),
+    Http(http::Target),
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,121 @@
+//! The stdout output: a thread that writes each event as soon as it is queued, and says when
+//! stdout is closed (`exitwatch | head -1`) so that exitwatch stops as it always has.
+
+use std::io::{self, Write};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::thread;
+
+use tokio::sync::{oneshot, Notify};
+
+use super::Queue;
+
+pub fn spawn(queue: Queue, closed: Arc<Notify>, done: oneshot::Sender<()>) -> io::Result<()> {
+    thread::Builder::new()
+        .name("exitwatch-stdout".into())
+        .spawn(move || {
+            write_all(queue, io::stdout(), || closed.notify_one());
+            drop(done);
+        })
+        .map(drop)
+}
+
+/// Writes every queued event to `out`, flushing whenever the queue is empty. After a write
+/// error, the rest is counted as dropped; a closed pipe also calls `on_closed`.
+fn write_all(mut queue: Queue, out: impl Write, on_closed: impl Fn()) {
+    let mut out = io::BufWriter::with_capacity(64 * 1024, out);
+    while let Some(first) = queue.blocking_recv() {
+        let mut n = 1;
+        let mut result = out.write_all(&first.line);
+        while result.is_ok() {
+            let Some(next) = queue.try_recv() else { break };
+            n += 1;
+            result = out.write_all(&next.line);
+        }
+        let result = result.and_then(|()| out.flush());
+        queue.settled(n);
+        match result {
+            Ok(()) => {
+                queue.stats.sent.fetch_add(n as u64, Relaxed);
+            }
+            Err(e) => {
+                // What sat in the buffer is lost with the stream; count this round as dropped.
+                queue.stats.dropped.fetch_add(n as u64, Relaxed);
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    on_closed();
+                } else {
+                    eprintln!("exitwatch: warning: cannot write to stdout: {e}; its events are dropped from now on");
+                    queue.stats.set_error(Some(e.to_string()));
+                }
+                // A broken stream stays broken: stop writing, keep counting.
+                while let Some(_rec) = queue.blocking_recv() {
+                    queue.settled(1);
+                    queue.stats.dropped.fetch_add(1, Relaxed);
+                }
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::metrics::SinkStats;
+    use crate::sink::Record;
+
+    fn record(text: &str) -> Record {
+        Record {
+            line: Arc::from(text.as_bytes()),
+            kind: "signal",
+            severity: 5,
+            time_ns: 0,
+        }
+    }
+
+    fn queue(lines: &[&str]) -> Queue {
+        let (tx, rx) = mpsc::channel(16);
+        let stats = Arc::new(SinkStats::new("stdout".into()));
+        for l in lines {
+            stats.queued.fetch_add(1, Relaxed);
+            tx.try_send(record(l)).unwrap();
+        }
+        Queue { rx, stats }
+    }
+
+    #[test]
+    fn writes_every_line_in_order() {
+        let q = queue(&["a\n", "b\nc\n"]);
+        let stats = Arc::clone(&q.stats);
+        let mut out = Vec::new();
+        write_all(q, &mut out, || panic!("not closed"));
+        assert_eq!(out, b"a\nb\nc\n");
+        assert_eq!(stats.sent.load(Relaxed), 2);
+        assert_eq!(stats.queued.load(Relaxed), 0);
+    }
+
+    struct Closed;
+    impl Write for Closed {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Err(io::ErrorKind::BrokenPipe.into())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_is_reported_once_and_the_rest_counted_as_dropped() {
+        let q = queue(&["a\n", "b\n", "c\n"]);
+        let stats = Arc::clone(&q.stats);
+        let told = Cell::new(0);
+        write_all(q, Closed, || told.set(told.get() + 1));
+        assert_eq!(told.get(), 1);
+        assert_eq!(stats.dropped.load(Relaxed), 3);
+        assert_eq!(stats.queued.load(Relaxed), 0);
+    }
+}

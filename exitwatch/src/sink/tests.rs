@@ -1,0 +1,101 @@
+use super::*;
+use crate::sink::spec::Rotation;
+
+fn settings() -> Settings {
+    Settings {
+        node: "node-1".into(),
+        http: HttpSettings {
+            token_file: None,
+            ca_file: None,
+            batch_size: 10,
+            batch_wait: Duration::from_millis(10),
+            timeout: Duration::from_secs(1),
+        },
+    }
+}
+
+fn record(n: usize) -> Record {
+    Record {
+        line: Arc::from(format!("{{\"n\":{n}}}\n").as_bytes()),
+        kind: "signal",
+        severity: 5,
+        time_ns: 0,
+    }
+}
+
+#[tokio::test]
+async fn close_delivers_everything_queued_to_a_file() {
+    let path = std::env::temp_dir().join(format!("exitwatch-fanout-{}.log", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let metrics = Metrics::default();
+    let outputs = [Output {
+        spec: SinkSpec::File {
+            path: path.clone(),
+            rotation: Rotation {
+                max_size: 1 << 20,
+                keep: 1,
+            },
+        },
+        queue_size: 100,
+    }];
+    let mut fan = FanOut::start(&outputs, &settings(), &metrics).unwrap();
+    for n in 0..3 {
+        fan.send(record(n));
+    }
+    fan.close(tokio::time::Instant::now() + Duration::from_secs(5))
+        .await;
+    let text = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(text, "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+    assert!(metrics.render().contains(&format!(
+        "exitwatch_sink_sent_total{{sink=\"file://{}\"}} 3",
+        path.display()
+    )));
+    // A closed fan-out takes nothing more.
+    fan.send(record(4));
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_the_newest_events_and_counts_them() {
+    // Nobody listens on port 9 of loopback: the output fails and retries, holding what it has.
+    let metrics = Metrics::default();
+    let outputs = [Output {
+        spec: spec::parse(
+            "syslog+tcp://127.0.0.1:9",
+            &spec::Defaults {
+                queue_size: 2,
+                rotation: Rotation {
+                    max_size: 1,
+                    keep: 0,
+                },
+                udp_max_size: 1024,
+            },
+        )
+        .unwrap()
+        .spec,
+        queue_size: 2,
+    }];
+    let fan = FanOut::start(&outputs, &settings(), &metrics).unwrap();
+    // The worker runs only when this task yields: all five meet a queue of two.
+    for n in 0..5 {
+        fan.send(record(n));
+    }
+    let text = metrics.render();
+    assert!(
+        text.contains("exitwatch_sink_dropped_total{sink=\"syslog+tcp://127.0.0.1:9\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("exitwatch_sink_queue_length{sink=\"syslog+tcp://127.0.0.1:9\"} 2"),
+        "{text}"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let retries = |m: &Metrics| {
+        m.render()
+            .lines()
+            .find(|l| l.starts_with("exitwatch_sink_retries_total"))
+            .and_then(|l| l.rsplit_once(' ')?.1.parse::<u64>().ok())
+            .unwrap()
+    };
+    assert!(retries(&metrics) >= 1);
+}

@@ -1,0 +1,226 @@
+//! The image of `cargo xtask image`, run under containerd exactly as deploy/kubernetes runs it
+//! (see `pod`), catching a `kill -9` of a host process and of a container's process; and each
+//! capability the DaemonSet adds shown to be needed.
+
+use std::path::Path;
+use std::process::Command;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::containerd as runtime;
+use crate::containerd::{Victim, NS};
+use crate::manifests;
+use crate::pod::{self, CtrRun, Host, CAPS};
+use crate::running::{get_in_netns, Imported, Pod};
+
+/// The DaemonSet's container, translated; `edit` may change the DaemonSet first.
+fn translate(edit: impl FnOnce(&mut Value)) -> CtrRun {
+    let objects = manifests::objects();
+    let mut ds = objects
+        .iter()
+        .find(|o| o["kind"] == "DaemonSet")
+        .expect("a DaemonSet in deploy/kubernetes")
+        .clone();
+    edit(&mut ds);
+    let config_maps: Vec<&Value> = objects
+        .iter()
+        .filter(|o| o["kind"] == "ConfigMap")
+        .collect();
+    let containerfile = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/Containerfile"),
+    )
+    .expect("deploy/Containerfile");
+    let (entrypoint, cmd) = pod::entrypoint_and_cmd(&containerfile);
+    // One directory per translation: each CtrRun removes its own when dropped.
+    let volumes_dir = std::env::temp_dir().join(format!(
+        "exitwatch-deploy-volumes-{}",
+        runtime::random_hex(4)
+    ));
+    let host = Host {
+        pid_ns: format!("/proc/{}/ns/pid", std::process::id()).into(),
+        node_name: std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        volumes_dir,
+    };
+    let run = pod::ctr_run(&ds, &config_maps, (&entrypoint, &cmd), &host)
+        .unwrap_or_else(|e| panic!("the DaemonSet cannot be reproduced under ctr: {e}"));
+    run
+}
+
+/// `/proc/PID/status` field `name`.
+fn status_field(pid: u32, name: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or("")
+        .trim()
+        .to_owned()
+}
+/// The capability bits of `names`.
+fn mask(names: &[String]) -> u64 {
+    names
+        .iter()
+        .map(|n| 1u64 << CAPS.iter().position(|c| c == n).expect("known cap"))
+        .sum()
+}
+
+#[test]
+fn the_daemonset_pod_catches_kill_9_of_host_and_container_processes() {
+    let started = Instant::now();
+    let run = translate(|_| {});
+    let _image = Imported::new(&run.image);
+    let mut pod = Pod::start(&run);
+    pod.ready().unwrap_or_else(|e| panic!("{e}"));
+    let pid = pod.pid();
+
+    // What the pod may do, checked on the live process rather than trusted from the spec.
+    let want = format!("{:016x}", mask(&run.caps));
+    for set in ["CapEff", "CapPrm", "CapBnd"] {
+        assert_eq!(
+            status_field(pid, set),
+            want,
+            "{set} of exitwatch in the pod; wanted exactly {:?}",
+            run.caps
+        );
+    }
+    assert_eq!(status_field(pid, "CapAmb"), "0000000000000000");
+    assert_eq!(
+        status_field(pid, "Uid").split_whitespace().next(),
+        Some("0")
+    );
+    assert_eq!(
+        status_field(pid, "NoNewPrivs"),
+        if run.no_new_privs { "1" } else { "0" }
+    );
+    assert_eq!(
+        status_field(pid, "Seccomp"),
+        if run.seccomp { "2" } else { "0" },
+        "2 is a seccomp filter"
+    );
+    let ns = |p: String| std::fs::read_link(p).expect("ns link");
+    assert_eq!(
+        ns(format!("/proc/{pid}/ns/pid")),
+        ns("/proc/self/ns/pid".into()),
+        "hostPID: the node's PID namespace"
+    );
+    let mountinfo = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).expect("mountinfo");
+    let exposed: Vec<&str> = mountinfo
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .filter(|m| m.starts_with("/run/containerd/io.containerd.runtime"))
+        .collect();
+    assert!(
+        exposed.is_empty(),
+        "other containers' root filesystems are mounted in the pod: {exposed:?}"
+    );
+    let root = mountinfo
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/"))
+        .expect("a / mount");
+    assert!(
+        root.split_whitespace()
+            .nth(5)
+            .is_some_and(|o| o.split(',').any(|o| o == "ro")),
+        "root not read-only: {root}"
+    );
+
+    // The kubelet's probes get through, on the port the DaemonSet names.
+    assert!(!run.probes.is_empty(), "the DaemonSet has no HTTP probes");
+    for probe in &run.probes {
+        let answer = runtime::poll(Duration::from_secs(10), || {
+            get_in_netns(pid, probe.port, &probe.path)
+                .ok()
+                .filter(|(c, _)| *c == 200)
+        });
+        assert!(
+            answer.is_some(),
+            "GET :{}{} never answered 200: {:?}",
+            probe.port,
+            probe.path,
+            get_in_netns(pid, probe.port, &probe.path)
+        );
+    }
+
+    // kill -9 of a host process, from this (host) process.
+    let mut victim = Command::new("sleep").arg("1000").spawn().expect("sleep");
+    thread::sleep(Duration::from_millis(100));
+    // SAFETY: plain syscall.
+    assert_eq!(unsafe { libc::kill(victim.id() as i32, libc::SIGKILL) }, 0);
+    let _ = victim.wait();
+    let host_pid = victim.id();
+    let kill = pod.event("kill -9 of a host sleep", |v| {
+        v["event"] == "signal" && v["target"]["pid"] == host_pid
+    });
+    assert_eq!(kill["signal"]["name"], "SIGKILL", "{kill:#}");
+    assert_eq!(
+        kill["sender"]["pid"],
+        std::process::id(),
+        "the sender's host pid: {kill:#}"
+    );
+    assert_eq!(kill["target"]["comm"], "sleep", "{kill:#}");
+    assert_eq!(
+        kill["node"].as_str(),
+        run.options
+            .iter()
+            .find_map(|o| o.strip_prefix("--env=NODE_NAME=")),
+        "node from the downward API: {kill:#}"
+    );
+
+    // kill -9 of a container's process: named through the runtime socket the pod mounts.
+    let victim = Victim::start();
+    // SAFETY: plain syscall.
+    assert_eq!(unsafe { libc::kill(victim.pid as i32, libc::SIGKILL) }, 0);
+    let kill = pod.event("kill -9 of a container's sleep", |v| {
+        v["event"] == "signal" && v["target"]["pid"] == victim.pid
+    });
+    assert_eq!(
+        kill["target"]["container"]["id"],
+        victim.id.as_str(),
+        "{kill:#}"
+    );
+    assert_eq!(
+        kill["target"]["container"]["containerd_namespace"], NS,
+        "named through the runtime socket: {kill:#}"
+    );
+    drop(victim);
+
+    let status = pod.stop();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exitwatch's exit on SIGTERM: {status:?}; stderr {:?}",
+        pod.stderr_seen
+    );
+    eprintln!(
+        "the DaemonSet's pod under containerd: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[test]
+fn each_capability_the_daemonset_adds_is_needed() {
+    let run = translate(|_| {});
+    assert!(!run.caps.is_empty(), "the DaemonSet adds no capability");
+    let _image = Imported::new(&run.image);
+    for cap in &run.caps {
+        let without = translate(|ds| {
+            let add = &mut ds["spec"]["template"]["spec"]["containers"][0]["securityContext"]
+                ["capabilities"]["add"];
+            add.as_array_mut()
+                .unwrap()
+                .retain(|c| c.as_str().map(|c| c.trim_start_matches("CAP_")) != Some(cap.as_str()));
+        });
+        let mut pod = Pod::start(&without);
+        let err = pod.ready().expect_err(&format!(
+            "exitwatch became ready without CAP_{cap}: then the DaemonSet should not add it"
+        ));
+        assert!(
+            err.contains(&format!("CAP_{cap}")),
+            "without CAP_{cap}, exitwatch should say it is missing: {err}"
+        );
+    }
+}

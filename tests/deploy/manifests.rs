@@ -1,0 +1,162 @@
+//! deploy/kubernetes against the Kubernetes API schemas (kubernetes-validate, strict: unknown
+//! fields are errors), and proof that the check can fail.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The oldest Kubernetes the manifests promise to work with, and the newest schemas bundled
+/// with the pinned kubernetes-validate (xtask/src/deploy.rs).
+const VERSIONS: &[&str] = &["1.27.0", "1.37.0"];
+/// kustomize's own file: not an API object.
+const KUSTOMIZATION: &str = "kustomization.yaml";
+
+pub fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kubernetes")
+}
+
+/// Every manifest file (kustomization.yaml aside), sorted.
+pub fn files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir())
+        .unwrap_or_else(|e| panic!("{}: {e}", dir().display()))
+        .map(|e| e.expect("readdir").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter(|p| p.file_name().is_some_and(|n| n != KUSTOMIZATION))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `python3 ARGS...`, or a panic naming the fix.
+fn python(args: &[&str], files: &[PathBuf]) -> std::process::Output {
+    Command::new("python3").args(args).args(files).output().unwrap_or_else(|e| {
+        panic!("cannot run python3 ({e}): install it and kubernetes-validate with `cargo xtask setup`")
+    })
+}
+
+/// The YAML documents of `files`, as JSON (PyYAML comes with kubernetes-validate).
+pub fn load(files: &[PathBuf]) -> Vec<Value> {
+    let script = "import json, sys, yaml\n\
+        docs = [d for f in sys.argv[1:] for d in yaml.safe_load_all(open(f)) if d]\n\
+        json.dump(docs, sys.stdout)";
+    let out = python(&["-c", script], files);
+    assert!(
+        out.status.success(),
+        "reading the manifests: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("python3 printed JSON")
+}
+
+/// Every object of the manifests.
+pub fn objects() -> Vec<Value> {
+    load(&files())
+}
+
+/// kubernetes-validate's verdict on `files` for one version: Ok, or its report.
+fn validate(files: &[PathBuf], version: &str) -> Result<String, String> {
+    let out = python(
+        &[
+            "-m",
+            "kubernetes_validate",
+            "--strict",
+            "--kubernetes-version",
+            version,
+        ],
+        files,
+    );
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if report.contains("No module named kubernetes_validate") {
+        panic!("kubernetes-validate is not installed: run `cargo xtask setup`\n{report}");
+    }
+    if out.status.success() {
+        Ok(report)
+    } else {
+        Err(report)
+    }
+}
+
+#[test]
+fn every_manifest_passes_the_kubernetes_schemas() {
+    let files = files();
+    assert!(
+        files.len() >= 5,
+        "expected the namespace, quota, service account, config map and DaemonSet in {}",
+        dir().display()
+    );
+    for version in VERSIONS {
+        let report = validate(&files, version)
+            .unwrap_or_else(|r| panic!("against Kubernetes {version}:\n{r}"));
+        // One `passed` line per object: a file the validator skipped would be a silent hole.
+        let passed = report.lines().filter(|l| l.contains(" passed ")).count();
+        assert_eq!(
+            passed,
+            objects().len(),
+            "against {version}, not every object passed:\n{report}"
+        );
+    }
+}
+
+#[test]
+fn the_schema_check_refuses_a_broken_daemonset() {
+    let good = std::fs::read_to_string(dir().join("daemonset.yaml")).expect("daemonset.yaml");
+    let tmp = std::env::temp_dir().join(format!("exitwatch-deploy-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    // A misspelt field (strict mode) and a wrong type: both mistakes a hand edit makes.
+    let broken = [
+        (
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFileSystem: true",
+            "readOnlyRootFileSystem",
+        ),
+        (
+            "containerPort: 9797",
+            "containerPort: \"9797\"",
+            "containerPort",
+        ),
+    ];
+    for (from, to, named) in broken {
+        assert!(
+            good.contains(from),
+            "daemonset.yaml no longer has `{from}`: update this test"
+        );
+        let file = tmp.join("daemonset.yaml");
+        std::fs::write(&file, good.replacen(from, to, 1)).unwrap();
+        let report = validate(&[file], VERSIONS[1])
+            .expect_err("the broken DaemonSet passed the schema check");
+        assert!(
+            report.contains(named),
+            "the report does not name `{named}`:\n{report}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn the_kustomization_applies_every_manifest() {
+    let k = load(&[dir().join(KUSTOMIZATION)]);
+    let listed: Vec<&str> = k[0]["resources"]
+        .as_array()
+        .expect("resources")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut want: Vec<String> = files()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let mut got: Vec<String> = listed.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(
+        got,
+        want,
+        "kustomization.yaml's resources and the files of {}",
+        dir().display()
+    );
+}

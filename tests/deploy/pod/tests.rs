@@ -1,0 +1,91 @@
+//! The translation checked on small DaemonSets: flags made, fields refused, quantities.
+use super::*;
+use serde_json::json;
+
+fn host() -> Host {
+    Host {
+        pid_ns: "/proc/7/ns/pid".into(),
+        node_name: "node-a".into(),
+        volumes_dir: std::env::temp_dir().join("exitwatch-pod-rs-test"),
+    }
+}
+
+fn daemonset(container: Value, pod: Value) -> Value {
+    let mut spec = pod;
+    spec["containers"] = json!([container]);
+    json!({"spec": {"template": {"spec": spec}}})
+}
+
+#[test]
+fn security_context_becomes_ctr_flags() {
+    let ds = daemonset(
+        json!({"image": "img:1", "args": ["--x"],
+               "env": [{"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+               "ports": [{"name": "metrics", "containerPort": 9797}],
+               "readinessProbe": {"httpGet": {"path": "/healthz", "port": "metrics"}},
+               "resources": {"limits": {"memory": "128Mi", "cpu": "500m"}},
+               "securityContext": {"allowPrivilegeEscalation": false, "readOnlyRootFilesystem": true,
+                   "runAsUser": 0, "capabilities": {"drop": ["ALL"], "add": ["BPF", "PERFMON"]}}}),
+        json!({"hostPID": true, "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}),
+    );
+    let run = ctr_run(&ds, &[], (&["/e".into()], &["--cmd".into()]), &host()).unwrap();
+    let has = |f: &str| run.options.iter().any(|o| o == f);
+    assert!(has("--with-ns=pid:/proc/7/ns/pid") && has("--read-only") && has("--seccomp"));
+    assert!(has("--env=NODE_NAME=node-a") && has("--memory-limit=134217728") && has("--cpus=0.5"));
+    assert!(
+        has("--cap-add=CAP_BPF") && has("--cap-drop=CAP_SYS_ADMIN") && !has("--cap-drop=CAP_BPF")
+    );
+    assert!(!has("--allow-new-privs") && !has("--net-host"));
+    assert_eq!(
+        run.options
+            .iter()
+            .filter(|o| o.starts_with("--cap-drop"))
+            .count(),
+        CAPS.len() - 2
+    );
+    assert_eq!(run.process, ["/e", "--x"]);
+    assert_eq!(
+        run.probes,
+        [Probe {
+            path: "/healthz".into(),
+            port: 9797
+        }]
+    );
+    assert!(run.no_new_privs && run.seccomp);
+}
+
+#[test]
+fn what_cannot_be_reproduced_is_refused() {
+    let base = json!({"image": "i", "securityContext": {"capabilities": {"drop": ["ALL"]}}});
+    let refused =
+        |c: Value, p: Value| ctr_run(&daemonset(c, p), &[], (&[], &[]), &host()).unwrap_err();
+    let mut c = base.clone();
+    c["securityContext"]["runAsUser"] = json!(65534);
+    assert!(refused(c, json!({})).contains("runAsUser"));
+    assert!(refused(json!({"image": "i"}), json!({})).contains("drop lacks ALL"));
+    assert!(refused(base.clone(), json!({"hostIPC": true})).contains("hostIPC"));
+    let mut c = base;
+    c["volumeMounts"] = json!([{"name": "v", "mountPath": "/v"}]);
+    assert!(
+        refused(c, json!({"volumes": [{"name": "v", "emptyDir": {}}]})).contains("only hostPath")
+    );
+}
+
+#[test]
+fn quantities_and_the_containerfile() {
+    assert_eq!(bytes("64Mi"), Ok(64 << 20));
+    assert_eq!(bytes("1G"), Ok(1_000_000_000));
+    assert!(bytes("lots").is_err());
+    assert_eq!(cores("1"), Ok(1.0));
+    assert_eq!(cores("250m"), Ok(0.25));
+    let (e, c) = entrypoint_and_cmd(
+        "FROM scratch\nENTRYPOINT [\"/exitwatch\"]\nCMD [\"--format\", \"json\"]\n",
+    );
+    assert_eq!(
+        (e, c),
+        (
+            vec!["/exitwatch".to_owned()],
+            vec!["--format".to_owned(), "json".to_owned()]
+        )
+    );
+}

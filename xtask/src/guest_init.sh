@@ -1,0 +1,77 @@
+#!/opt/busybox/busybox sh
+# PID 1 of the `cargo xtask kernels` guest: mounts what exitwatch and its tests need, runs a smoke
+# test and the end-to-end suite, prints EXITWATCH-* marker lines for the host to read, powers off.
+# /etc/exitwatch-guest.env (written by xtask) sets EXITWATCH_BIN, E2E_BIN, E2E_DIR and E2E_ARGS.
+
+/opt/busybox/busybox --install -s /opt/busybox
+# Busybox last: the tests must meet the real bash, kill, unshare... (their names and argv are checked).
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/busybox
+export HOME=/root RUST_BACKTRACE=1
+. /etc/exitwatch-guest.env
+export EXITWATCH_BIN
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t tmpfs tmpfs /tmp
+mount -t tmpfs tmpfs /run
+# exitwatch needs no tracefs (tp_btf programs), but a machine usually has it.
+mount -t tracefs tracefs /sys/kernel/tracing
+# Pure cgroup v2, memory controller on for child groups: what the OOM tests need.
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+echo "+memory +pids" > /sys/fs/cgroup/cgroup.subtree_control ||
+    echo "EXITWATCH-WARNING cannot enable the memory controller: $(cat /sys/fs/cgroup/cgroup.controllers)"
+
+echo
+echo "EXITWATCH-KERNEL-VERSION $(uname -r)"
+echo "EXITWATCH-GUEST cpus=$(nproc) mem_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo) cgroup=$(cat /sys/fs/cgroup/cgroup.subtree_control) btf=$(test -r /sys/kernel/btf/vmlinux && echo yes || echo no)"
+
+# Smoke: exitwatch starts, attaches, and reports `/bin/kill -9` of a sleep.
+smoke() {
+    sleep 600 &
+    victim=$!
+    "$EXITWATCH_BIN" --pid "$victim" --format text --color never >/tmp/smoke.out 2>/tmp/smoke.err &
+    ew=$!
+    started=$(date +%s)
+    until grep -q '^exitwatch: ready' /tmp/smoke.err; do
+        if ! kill -0 "$ew" 2>/dev/null || [ $(($(date +%s) - started)) -gt 60 ]; then
+            break
+        fi
+        sleep 0.2
+    done
+    /bin/kill -9 "$victim"
+    started=$(date +%s)
+    while kill -0 "$ew" 2>/dev/null && [ $(($(date +%s) - started)) -lt 30 ]; do
+        sleep 0.2
+    done
+    kill -9 "$ew" 2>/dev/null
+    wait "$ew"
+    rc=$?
+    wait "$victim" 2>/dev/null
+    echo "--- smoke: exitwatch stdout"
+    cat /tmp/smoke.out
+    echo "--- smoke: exitwatch stderr"
+    cat /tmp/smoke.err
+    if [ "$rc" = 0 ] && grep -q SIGKILL /tmp/smoke.out && grep -q "/bin/kill -9 $victim" /tmp/smoke.out; then
+        echo "EXITWATCH-SMOKE PASS"
+    else
+        echo "EXITWATCH-SMOKE FAIL rc=$rc"
+    fi
+}
+smoke
+
+# As cargo runs it: from the test crate's directory.
+cd "$E2E_DIR"
+started=$(date +%s)
+# E2E_ARGS: --include-ignored and `--skip` filters, split into words on purpose.
+"$E2E_BIN" --test-threads=1 $E2E_ARGS
+rc=$?
+echo "EXITWATCH-SUITE-SECONDS $(($(date +%s) - started))"
+if [ "$rc" != 0 ]; then
+    echo "EXITWATCH-DMESG-BEGIN"
+    dmesg | tail -n 80
+    echo "EXITWATCH-DMESG-END"
+fi
+echo "EXITWATCH-KERNEL-RESULT rc=$rc"
+sync
+poweroff -f

@@ -1,0 +1,211 @@
+//! Boots a kernel and an initramfs under QEMU (TCG, no disk, serial console), records the console and
+//! reads the guest's EXITWATCH-* marker lines.
+
+use std::{
+    collections::VecDeque,
+    fs::File,
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    path::Path,
+    process::{Command, Stdio},
+    sync::mpsc::{self, RecvTimeoutError},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result};
+
+use crate::suite::Summary;
+
+/// How many console lines (kernel log dump left out) a failure shows.
+const TAIL: usize = 60;
+/// How long QEMU may take to power off once the guest printed its result.
+const POWEROFF: Duration = Duration::from_secs(30);
+
+pub struct Boot<'a> {
+    pub kernel: &'a Path,
+    pub initramfs: &'a Path,
+    /// The whole console goes here.
+    pub log: &'a Path,
+    pub timeout: Duration,
+    /// Echo every console line (else only test progress and the smoke verdict).
+    pub verbose: bool,
+}
+
+/// What the guest said, read from its console.
+#[derive(Debug, Default)]
+pub struct Console {
+    /// `uname -r` inside the guest.
+    pub version: Option<String>,
+    pub smoke: Option<bool>,
+    /// The e2e binary's exit status.
+    pub rc: Option<i32>,
+    pub suite: Summary,
+    pub suite_seconds: Option<u64>,
+    /// From boot to init's first line.
+    pub boot: Option<Duration>,
+    pub elapsed: Duration,
+    pub timed_out: bool,
+    /// The last lines outside the kernel-log dump.
+    pub tail: VecDeque<String>,
+    in_dmesg: bool,
+}
+
+impl Console {
+    fn feed(&mut self, line: &str, since_start: Duration) {
+        let line = line.trim_end();
+        // The firmware's escape sequences share the first line with init's first words.
+        let line = line.find("EXITWATCH-").map_or(line, |at| &line[at..]);
+        if let Some(v) = line.strip_prefix("EXITWATCH-KERNEL-VERSION ") {
+            self.version = Some(v.to_string());
+            self.boot = Some(since_start);
+        } else if let Some(v) = line.strip_prefix("EXITWATCH-SMOKE ") {
+            self.smoke = Some(v == "PASS");
+        } else if let Some(v) = line.strip_prefix("EXITWATCH-KERNEL-RESULT rc=") {
+            self.rc = v.parse().ok();
+        } else if let Some(v) = line.strip_prefix("EXITWATCH-SUITE-SECONDS ") {
+            self.suite_seconds = v.parse().ok();
+        } else if line == "EXITWATCH-DMESG-BEGIN" {
+            self.in_dmesg = true;
+        } else if line == "EXITWATCH-DMESG-END" {
+            self.in_dmesg = false;
+            return;
+        }
+        if self.in_dmesg {
+            return;
+        }
+        self.suite.feed(line);
+        if self.tail.len() == TAIL {
+            self.tail.pop_front();
+        }
+        self.tail.push_back(line.to_string());
+    }
+
+    /// Whether the guest ran everything and all of it passed.
+    pub fn passed(&self) -> bool {
+        !self.timed_out
+            && self.smoke == Some(true)
+            && self.rc == Some(0)
+            && self.suite.finished
+            && self.suite.failed == 0
+    }
+}
+
+fn interesting(line: &str) -> bool {
+    line.starts_with("test ")
+        || line.starts_with("EXITWATCH-SMOKE")
+        || line.starts_with("EXITWATCH-WARNING")
+}
+
+/// Boots the guest and waits for it to power off, at most `timeout`.
+pub fn boot(b: &Boot) -> Result<Console> {
+    let mut log = File::create(b.log).with_context(|| format!("creating {}", b.log.display()))?;
+    let mut cmd = Command::new("qemu-system-x86_64");
+    // TCG, never KVM: /dev/kvm exists on these machines but hangs.
+    cmd.args(["-accel", "tcg", "-m", "1024", "-smp", "2"])
+        .args(["-nographic", "-no-reboot"])
+        .arg("-kernel")
+        .arg(b.kernel)
+        .arg("-initrd")
+        .arg(b.initramfs)
+        // loglevel=3: kernel errors (an OOM report) would cut into the test output; the guest
+        // dumps dmesg when something failed. panic=-1 + -no-reboot: a panic ends QEMU.
+        .args(["-append", "console=ttyS0 panic=-1 loglevel=3"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut qemu = cmd.spawn().context(
+        "could not start qemu-system-x86_64 (`cargo xtask setup` installs qemu-system-x86)",
+    )?;
+    let (tx, rx) = mpsc::channel();
+    let mut stdout = BufReader::new(qemu.stdout.take().expect("piped"));
+    thread::spawn(move || loop {
+        let mut line = Vec::new();
+        match stdout.read_until(b'\n', &mut line) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if tx
+                    .send(String::from_utf8_lossy(&line).into_owned())
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        }
+    });
+    let mut stderr = qemu.stderr.take().expect("piped");
+    let errors = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+
+    let mut console = Console::default();
+    let mut deadline = started + b.timeout;
+    loop {
+        let line = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => line,
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {
+                console.timed_out = console.rc.is_none();
+                break;
+            }
+        };
+        log.write_all(line.as_bytes())?;
+        console.feed(&line, started.elapsed());
+        let line = line.trim_end();
+        if b.verbose || interesting(line) {
+            eprintln!("  | {line}");
+        }
+        if console.rc.is_some() {
+            deadline = deadline.min(Instant::now() + POWEROFF);
+        }
+    }
+    // Ended, powered off, or out of time: QEMU goes either way.
+    let _ = qemu.kill();
+    let status = qemu.wait()?;
+    console.elapsed = started.elapsed();
+    let errors = errors.join().unwrap_or_default();
+    if !errors.trim().is_empty() {
+        writeln!(log, "--- qemu stderr ({status})\n{errors}")?;
+        console
+            .tail
+            .push_back(format!("qemu ({status}): {}", errors.trim()));
+    }
+    Ok(console)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_and_suite_are_read_and_the_kernel_log_kept_out_of_the_tail() {
+        let mut c = Console::default();
+        let t = Duration::from_secs(6);
+        for line in [
+            "[    0.000000] Linux version 6.1.0-50-cloud-amd64\r\n",
+            "Probing EDD (edd=off to disable)... ok\x1b[2JEXITWATCH-KERNEL-VERSION 6.1.0-50-cloud-amd64\r\n",
+            "EXITWATCH-SMOKE PASS\r\n",
+            "test a ... ok\r\n",
+            "test b ... FAILED\r\n",
+            "test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 50.1s\r\n",
+            "EXITWATCH-SUITE-SECONDS 51\r\n",
+            "EXITWATCH-DMESG-BEGIN\r\n",
+            "[   60.1] Memory cgroup out of memory\r\n",
+            "EXITWATCH-DMESG-END\r\n",
+            "EXITWATCH-KERNEL-RESULT rc=101\r\n",
+        ] {
+            c.feed(line, t);
+        }
+        assert_eq!(c.version.as_deref(), Some("6.1.0-50-cloud-amd64"));
+        assert_eq!(c.boot, Some(t));
+        assert_eq!(c.smoke, Some(true));
+        assert_eq!(c.rc, Some(101));
+        assert_eq!(c.suite_seconds, Some(51));
+        assert_eq!((c.suite.passed, c.suite.failed), (1, 1));
+        assert_eq!(c.suite.failures, ["b"]);
+        assert!(!c.tail.iter().any(|l| l.contains("Memory cgroup")));
+        assert!(!c.passed());
+    }
+}
