@@ -47,6 +47,12 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     if (always | konst!(FILTER.if_fatal)) & bit == 0 {
         return None;
     }
+    let verdict: i32 = ctx.arg(4);
+    if always & bit == 0 && verdict != result::DELIVERED {
+        // Reported only when it will kill, and the kernel already says it will not (ignored,
+        // already pending): decided from the tracepoint's own arguments, no kernel reads.
+        return None;
+    }
     let target: Task = ctx.arg(2);
     let target_tgid = task::tgid(target);
     if konst!(FILTER.watched_only) != 0 && !is_watched(target_tgid) {
@@ -55,9 +61,8 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     if konst!(FILTER.cgroups_only) != 0 && !place::watched(target) {
         return None;
     }
-    let verdict: i32 = ctx.arg(4);
     let handler = target_handler(target, sig);
-    if always & bit == 0 && (verdict != result::DELIVERED || handler != Some(0)) {
+    if always & bit == 0 && handler != Some(0) {
         // Reported only when it will kill: delivered to a target keeping the default action.
         return None;
     }

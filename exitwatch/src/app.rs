@@ -135,13 +135,17 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
             Some(r)
         }
     };
+    // Colours are for a terminal: not for files and receivers, unless asked for.
+    let only_stdout = config
+        .daemon
+        .outputs
+        .iter()
+        .all(|o| o.spec == SinkSpec::Stdout);
     let ctx = Context {
         node: node_name(),
         boot_epoch_ns: clock::boot_epoch_ns(),
-        // Colours are for a terminal: not for files and receivers, unless asked for.
         color: use_color(config.format, config.color)
-            && (config.color == Color::Always
-                || config.daemon.outputs.iter().all(|o| o.spec == SinkSpec::Stdout)),
+            && (config.color == Color::Always || only_stdout),
         users: Users::load(),
         page_size: page_size(),
     };
@@ -212,6 +216,9 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
 
     // Ready only now: the zombie check above must not race a signal sent on `ready`.
     eprintln!("exitwatch: ready: programs attached in {attached_ms:.0} ms; {scope}");
+    // Loading parsed ~6 MB of BTF twice; hand that heap back so an idle daemon stays small.
+    // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
+    unsafe { libc::malloc_trim(0) };
     for note in &loaded.degraded {
         eprintln!("exitwatch: warning: {note}");
     }
