@@ -1,12 +1,9 @@
 //! What the test guest's initramfs carries: busybox, the init script, exitwatch, the e2e suite and every
-//! program, Python module and library the suite runs, each at its host path.
+//! program and library the suite runs, each at its host path.
 
-use std::{
-    path::{Path, PathBuf},
-    process::Command,
-};
+use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::Result;
 
 use crate::{
     command::on_path,
@@ -14,10 +11,11 @@ use crate::{
 };
 
 const INIT: &str = include_str!("guest_init.sh");
-const PYTHON_PROBE: &str = include_str!("python_probe.py");
 
-/// Programs the e2e tests (tests/e2e) and the init script run; the real ones, not busybox's,
-/// because the tests check the names and argv of senders (`bash` -> `sh` -> `/bin/kill`).
+/// Programs the e2e tests (tests/e2e) and the init script run: the real ones, not busybox's,
+/// because the tests check the names and argv of senders (`bash` -> `sh` -> `/bin/kill`) and
+/// need options busybox lacks (`unshare`, `setpriv`, `date -d`). The syslog and TLS peers of the
+/// SIEM-output tests too (rsyslogd, openssl).
 const PROGRAMS: &[&str] = &[
     "bash",
     "sh",
@@ -27,18 +25,23 @@ const PROGRAMS: &[&str] = &[
     "false",
     "sleep",
     "cat",
+    "date",
     "env",
     "id",
+    "timeout",
     "unshare",
     "setpriv",
     "nsenter",
-    "timeout",
+    "rsyslogd",
+    "openssl",
 ];
 
-/// Python scripts the e2e tests run (relative to the test crate), with their arguments: run
-/// once on the host to learn which modules they need.
-const PYTHON_SCRIPTS: &[(&str, &[&str])] =
-    &[("e2e/schema_check.py", &["../docs/exitwatch.v1.schema.json"])];
+/// Files a program loads by name at run time (ldd cannot see them), for the programs above.
+const PROGRAM_FILES: &[(&str, &str)] = &[
+    // imtcp, imudp, omfile... are dlopen()ed.
+    ("rsyslogd", "/usr/lib/x86_64-linux-gnu/rsyslog"),
+    ("openssl", "/usr/lib/ssl/openssl.cnf"),
+];
 
 /// Tests the guests leave out (libtest `--skip` filters), and why.
 pub const SKIPPED: &[(&str, &str)] = &[
@@ -57,7 +60,8 @@ pub const SKIPPED: &[(&str, &str)] = &[
 const PASSWD: &str =
     "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
 const GROUP: &str = "root:x:0:\nnogroup:x:65534:\n";
-const NSSWITCH: &str = "passwd: files\ngroup: files\n";
+const NSSWITCH: &str = "passwd: files\ngroup: files\nhosts: files\n";
+const HOSTS: &str = "127.0.0.1 localhost\n::1 localhost\n";
 
 /// The binaries under test, as built on the host (the guests run these very files).
 pub struct Suite {
@@ -82,6 +86,7 @@ pub fn initramfs(suite: &Suite, busybox: &Path, out: &Path) -> Result<Written> {
     image.bytes("/etc/passwd", PASSWD, 0o644);
     image.bytes("/etc/group", GROUP, 0o644);
     image.bytes("/etc/nsswitch.conf", NSSWITCH, 0o644);
+    image.bytes("/etc/hosts", HOSTS, 0o644);
     // Ignored tests are those too rough for a real machine (a node-wide OOM): a throwaway
     // guest is where they run.
     let args: Vec<String> = std::iter::once("--include-ignored".to_string())
@@ -111,65 +116,25 @@ pub fn initramfs(suite: &Suite, busybox: &Path, out: &Path) -> Result<Written> {
     }
     for program in PROGRAMS {
         let path = if program.starts_with('/') {
-            PathBuf::from(program)
+            Some(PathBuf::from(program))
         } else {
-            on_path(program).with_context(|| {
-                format!("`{program}` is not on PATH; the e2e tests in the guest need it")
-            })?
+            on_path(program)
         };
-        image.host(&path)?;
-    }
-    for (script, args) in PYTHON_SCRIPTS {
-        python(&mut image, &suite.test_crate, script, args)?;
+        match path.filter(|p| p.exists()) {
+            Some(path) => {
+                image.host(&path)?;
+                for (_, file) in PROGRAM_FILES.iter().filter(|(p, _)| p == program) {
+                    image.host(Path::new(file))?;
+                }
+            }
+            // The host run of the same tests fails on it too, with the test's own advice.
+            None => eprintln!(
+                "kernels: warning: `{program}` is not on PATH; the e2e tests that run it will fail in the guests"
+            ),
+        }
     }
     image.link()?;
     image.write(out)
-}
-
-/// The interpreter, the modules `script` loads and the packages they come from.
-fn python(image: &mut Image, test_crate: &Path, script: &str, args: &[&str]) -> Result<()> {
-    if !test_crate.join(script).is_file() {
-        bail!("the e2e tests no longer have {script}; update PYTHON_SCRIPTS in xtask/src/guest.rs");
-    }
-    let out = Command::new("python3")
-        .args(["-c", PYTHON_PROBE, script])
-        .args(args)
-        .current_dir(test_crate)
-        .output()
-        .context(
-            "could not run python3 (the e2e tests need it with jsonschema; `cargo xtask setup`)",
-        )?;
-    if !out.status.success() {
-        bail!(
-            "running {script} under python3 to see what it needs failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let no_tests = |p: &Path| !p.file_name().is_some_and(|n| n == "test" || n == "tests");
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some((kind, path)) = line.split_once(' ') else {
-            continue;
-        };
-        let path = Path::new(path);
-        match kind {
-            "exe" => {
-                image.host(path)?;
-                // The tests run `python3` from PATH: on the host maybe a pyenv shim, here the interpreter.
-                image.symlink("/usr/local/bin/python3", path);
-            }
-            "file" => {
-                image.host(path)?;
-            }
-            "tree" if path.is_dir() => image.tree(path, &no_tests)?,
-            "tree" => {
-                image.host(path)?;
-            }
-            "dir" => image.dir(path),
-            _ => bail!("unexpected line from the Python probe: {line}"),
-        }
-    }
-    Ok(())
 }
 
 /// `s` in single quotes for sh.

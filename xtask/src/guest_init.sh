@@ -22,6 +22,10 @@ mount -t cgroup2 cgroup2 /sys/fs/cgroup
 echo "+memory +pids" > /sys/fs/cgroup/cgroup.subtree_control ||
     echo "EXITWATCH-WARNING cannot enable the memory controller: $(cat /sys/fs/cgroup/cgroup.controllers)"
 
+# The SIEM-output tests talk to local peers over 127.0.0.1.
+ip link set lo up
+hostname exitwatch-guest
+
 echo
 echo "EXITWATCH-KERNEL-VERSION $(uname -r)"
 echo "EXITWATCH-GUEST cpus=$(nproc) mem_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo) cgroup=$(cat /sys/fs/cgroup/cgroup.subtree_control) btf=$(test -r /sys/kernel/btf/vmlinux && echo yes || echo no)"
