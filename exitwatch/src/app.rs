@@ -172,7 +172,8 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         config.receivers.clone(),
         sinks,
         Arc::clone(&metrics),
-    );
+    )
+    .redact(config.redaction.clone());
 
     // Handlers before `ready`: a Ctrl-C the moment we say ready must still stop us cleanly.
     let mut sigint = signal(SignalKind::interrupt())?;

@@ -38,6 +38,8 @@ pub struct Pipeline {
     story: Story,
     cache: MetadataCache,
     receivers: Filter,
+    /// Hide secrets in argv before any output sees them (`--redact-args`).
+    redaction: Option<crate::redact::Redaction>,
 }
 
 /// How long an event about a container the runtime does not know yet waits for its names.
@@ -123,7 +125,14 @@ impl Pipeline {
             story,
             cache,
             receivers,
+            redaction: None,
         }
+    }
+
+    /// Redacts argv (sender's, OOM victim's) in every event from now on.
+    pub fn redact(mut self, rules: Option<crate::redact::Redaction>) -> Self {
+        self.redaction = rules;
+        self
     }
 
     /// True once the user's question is answered: every watched process ended, or the count.
@@ -256,6 +265,9 @@ impl Pipeline {
                     self.pending.remove(&x.proc.pid);
                 }
                 Event::Oom(_) | Event::Lost { .. } => {}
+            }
+            if let Some(rules) = &self.redaction {
+                crate::redact::redact_event(&mut ev, rules);
             }
             let annotated = self.story.annotate(ev);
             let mut line = Vec::with_capacity(2048);

@@ -28,7 +28,12 @@ pub fn validate(lines: &[String]) -> Result<usize, String> {
             }
         };
         for err in validator().iter_errors(&value) {
-            problems.push_str(&format!("line {}: {} at {}\n", i + 1, err, err.instance_path()));
+            problems.push_str(&format!(
+                "line {}: {} at {}\n",
+                i + 1,
+                err,
+                err.instance_path()
+            ));
         }
     }
     if problems.is_empty() {

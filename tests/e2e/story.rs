@@ -152,3 +152,23 @@ fn explain_teaches_exit_codes_without_privileges() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(64));
 }
+
+#[test]
+fn redact_args_hides_secrets_in_the_senders_argv() {
+    let victim = Victim::spawn(&[]);
+    let ew = Exitwatch::start(&[
+        "--pid",
+        &victim.pid_arg(),
+        "--format",
+        "json",
+        "--redact-args",
+    ]);
+    // kill(1) signals the pid first, then complains about the word it cannot parse.
+    let _ = Command::new("/bin/kill")
+        .args(["-9", &victim.pid_arg(), "password=hunter2"])
+        .output();
+    let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
+    let args = &first(&events, "signal")["sender"]["args"];
+    assert_eq!(args[3], "password=***", "{args:#}");
+    assert!(!args.to_string().contains("hunter2"), "{args:#}");
+}
