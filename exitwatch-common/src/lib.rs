@@ -446,7 +446,13 @@ const _: () = assert!(size_of::<OomRecord>() == 72 + 2 * 40 + ARGS_LEN);
 const _: () = assert!(size_of::<AncestorRecord>() == 32);
 const _: () = assert!(
     size_of::<SignalRecord>()
-        == 80 + 2 * 40 + 2 * size_of::<PlaceRecord>() + 8 + EXE_DEPTH * EXE_NAME_LEN + ARGS_LEN + MAX_ANCESTORS * 32
+        == 80
+            + 2 * 40
+            + 2 * size_of::<PlaceRecord>()
+            + 8
+            + EXE_DEPTH * EXE_NAME_LEN
+            + ARGS_LEN
+            + MAX_ANCESTORS * 32
 );
 const _: () = assert!(size_of::<ExitRecord>() == 24 + 40 + size_of::<PlaceRecord>());
 const _: () = assert!(size_of::<CgroupRecord>() == 48 + CGROUP_DEPTH * CGROUP_NAME_LEN);

@@ -7,8 +7,8 @@ use exitwatch_common::{ExitRecord, RecordKind};
 
 use crate::{
     config::konst,
-    place,
     maps::{count_lost, DOOMED, EVENTS, WATCHED},
+    place,
     task::{self, read, Task},
 };
 
@@ -26,7 +26,11 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     // Reported: watched pids, targets of reported signals, and with --container/--pod the
     // main process (pid 1 of its namespace) of a watched container exiting on its own.
     let listed = unsafe { WATCHED.get(&tgid).is_some() || DOOMED.get(&tgid).is_some() };
-    if !listed && !(konst!(FILTER.cgroups_only) != 0 && task::ns_pid(task) == Some(1) && place::watched(task)) {
+    if !listed
+        && !(konst!(FILTER.cgroups_only) != 0
+            && task::ns_pid(task) == Some(1)
+            && place::watched(task))
+    {
         return None;
     }
     // Only the last thread of the group ends the process: signal_struct::live has reached 0.

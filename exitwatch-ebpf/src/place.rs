@@ -63,7 +63,11 @@ fn namespaces(task: Task, ns: &mut NsRecord) {
     ns.uts = read::<u32>(uts, konst!(OFFSETS.uts_ns_inum)).unwrap_or(0);
     ns.pid = 0;
     let pid = read::<Task>(task, konst!(OFFSETS.task_thread_pid)).unwrap_or(null);
-    let (numbers, size, upid_ns) = (konst!(OFFSETS.pid_numbers), konst!(OFFSETS.upid_size), konst!(OFFSETS.upid_ns));
+    let (numbers, size, upid_ns) = (
+        konst!(OFFSETS.pid_numbers),
+        konst!(OFFSETS.upid_size),
+        konst!(OFFSETS.upid_ns),
+    );
     if let Some(level) = read::<u32>(pid, konst!(OFFSETS.pid_level)) {
         if numbers != ABSENT && size != ABSENT && upid_ns != ABSENT && level <= 32 {
             let pidns = read::<Task>(pid, numbers + level * size + upid_ns).unwrap_or(null);

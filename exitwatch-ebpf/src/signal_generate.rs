@@ -10,8 +10,8 @@ use exitwatch_common::{flag, result, RecordKind, SignalRecord, ABSENT, MAX_ANCES
 
 use crate::{
     config::konst,
-    place,
     maps::{count_lost, is_watched, stash_priv_kill, DOOMED, EVENTS},
+    place,
     task::{self, read, Task},
 };
 

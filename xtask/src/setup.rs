@@ -89,7 +89,11 @@ fn containerd_config(root: bool) -> Result<()> {
     // Debian ships a config with the CRI section: add the key under its header; else write one.
     let updated = match text.lines().position(|l| l.trim() == SECTION) {
         Some(at) => {
-            let indent = text.lines().nth(at).map_or(0, |l| l.len() - l.trim_start().len()) + 2;
+            let indent = text
+                .lines()
+                .nth(at)
+                .map_or(0, |l| l.len() - l.trim_start().len())
+                + 2;
             let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
             lines.insert(at + 1, format!("{:indent$}{KEY}", ""));
             lines.join("\n") + "\n"
@@ -99,8 +103,15 @@ fn containerd_config(root: bool) -> Result<()> {
     };
     std::fs::create_dir_all("/etc/containerd").context("creating /etc/containerd")?;
     std::fs::write(PATH, updated).with_context(|| format!("writing {PATH}"))?;
-    if Command::new("pgrep").args(["-x", "containerd"]).output().is_ok_and(|o| o.status.success()) {
-        eprintln!("{:<11} containerd is running with its old config: restart it to apply", "note");
+    if Command::new("pgrep")
+        .args(["-x", "containerd"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!(
+            "{:<11} containerd is running with its old config: restart it to apply",
+            "note"
+        );
     }
     Ok(())
 }
