@@ -330,3 +330,35 @@ fn a_container_removed_right_after_its_kill_keeps_its_name() {
         "{exit:#}"
     );
 }
+
+#[test]
+fn a_watched_containers_main_process_exiting_on_its_own_is_explained() {
+    // exit(-1) in a program is 255 to the runtime; nobody sends a signal.
+    let flag = format!("/go-{}", runtime::random_hex(8));
+    let script = format!("while [ ! -e {flag} ]; do sleep 0.1; done; rm -f {flag}; exit 255");
+    let c = CtrContainer::run(&[], &["/bin/sh", "-c", &script]);
+    let pid = c.pid();
+    let mut ew = exitwatch(&["--container", c.short()]);
+    c.exec(&["/bin/sh", "-c", &format!(": > {flag}")]);
+    let exit = ew.wait_json(TIMEOUT, |v| {
+        v["event"] == "exit" && v["target"]["pid"] == pid
+    });
+    assert_eq!(exit["exit"]["code"], 255, "{exit:#}");
+    assert_eq!(exit["exit"]["signal"], Value::Null, "{exit:#}");
+    assert!(
+        exit["exit"]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("255"),
+        "{exit:#}"
+    );
+    assert_eq!(exit["target"]["container"]["id"], c.id.as_str(), "{exit:#}");
+    assert_eq!(exit["cause"], Value::Null, "nothing killed it: {exit:#}");
+    let events = ew.stop().assert_ok().json();
+    assert!(
+        of_kind(&events, "signal")
+            .iter()
+            .all(|e| e["target"]["pid"] != pid),
+        "{events:#?}"
+    );
+}
