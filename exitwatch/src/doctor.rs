@@ -137,9 +137,22 @@ pub fn probe() -> Vec<Check> {
         }
     };
     if let Some(btf) = &btf {
-        for hook in loader::HOOKS {
-            let ok = btf.has_typedef(&format!("btf_trace_{hook}"));
-            checks.push(if ok {
+        let required = loader::HOOKS.iter().map(|h| {
+            (
+                h,
+                Status::Missing,
+                "this kernel lacks a tracepoint exitwatch needs",
+            )
+        });
+        let optional = loader::OPTIONAL_HOOKS.iter().map(|h| {
+            (
+                h,
+                Status::Degraded,
+                "OOM kills will be reported as kernel SIGKILLs",
+            )
+        });
+        for (hook, missing, fix) in required.chain(optional) {
+            checks.push(if btf.has_typedef(&format!("btf_trace_{hook}")) {
                 check(
                     "hook",
                     Status::Ok,
@@ -147,30 +160,7 @@ pub fn probe() -> Vec<Check> {
                     None,
                 )
             } else {
-                check(
-                    "hook",
-                    Status::Missing,
-                    format!("tracepoint {hook}"),
-                    Some("this kernel lacks a tracepoint exitwatch needs"),
-                )
-            });
-        }
-        for hook in loader::OPTIONAL_HOOKS {
-            let ok = btf.has_typedef(&format!("btf_trace_{hook}"));
-            checks.push(if ok {
-                check(
-                    "hook",
-                    Status::Ok,
-                    format!("tracepoint {hook} (tp_btf)"),
-                    None,
-                )
-            } else {
-                check(
-                    "hook",
-                    Status::Degraded,
-                    format!("tracepoint {hook}"),
-                    Some("OOM kills will be reported as kernel SIGKILLs"),
-                )
+                check("hook", missing, format!("tracepoint {hook}"), Some(fix))
             });
         }
         match btf::resolve_offsets(btf) {
