@@ -16,10 +16,11 @@ tasks:
                           archive, target/image/exitwatch.tar; built by buildah, no daemon (root)
   bench [--short]         measure exitwatch against nothing attached and bpftrace, print the table
                           of BENCHMARKS.md, fail on a regression (root); --short: the CI-sized run
-  kernels [--kernel K]... [--timeout SECS] [--verbose]
+  kernels [--kernel K]... [--timeout SECS] [--verbose] [-- TEST-ARGS]
                           the end-to-end tests on the host kernel (root) and on Debian's 6.1 and 6.12
                           under QEMU; K: host, 6.1, 6.12 or a linux-image-* package (default: all);
-                          SECS: per guest (default 480); --verbose: echo the whole guest console
+                          SECS: per guest (default 480); --verbose: echo the whole guest console;
+                          TEST-ARGS: for the test binary (e.g. `-- oom::` runs only those tests)
 ";
 
 #[derive(Debug, PartialEq, Eq)]
@@ -44,6 +45,7 @@ pub enum Task {
         kernels: Vec<Kernel>,
         timeout: Duration,
         verbose: bool,
+        test_args: Vec<String>,
     },
 }
 
@@ -96,6 +98,10 @@ fn kernels(rest: &[String]) -> Result<Task, Usage> {
     let mut kernels = Vec::new();
     let mut timeout = crate::kernels::DEFAULT_TIMEOUT;
     let mut verbose = false;
+    let (rest, test_args) = match rest.iter().position(|a| a == "--") {
+        Some(i) => (&rest[..i], rest[i + 1..].to_vec()),
+        None => (rest, Vec::new()),
+    };
     let mut args = rest.iter();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -133,6 +139,7 @@ fn kernels(rest: &[String]) -> Result<Task, Usage> {
         kernels,
         timeout,
         verbose,
+        test_args,
     })
 }
 
@@ -226,15 +233,17 @@ mod tests {
             Ok(Task::Kernels {
                 kernels: vec![],
                 timeout: crate::kernels::DEFAULT_TIMEOUT,
-                verbose: false
+                verbose: false,
+                test_args: vec![]
             })
         );
         assert_eq!(
-            parse_str("kernels --kernel 6.12 --kernel=host --timeout 600 -v"),
+            parse_str("kernels --kernel 6.12 --kernel=host --timeout 600 -v -- oom:: --exact"),
             Ok(Task::Kernels {
                 kernels: vec![Kernel::parse("6.12").unwrap(), Kernel::Host],
                 timeout: Duration::from_secs(600),
-                verbose: true
+                verbose: true,
+                test_args: vec!["oom::".into(), "--exact".into()]
             })
         );
         assert!(matches!(

@@ -75,8 +75,14 @@ pub struct Suite {
     pub workspace: PathBuf,
 }
 
-/// Writes the guest's initramfs to `out`; `busybox` is a static busybox.
-pub fn initramfs(suite: &Suite, busybox: &Path, out: &Path) -> Result<Written> {
+/// Writes the guest's initramfs to `out`; `busybox` is a static busybox; `test_args` go to the
+/// test binary after the guest's own (split on spaces in the guest).
+pub fn initramfs(
+    suite: &Suite,
+    busybox: &Path,
+    out: &Path,
+    test_args: &[String],
+) -> Result<Written> {
     let mut image = Image::new();
     for dir in ["/proc", "/sys", "/dev", "/tmp", "/run", "/root", "/var/tmp"] {
         image.dir(dir);
@@ -91,6 +97,7 @@ pub fn initramfs(suite: &Suite, busybox: &Path, out: &Path) -> Result<Written> {
     // guest is where they run.
     let args: Vec<String> = std::iter::once("--include-ignored".to_string())
         .chain(SKIPPED.iter().map(|(filter, _)| format!("--skip {filter}")))
+        .chain(test_args.iter().cloned())
         .collect();
     let env = [
         ("EXITWATCH_BIN", suite.exitwatch.to_string_lossy()),

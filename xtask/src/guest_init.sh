@@ -13,8 +13,9 @@ export EXITWATCH_BIN
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
-mount -t tmpfs tmpfs /run
+# No tmpfs on /tmp or /run: the initramfs is already a writable tmpfs, and a mount there would
+# hide a workspace that lives under /tmp on the host.
+chmod 1777 /tmp /var/tmp
 # exitwatch needs no tracefs (tp_btf programs), but a machine usually has it.
 mount -t tracefs tracefs /sys/kernel/tracing
 # Pure cgroup v2, memory controller on for child groups: what the OOM tests need.
@@ -73,7 +74,7 @@ rc=$?
 echo "EXITWATCH-SUITE-SECONDS $(($(date +%s) - started))"
 if [ "$rc" != 0 ]; then
     echo "EXITWATCH-DMESG-BEGIN"
-    dmesg | tail -n 80
+    dmesg
     echo "EXITWATCH-DMESG-END"
 fi
 echo "EXITWATCH-KERNEL-RESULT rc=$rc"

@@ -72,6 +72,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Echo the whole guest console.
     pub verbose: bool,
+    /// For the test binary, after the matrix's own (libtest filters: `oom::`, `--exact NAME`).
+    pub test_args: Vec<String>,
 }
 
 /// One kernel's outcome.
@@ -131,14 +133,14 @@ pub fn run_all(built: &Built, kernels: &[Kernel], options: &Options) -> Result<V
     fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
     let guests = kernels.iter().any(|k| matches!(k, Kernel::Debian(_)));
     let initramfs = if guests {
-        Some(guest_initramfs(built, &cache)?)
+        Some(guest_initramfs(built, &cache, &options.test_args)?)
     } else {
         None
     };
     let mut verdicts = Vec::new();
     for kernel in kernels {
         let verdict = match (kernel, &initramfs) {
-            (Kernel::Host, _) => on_host(built)?,
+            (Kernel::Host, _) => on_host(built, &options.test_args)?,
             (Kernel::Debian(package), Some(initramfs)) => {
                 in_guest(package, initramfs, &cache, options)?
             }
@@ -150,13 +152,13 @@ pub fn run_all(built: &Built, kernels: &[Kernel], options: &Options) -> Result<V
     Ok(verdicts)
 }
 
-fn on_host(built: &Built) -> Result<Verdict> {
+fn on_host(built: &Built, test_args: &[String]) -> Result<Verdict> {
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "(unknown)".into());
     eprintln!("kernels: the end-to-end tests on this machine's kernel, {kernel}");
     let started = Instant::now();
-    let run = e2e_on_host(built)?;
+    let run = e2e_on_host(built, test_args)?;
     let seconds = started.elapsed().as_secs();
     let s = &run.summary;
     let detail = if run.passed {
@@ -292,7 +294,7 @@ fn vmlinuz(unpacked: &Path) -> Result<(String, PathBuf)> {
 
 /// Builds the e2e suite (no run) and packs it, exitwatch and their tools into one initramfs that
 /// every guest boots.
-fn guest_initramfs(built: &Built, cache: &Path) -> Result<PathBuf> {
+fn guest_initramfs(built: &Built, cache: &Path, test_args: &[String]) -> Result<PathBuf> {
     let suite = e2e_suite(built)?;
     let busybox = debs::unpacked(BUSYBOX, cache)?.join("bin/busybox");
     for (filter, why) in guest::SKIPPED {
@@ -300,7 +302,7 @@ fn guest_initramfs(built: &Built, cache: &Path) -> Result<PathBuf> {
     }
     let out = cache.join("initramfs.cpio.gz");
     let started = Instant::now();
-    let written = guest::initramfs(&suite, &busybox, &out)?;
+    let written = guest::initramfs(&suite, &busybox, &out, test_args)?;
     eprintln!(
         "kernels: initramfs {} ({} entries, {:.1} MiB unpacked, {:.1} MiB gzip'd, {:.1} s)",
         out.display(),

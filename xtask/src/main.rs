@@ -49,7 +49,15 @@ fn main() -> ExitCode {
             kernels,
             timeout,
             verbose,
-        } => kernels::kernels(kernels, kernels::Options { timeout, verbose }),
+            test_args,
+        } => kernels::kernels(
+            kernels,
+            kernels::Options {
+                timeout,
+                verbose,
+                test_args,
+            },
+        ),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

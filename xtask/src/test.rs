@@ -97,7 +97,7 @@ fn e2e_tests() -> (Outcome, Outcome) {
         Ok(built) => built,
         Err(err) => return (outcome(Err(err)), Outcome::NotRun),
     };
-    let run = e2e_on_host(&built).and_then(|run| {
+    let run = e2e_on_host(&built, &[]).and_then(|run| {
         if !run.passed {
             bail!(
                 "running the end-to-end tests: {} of {} failed",
@@ -118,7 +118,8 @@ pub struct HostRun {
 
 /// The end-to-end tests against `built` on this machine's kernel, as root: the e2e part of `test`
 /// and the host row of `kernels`. Their output passes through; `Err` when they could not run.
-pub fn e2e_on_host(built: &Built) -> Result<HostRun> {
+/// `test_args` go to the test binary (libtest filters, `--skip`...).
+pub fn e2e_on_host(built: &Built, test_args: &[String]) -> Result<HostRun> {
     eprintln!(
         "test: end-to-end tests as root against {}",
         built.binary.display()
@@ -134,6 +135,7 @@ pub fn e2e_on_host(built: &Built) -> Result<HostRun> {
         "--",
         "--test-threads=1",
     ])
+    .args(test_args)
     .env("EXITWATCH_BIN", &built.binary)
     .env("EXITWATCH_BPF_OBJECT", &built.object)
     .current_dir(workspace_root())
