@@ -15,7 +15,7 @@ use exitwatch_tests::{parse_signal, ready_fields};
 const USAGE: &str = "\
 usage: victim wait [--ignore SIG]... [--handle SIG]... [--threads N] [--name COMM] [--max-secs S]
            print `ready pid=P host_pid=H tids=T,...`, then obey stdin lines: `segv` (fault on
-           address 0), `exit N`; exit 0 at end of input; print `caught SIGNO` per handled signal
+           address 0), `abort` (abort(3)), `exit N`; exit 0 at end of input; print `caught SIGNO` per handled signal
        victim send SIG[,SIG]... PID [COUNT] [-- IGNORED...]
            kill(2) PID with each SIG, COUNT times (default 1), then exit
        victim tgkill SIG PID TID
@@ -149,6 +149,8 @@ fn obey_stdin() {
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["segv"] => fault(),
+            // SAFETY: abort() has no preconditions; it raises SIGABRT in this very process.
+            ["abort"] => unsafe { libc::abort() },
             ["exit", code] => process::exit(code.parse().unwrap_or(1)),
             _ => eprintln!("victim: unknown command {line:?}"),
         }
