@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn quotes_survive_the_shell() {
-        assert_eq!(sh_quote("/work/main"), "'/work/main'");
+        assert_eq!(sh_quote("/srv/exitwatch"), "'/srv/exitwatch'");
         assert_eq!(sh_quote("it's"), r"'it'\''s'");
     }
 }
