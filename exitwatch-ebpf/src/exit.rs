@@ -39,7 +39,9 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     if live != 0 {
         return None;
     }
-    let _ = WATCHED.remove(&tgid);
+    // WATCHED entries stay: the OOM killer's mark_victim can run on another CPU after its victim
+    // has already exited, and must still find the victim watched. A --pid session ends once its
+    // processes are gone, taking the map with it.
     let _ = DOOMED.remove(&tgid);
     let Some(mut entry) = EVENTS.reserve::<ExitRecord>(0) else {
         count_lost();

@@ -62,7 +62,7 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
         return None;
     }
     let handler = target_handler(target, sig);
-    if always & bit == 0 && handler != Some(0) {
+    if always & bit == 0 && handler != 0 {
         // Reported only when it will kill: delivered to a target keeping the default action.
         return None;
     }
@@ -78,12 +78,11 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     rec.signo = sig;
     rec.result = verdict;
     rec.group = ctx.arg::<i32>(3);
-    rec.handler = match handler {
-        Some(h) => h,
-        None => {
-            flags |= flag::HANDLER_UNKNOWN;
-            0
-        }
+    rec.handler = if handler == HANDLER_UNKNOWN {
+        flags |= flag::HANDLER_UNKNOWN;
+        0
+    } else {
+        handler
     };
     rec._pad = 0;
 
@@ -122,9 +121,18 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     Some(())
 }
 
+/// What `target_handler` returns when the handler cannot be read. A plain integer rather than
+/// an Option: Linux 6.1's verifier rejected the stack slot an `Option<u64>` compiled to.
+const HANDLER_UNKNOWN: u64 = u64::MAX;
+
 /// The target's handler for `sig`: 0 SIG_DFL, 1 SIG_IGN, else a handler address.
 #[inline(always)]
-fn target_handler(target: Task, sig: i32) -> Option<u64> {
+fn target_handler(target: Task, sig: i32) -> u64 {
+    read_handler(target, sig).unwrap_or(HANDLER_UNKNOWN)
+}
+
+#[inline(always)]
+fn read_handler(target: Task, sig: i32) -> Option<u64> {
     let sighand = read::<Task>(target, konst!(OFFSETS.task_sighand))?;
     let action = konst!(OFFSETS.sighand_action);
     let size = konst!(OFFSETS.k_sigaction_size);

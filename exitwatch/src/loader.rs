@@ -56,6 +56,10 @@ impl LoadError {
 
     fn from_aya<E: std::error::Error + 'static>(err: E) -> Self {
         let msg = chain(&err);
+        if msg.contains("Verifier output") {
+            // The verifier refused the program (EACCES too): a kernel difference, not privileges.
+            return LoadError::Ebpf(msg);
+        }
         let mut source: Option<&dyn std::error::Error> = Some(&err);
         while let Some(e) = source {
             if let Some(io) = e.downcast_ref::<io::Error>() {

@@ -51,6 +51,11 @@ pub const SKIPPED: &[(&str, &str)] = &[
          under TCG) are not in the guest; these tests run on the host",
     ),
     (
+        "oom::the_task_that_allocates_is_not_always_the_one_killed",
+        "flaky under TCG (2 in 10 runs on 6.12: the victim-to-be was OOM-killed during its own first \
+         allocation, its cgroup charged with memory it did not hold); it runs on the host",
+    ),
+    (
         "siem::",
         "the outputs are userspace only, the same on every kernel, and their receivers (rsyslogd, \
          OpenSSL, loopback TCP/UDP) are not in the guest; these tests run on the host",

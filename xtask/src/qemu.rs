@@ -77,7 +77,7 @@ impl Console {
         if self.tail.len() == TAIL {
             self.tail.pop_front();
         }
-        self.tail.push_back(line.to_string());
+        self.tail.push_back(printable(line));
     }
 
     /// Whether the guest ran everything and all of it passed.
@@ -88,6 +88,18 @@ impl Console {
             && self.suite.finished
             && self.suite.failed == 0
     }
+}
+
+/// `line` with control characters (the firmware's terminal escapes, whatever a test printed)
+/// shown as escapes rather than sent to the terminal.
+fn printable(line: &str) -> String {
+    line.chars()
+        .map(|c| match c {
+            '\t' => c.to_string(),
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 fn interesting(line: &str) -> bool {
@@ -155,7 +167,7 @@ pub fn boot(b: &Boot) -> Result<Console> {
         console.feed(&line, started.elapsed());
         let line = line.trim_end();
         if b.verbose || interesting(line) {
-            eprintln!("  | {line}");
+            eprintln!("  | {}", printable(line));
         }
         if console.rc.is_some() {
             deadline = deadline.min(Instant::now() + POWEROFF);
@@ -207,5 +219,10 @@ mod tests {
         assert_eq!(c.suite.failures, ["b"]);
         assert!(!c.tail.iter().any(|l| l.contains("Memory cgroup")));
         assert!(!c.passed());
+    }
+
+    #[test]
+    fn terminal_escapes_are_shown_not_sent() {
+        assert_eq!(printable("\x1b[2Jboot\tok"), "\\u{1b}[2Jboot\tok");
     }
 }
