@@ -74,15 +74,22 @@ impl Correlator {
                 }
             }
             Event::Oom(mut oom) => {
-                // The victim's SIGKILL is part of this story, not a separate event.
-                self.queue.retain(|slot| {
-                    !matches!(slot, Slot::KernelKill { ev, .. } if ev.target.pid == oom.victim.pid)
-                });
                 if let Some(i) = self.recent_log.iter().position(|c| log_matches(c, &oom)) {
                     oom.context = self.recent_log.remove(i);
                 }
                 let until = oom.time_ns.max(now) + OOM_MAX_HOLD_NS;
-                self.queue.push_back(Slot::Oom { ev: oom, until });
+                // The victim's SIGKILL is part of this story, not a separate event: the OOM kill
+                // takes its place, so it stays ahead of the victim's exit even when the victim
+                // (on another CPU) exited before mark_victim ran.
+                let victim = oom.victim.pid;
+                let at = self.queue.iter().position(
+                    |slot| matches!(slot, Slot::KernelKill { ev, .. } if ev.target.pid == victim),
+                );
+                let slot = Slot::Oom { ev: oom, until };
+                match at {
+                    Some(i) => self.queue[i] = slot,
+                    None => self.queue.push_back(slot),
+                }
             }
             other => self.queue.push_back(Slot::Ready(other)),
         }

@@ -40,7 +40,13 @@ pub struct Pipeline {
     receivers: Filter,
     /// Hide secrets in argv before any output sees them (`--redact-args`).
     redaction: Option<crate::redact::Redaction>,
+    /// Exits already reported, by (pid, start time): when the threads of a dying process reach
+    /// the exit tracepoint together, more than one can see the group already dead.
+    exits_seen: std::collections::HashSet<(u32, u64)>,
 }
+
+/// Exits remembered for de-duplication (cleared when full: a duplicate comes microseconds later).
+const MAX_EXITS_SEEN: usize = 65_536;
 
 /// How long an event about a container the runtime does not know yet waits for its names.
 const METADATA_WAIT_NS: u64 = 300_000_000;
@@ -126,6 +132,7 @@ impl Pipeline {
             cache,
             receivers,
             redaction: None,
+            exits_seen: std::collections::HashSet::new(),
         }
     }
 
@@ -143,6 +150,14 @@ impl Pipeline {
 
     /// A record from the kernel, now.
     pub fn record(&mut self, mut ev: Event, now: u64) -> io::Result<()> {
+        if let Event::Exit(x) = &ev {
+            if self.exits_seen.len() >= MAX_EXITS_SEEN {
+                self.exits_seen.clear();
+            }
+            if !self.exits_seen.insert((x.proc.pid, x.proc.start_ns)) {
+                return Ok(());
+            }
+        }
         if let Event::Oom(oom) = &mut ev {
             self.on_arrival(oom);
         }

@@ -191,3 +191,17 @@ fn a_waiting_event_holds_back_the_ones_after_it() {
     assert_eq!(c.next_deadline(), Some(100));
     assert_eq!(c.release(100).len(), 2);
 }
+
+#[test]
+fn an_exit_recorded_before_mark_victim_still_follows_the_oom_kill() {
+    // The victim exits on another CPU between the OOM killer's SIGKILL and its mark_victim.
+    let mut c = Correlator::default();
+    c.push(kernel_kill(0, 10, 20), 0);
+    c.push(exit(MS, 20), MS);
+    c.push(oom(2 * MS, 10, 20), 2 * MS);
+    let out = c.flush();
+    assert!(
+        matches!(&out[..], [Event::Oom(_), Event::Exit(_)]),
+        "{out:?}"
+    );
+}
