@@ -40,9 +40,9 @@ pub struct Pipeline {
     receivers: Filter,
     /// Hide secrets in argv before any output sees them (`--redact-args`).
     redaction: Option<crate::redact::Redaction>,
-    /// Exits already reported, by (pid, start time): when the threads of a dying process reach
-    /// the exit tracepoint together, more than one can see the group already dead.
-    exits_seen: std::collections::HashSet<(u32, u64)>,
+    /// When each pid's exit was last reported: threads of a dying process that reach the exit
+    /// tracepoint together can each see the group already dead (and each has its own start time).
+    exits_seen: std::collections::HashMap<u32, u64>,
 }
 
 /// Exits remembered for de-duplication (cleared when full: a duplicate comes microseconds later).
@@ -132,7 +132,7 @@ impl Pipeline {
             cache,
             receivers,
             redaction: None,
-            exits_seen: std::collections::HashSet::new(),
+            exits_seen: std::collections::HashMap::new(),
         }
     }
 
@@ -154,9 +154,13 @@ impl Pipeline {
             if self.exits_seen.len() >= MAX_EXITS_SEEN {
                 self.exits_seen.clear();
             }
-            if !self.exits_seen.insert((x.proc.pid, x.proc.start_ns)) {
-                return Ok(());
+            // A pid is not reused within a second of its exit: a second record then is a twin.
+            if let Some(&at) = self.exits_seen.get(&x.proc.pid) {
+                if x.time_ns.saturating_sub(at) < 1_000_000_000 {
+                    return Ok(());
+                }
             }
+            self.exits_seen.insert(x.proc.pid, x.time_ns);
         }
         if let Event::Oom(oom) = &mut ev {
             self.on_arrival(oom);
