@@ -39,7 +39,7 @@ pub mod names {
 
 /// Capacity of the `WATCHED` map (target tgids whose signals and exit are reported).
 pub const MAX_WATCHED: u32 = 4096;
-/// Capacity of the `WATCHED_CGROUPS` map (cgroup ids whose processes' signals are reported).
+/// Capacity of the `WATCHED_CGROUPS` map (the daemon's verdict on each cgroup of the node).
 pub const MAX_WATCHED_CGROUPS: u32 = 8192;
 /// Capacity of the `DOOMED` map (targets of reported signals, whose exit is reported).
 pub const MAX_DOOMED: u32 = 16384;

@@ -37,8 +37,10 @@ pub fn priv_kill_target() -> *const u8 {
         .map_or(core::ptr::null(), |t| *t as *const u8)
 }
 
-/// Cgroup ids (kernfs ids) of the containers and pods the daemon watches: a target in one of
-/// them, or below, is reported. Kept current by the daemon as containers come and go.
+/// The daemon's verdict on each cgroup (kernfs id) it has seen: 1 for the containers and pods
+/// it watches (a target in one of them, or below, is reported), 0 for the rest. A target whose
+/// own cgroup is not in the map is reported too, for the daemon to decide: a container started
+/// since the daemon's last scan may be one it was asked about. Kept current by the daemon.
 #[map(name = "WATCHED_CGROUPS")]
 pub static WATCHED_CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_WATCHED_CGROUPS, 0);
 

@@ -89,24 +89,33 @@ pub fn fill(task: Task, rec: &mut PlaceRecord) {
 }
 
 /// Is `task` in, or below, a cgroup the daemon watches (`--container`, `--pod`, `--namespace`)?
+/// A task whose own cgroup the daemon has not classified yet (a container that started since
+/// its last scan) is passed on too: the daemon decides once it knows the container's names.
 #[inline(always)]
 pub fn watched(task: Task) -> bool {
     in_watched(kernfs_node(task, false))
         || (konst!(OFFSETS.memory_v1) != 0 && in_watched(kernfs_node(task, true)))
 }
 
+/// `WATCHED_CGROUPS` holds 1 for a watched cgroup and 0 for one classified as not watched.
 #[inline(always)]
 fn in_watched(mut kn: Task) -> bool {
-    for _ in 0..CGROUP_DEPTH + 1 {
+    for level in 0..CGROUP_DEPTH + 1 {
         if kn.is_null() {
             return false;
         }
+        let up = parent(kn);
+        if up.is_null() {
+            return false; // a hierarchy's root: never a container's
+        }
         if let Some(id) = read::<u64>(kn, konst!(OFFSETS.kernfs_id)) {
-            if unsafe { WATCHED_CGROUPS.get(&id) }.is_some() {
-                return true;
+            match unsafe { WATCHED_CGROUPS.get(&id) } {
+                Some(&watch) if watch != 0 => return true,
+                None if level == 0 => return true,
+                _ => {}
             }
         }
-        kn = parent(kn);
+        kn = up;
     }
     false
 }

@@ -230,6 +230,8 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut lost_reported = 0u64;
+    let mut answers = cache.answers();
+    let mut answers_open = true;
 
     while !pipe.done() {
         metrics.health.turn(Instant::now());
@@ -262,6 +264,16 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
                 pipe.tick(clock::since_boot_ns())?;
+            }
+            answered = answers.changed(), if answers_open => {
+                match answered {
+                    Ok(()) => {
+                        let answer = *answers.borrow_and_update();
+                        pipe.metadata_answered(answer, clock::since_boot_ns())?;
+                    }
+                    // The cache's poller is gone: nothing more will come (waits still expire).
+                    Err(_) => answers_open = false,
+                }
             }
             _ = tick.tick() => {
                 report_lost(&lost_map, &mut lost_reported, &mut pipe)?;

@@ -22,10 +22,12 @@ const RECENT_LOG_LINES: usize = 64;
 
 enum Slot {
     Ready(Event),
-    /// Waits for something outside the kernel (a runtime's answer about a new container).
+    /// Waits for something outside the kernel (a runtime's answer about a new container):
+    /// until `until`, or until the answer numbered above `ticket` arrives (`answered`).
     Wait {
         ev: Event,
         until: u64,
+        ticket: u64,
     },
     KernelKill {
         ev: SignalEvent,
@@ -96,10 +98,34 @@ impl Correlator {
         self.release(now)
     }
 
-    /// Queues `ev` to be released no earlier than `until` (order is kept: later events wait too).
-    pub fn push_after(&mut self, ev: Event, until: u64, now: u64) -> Vec<Event> {
-        self.queue.push_back(Slot::Wait { ev, until });
+    /// Queues `ev` to be released at `until` at the latest (order is kept: later events wait
+    /// too), or as soon as an answer numbered above `ticket` arrives.
+    pub fn push_after(&mut self, ev: Event, until: u64, ticket: u64, now: u64) -> Vec<Event> {
+        self.queue.push_back(Slot::Wait { ev, until, ticket });
         self.release(now)
+    }
+
+    /// Answer number `answer` arrived: events waiting for an earlier-numbered one that it
+    /// `settles` need not wait any longer; the others wait on, until their deadline.
+    pub fn answered(
+        &mut self,
+        answer: u64,
+        settles: &dyn Fn(&Event) -> bool,
+        now: u64,
+    ) -> Vec<Event> {
+        for slot in &mut self.queue {
+            if let Slot::Wait { ev, until, ticket } = slot {
+                if *ticket < answer && settles(ev) {
+                    *until = (*until).min(now);
+                }
+            }
+        }
+        self.release(now)
+    }
+
+    /// Are events still waiting for an answer?
+    pub fn waiting(&self) -> bool {
+        self.queue.iter().any(|slot| matches!(slot, Slot::Wait { .. }))
     }
 
     /// A kernel log `oom-kill:` line arrived.

@@ -10,7 +10,7 @@ use crate::cgroupfs::{self, MemoryHierarchy};
 use crate::cli::Format;
 use crate::container::cache::{Lookup, MetadataCache};
 use crate::container::identity::{MetadataStatus, PodInfo};
-use crate::container::watch::Filter;
+use crate::container::watch::{Decision, Filter, Match};
 use crate::correlate::Correlator;
 use crate::event::{Event, OomEvent, Place, Sender, SignalEvent};
 use crate::metrics::Metrics;
@@ -48,8 +48,10 @@ pub struct Pipeline {
 /// Exits remembered for de-duplication (cleared when full: a duplicate comes microseconds later).
 const MAX_EXITS_SEEN: usize = 65_536;
 
-/// How long an event about a container the runtime does not know yet waits for its names.
-const METADATA_WAIT_NS: u64 = 300_000_000;
+/// How long an event about a container the runtime does not know yet waits for its names, at
+/// most: it goes as soon as a listing that began after it has completed (a listing takes up to
+/// the cache's call timeout, 1 s, and starts at most 200 ms after being asked for).
+const METADATA_WAIT_NS: u64 = 1_500_000_000;
 
 /// The places (sender's, target's) an event names.
 fn places(ev: &mut Event) -> Vec<&mut Place> {
@@ -68,6 +70,19 @@ fn places(ev: &mut Event) -> Vec<&mut Place> {
         Event::Exit(x) => vec![&mut x.place],
         Event::Oom(_) | Event::Lost { .. } => Vec::new(),
     }
+}
+
+/// The ids of the containers an event names.
+fn container_ids(ev: &Event) -> Vec<&str> {
+    let places = match ev {
+        Event::Signal(s) => vec![&s.sender.actor().place, &s.target_place],
+        Event::Exit(x) => vec![&x.place],
+        Event::Oom(_) | Event::Lost { .. } => Vec::new(),
+    };
+    places
+        .into_iter()
+        .filter_map(|p| p.container.as_ref().map(|c| c.id.as_str()))
+        .collect()
 }
 
 /// Adds the runtime's names to a place's container; true when the runtime does not know it.
@@ -165,33 +180,38 @@ impl Pipeline {
         if let Event::Oom(oom) = &mut ev {
             self.on_arrival(oom);
         }
-        if !self.receivers.is_empty() && !self.for_receivers(&ev) {
+        let decision = self.receivers_decide(&ev);
+        if decision == Decision::Ignore {
             return Ok(());
         }
         // A container the runtime does not know yet (just started): ask, and give it a moment.
-        if places(&mut ev).into_iter().any(|p| enrich(&self.cache, p)) {
+        let unknown = places(&mut ev).into_iter().any(|p| enrich(&self.cache, p));
+        if unknown || decision == Decision::Undecided {
             self.cache.request_refresh();
-            let ready = self.correlator.push_after(ev, now + METADATA_WAIT_NS, now);
+            let ticket = self.cache.ticket();
+            let ready = self
+                .correlator
+                .push_after(ev, now + METADATA_WAIT_NS, ticket, now);
             return self.emit_all(ready);
         }
         let ready = self.correlator.push(ev, now);
         self.emit_all(ready)
     }
 
-    /// The kernel filters by cgroup id; this confirms by container identity (ids of different
-    /// hierarchies may coincide).
-    fn for_receivers(&self, ev: &Event) -> bool {
+    /// The kernel filters by cgroup id and passes on what it cannot decide (a container started
+    /// since the last scan); this decides by container identity (ids of different hierarchies
+    /// may coincide). Undecided: the runtime has not named the container yet.
+    fn receivers_decide(&self, ev: &Event) -> Decision {
+        if self.receivers.is_empty() {
+            return Decision::Watch(Match::Container);
+        }
         let place = match ev {
             Event::Signal(s) => &s.target_place,
             Event::Exit(x) => &x.place,
-            Event::Oom(_) | Event::Lost { .. } => return true,
+            Event::Oom(_) | Event::Lost { .. } => return Decision::Watch(Match::Container),
         };
-        place.container.as_ref().is_some_and(|c| {
-            let meta = match self.cache.lookup(&c.id) {
-                Lookup::Known(m) => Some(m),
-                _ => None,
-            };
-            self.receivers.wants(&c.cgroup, meta.as_ref()).is_some()
+        place.container.as_ref().map_or(Decision::Ignore, |c| {
+            self.receivers.decide(&c.cgroup, &self.cache.lookup(&c.id))
         })
     }
 
@@ -201,6 +221,23 @@ impl Pipeline {
             self.emit_all(ready)?;
         }
         Ok(())
+    }
+
+    /// The runtimes' listing number `answer` is in the cache: events waiting for names go.
+    pub fn metadata_answered(&mut self, answer: u64, now: u64) -> io::Result<()> {
+        let (cache, receivers) = (&self.cache, &self.receivers);
+        // Settled once every container it names is known, and the filters can decide.
+        let settles = |ev: &Event| {
+            receivers.is_empty()
+                || container_ids(ev)
+                    .into_iter()
+                    .all(|id| matches!(cache.lookup(id), Lookup::Known(_)))
+        };
+        let ready = self.correlator.answered(answer, &settles, now);
+        if self.correlator.waiting() {
+            self.cache.request_refresh();
+        }
+        self.emit_all(ready)
     }
 
     pub fn tick(&mut self, now: u64) -> io::Result<()> {
@@ -272,6 +309,10 @@ impl Pipeline {
 
     fn emit_all(&mut self, events: Vec<Event>) -> io::Result<()> {
         for mut ev in events {
+            // Held for the runtime's names: decided now, with what the runtime said meanwhile.
+            if !matches!(self.receivers_decide(&ev), Decision::Watch(_)) {
+                continue;
+            }
             if let Event::Oom(oom) = &mut ev {
                 self.complete(oom);
             }

@@ -19,7 +19,8 @@ mod pods;
 
 /// Runtime calls go through daemons and shims: slower than a plain kill.
 const TIMEOUT: Duration = Duration::from_secs(15);
-/// Longer than exitwatch's promise (~1 s) to cover a container started after it.
+/// A pause between a container's start and its kill, as in real life (exitwatch must not need
+/// it: see `a_container_killed_the_moment_it_starts_is_caught_by_name`).
 const SETTLE: Duration = Duration::from_secs(2);
 
 /// exitwatch in JSON, with these filters.
@@ -328,6 +329,37 @@ fn a_container_removed_right_after_its_kill_keeps_its_name() {
     assert_eq!(
         exit["target"]["container"]["metadata"], "complete",
         "{exit:#}"
+    );
+}
+
+#[test]
+fn a_container_killed_the_moment_it_starts_is_caught_by_name() {
+    // The kill comes before exitwatch has scanned the new cgroup or heard the container's name
+    // from containerd: the kernel passes it on undecided, and exitwatch decides by name.
+    let name = format!("ew-swift-{}", runtime::random_hex(3));
+    let other_name = format!("ew-other-{}", runtime::random_hex(3));
+    let mut ew = exitwatch(&["--container", &name]);
+    let c = CtrContainer::run(
+        &["--label", &format!("nerdctl/name={name}")],
+        &["/bin/sleep", "1000"],
+    );
+    let other = CtrContainer::run(
+        &["--label", &format!("nerdctl/name={other_name}")],
+        &["/bin/sleep", "1000"],
+    );
+    let (pid, other_pid) = (c.pid(), other.pid());
+    other.kill("SIGKILL");
+    c.kill("SIGKILL");
+    wait_exit_of(&mut ew, pid);
+    let events = ew.stop().assert_ok().json();
+
+    let kill = signal(&events, pid, "SIGKILL");
+    assert_container(&kill["target"]["container"], &c.id, "containerd", kill);
+    assert_eq!(kill["target"]["container"]["name"], name.as_str(), "{kill:#}");
+    assert_killed(exit_of(&events, pid), kill);
+    assert!(
+        about(&events, other_pid).is_empty(),
+        "container {other_name} was not asked about: {events:#?}"
     );
 }
 

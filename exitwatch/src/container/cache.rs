@@ -171,6 +171,16 @@ impl MetadataCache {
         let _ = rounds.wait_for(|&done| done >= target).await;
     }
 
+    /// The number of the latest listing round started: a round numbered above it began later.
+    pub fn ticket(&self) -> u64 {
+        self.state().started
+    }
+
+    /// The number of the last listing round completed, as it changes.
+    pub fn answers(&self) -> watch::Receiver<u64> {
+        self.shared.rounds.clone()
+    }
+
     /// How many containers the cache holds: (running, removed but still remembered).
     pub fn size(&self) -> (usize, usize) {
         let state = self.state();

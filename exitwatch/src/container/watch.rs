@@ -1,15 +1,21 @@
 //! `--container`, `--pod`, `--namespace`: which cgroups to watch, kept current as containers
 //! come and go. Matching is pure; `scan` walks cgroupfs (an I/O edge).
+//!
+//! Every cgroup gets a verdict for the kernel: watched, not watched, or (a container the
+//! runtime has not listed yet) undecided. Undecided cgroups stay out of the kernel's map, so
+//! their signals reach the daemon, which decides once the runtime has named the container: a
+//! container named in `--container` and killed right after it started is not missed.
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
+use super::cache::Lookup;
 use super::meta::{Metadata, Query};
 use super::path::{id_matches, parse};
 
 /// How deep below a hierarchy's root containers are looked for (kubepods.slice/…/pod/ctr/sub).
-const MAX_DEPTH: usize = 6;
+const MAX_DEPTH: usize = 8;
 
 /// The receiving side the user asked about.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -59,6 +65,32 @@ impl Filter {
         }
         None
     }
+
+    /// `wants`, knowing what the runtime said: a container it has not listed yet (or a runtime
+    /// that does not answer: it may be restarting) may still turn out to be one asked for by
+    /// name, pod or namespace.
+    pub fn decide(&self, cgroup_path: &str, lookup: &Lookup) -> Decision {
+        let meta = match lookup {
+            Lookup::Known(m) => Some(m),
+            Lookup::Unknown | Lookup::Unavailable(_) => None,
+        };
+        match self.wants(cgroup_path, meta) {
+            Some(m) => Decision::Watch(m),
+            None if !matches!(lookup, Lookup::Known(_)) && parse(cgroup_path).is_some() => {
+                Decision::Undecided
+            }
+            None => Decision::Ignore,
+        }
+    }
+}
+
+/// What to tell the kernel about one cgroup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Watch(Match),
+    Ignore,
+    /// A container its runtime has not listed (yet): its signals go to the daemon to decide.
+    Undecided,
 }
 
 /// One cgroup directory: its path below the hierarchy root and its id (the inode number,
@@ -99,28 +131,61 @@ pub fn scan(root: &Path) -> Vec<CgroupDir> {
     out
 }
 
-/// The cgroup ids to watch now, from a scan and the runtime's metadata.
-pub fn select(
+/// The verdicts on every scanned cgroup.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Verdicts {
+    /// Watched cgroups: the containers asked about, and the pods of pods asked about.
+    pub watch: HashSet<u64>,
+    /// Classified as not watched.
+    pub ignore: HashSet<u64>,
+    /// Container ids no runtime has listed yet (or none answers).
+    pub undecided: Vec<String>,
+}
+
+/// The verdict on each of `dirs`, from the runtime's metadata. `patience` says whether an
+/// unlisted container may stay undecided (false once it has been unlisted for long: a cgroup
+/// that only looks like a container's must not pass every signal on for ever).
+pub fn classify(
     filter: &Filter,
     dirs: &[CgroupDir],
-    meta: &dyn Fn(&str) -> Option<Metadata>,
-) -> HashSet<u64> {
-    let mut ids = HashSet::new();
+    lookup: &dyn Fn(&str) -> Lookup,
+    patience: &mut dyn FnMut(&str) -> bool,
+) -> Verdicts {
+    let mut v = Verdicts::default();
+    let mut undecided = HashSet::new();
     for d in dirs {
-        let id = parse(&d.path).map(|r| r.id);
-        let m = id.as_deref().and_then(meta);
-        match filter.wants(&d.path, m.as_ref()) {
-            Some(Match::Container) => {
-                ids.insert(d.id);
+        let decision = match parse(&d.path) {
+            Some(r) => match filter.decide(&d.path, &lookup(&r.id)) {
+                Decision::Undecided if !patience(&r.id) => Decision::Ignore,
+                Decision::Undecided => {
+                    v.undecided.push(r.id);
+                    Decision::Undecided
+                }
+                other => other,
+            },
+            None => Decision::Ignore,
+        };
+        match decision {
+            Decision::Watch(Match::Container) => {
+                v.watch.insert(d.id);
             }
-            Some(Match::Pod) => {
-                ids.insert(d.id);
-                ids.extend(d.parent_id);
+            Decision::Watch(Match::Pod) => {
+                v.watch.insert(d.id);
+                v.watch.extend(d.parent_id);
             }
-            None => {}
+            Decision::Undecided => {
+                undecided.insert(d.id);
+            }
+            Decision::Ignore => {}
         }
     }
-    ids
+    // A pod's own directory is no container (ignored) unless one of its containers is watched.
+    v.ignore = dirs
+        .iter()
+        .map(|d| d.id)
+        .filter(|id| !v.watch.contains(id) && !undecided.contains(id))
+        .collect();
+    v
 }
 
 #[cfg(test)]
@@ -173,10 +238,51 @@ mod tests {
         Some(m)
     }
 
+    fn known(id: &str) -> Lookup {
+        meta(id).map_or(Lookup::Unknown, Lookup::Known)
+    }
+
     fn pick(f: Filter) -> Vec<u64> {
-        let mut v: Vec<u64> = select(&f, &dirs(), &meta).into_iter().collect();
+        let verdicts = classify(&f, &dirs(), &known, &mut |_| true);
+        let mut v: Vec<u64> = verdicts.watch.into_iter().collect();
         v.sort();
+        let mut all: Vec<u64> = dirs().iter().map(|d| d.id).collect();
+        all.retain(|id| !v.contains(id));
+        let mut ignored: Vec<u64> = verdicts.ignore.into_iter().collect();
+        ignored.sort();
+        all.sort();
+        assert_eq!(ignored, all, "every other cgroup is classified as not watched");
         v
+    }
+
+    #[test]
+    fn a_container_no_runtime_lists_yet_is_left_to_the_daemon() {
+        let f = Filter {
+            containers: vec!["nginx".into()],
+            ..Filter::default()
+        };
+        let unlisted = |_: &str| Lookup::Unknown;
+        let v = classify(&f, &dirs(), &unlisted, &mut |_| true);
+        assert!(v.watch.is_empty());
+        let mut ignored: Vec<u64> = v.ignore.iter().copied().collect();
+        ignored.sort();
+        assert_eq!(ignored, vec![10, 30], "the pod's and sshd's cgroups");
+        let mut ids = v.undecided.clone();
+        ids.sort();
+        assert_eq!(ids, vec![A.to_owned(), B.to_owned()]);
+
+        // Out of patience: a cgroup that only looks like a container's stops passing signals on.
+        let v = classify(&f, &dirs(), &unlisted, &mut |id| id != B);
+        assert_eq!(v.undecided, vec![A.to_owned()]);
+        assert!(v.ignore.contains(&20));
+
+        // A runtime that does not answer may be restarting: undecided too, for a while.
+        let down = |_: &str| Lookup::Unavailable("no runtime".into());
+        let v = classify(&f, &dirs(), &down, &mut |_| true);
+        assert_eq!(v.undecided.len(), 2);
+        let v = classify(&f, &dirs(), &down, &mut |_| false);
+        assert!(v.undecided.is_empty());
+        assert_eq!(v.ignore.len(), dirs().len());
     }
 
     #[test]

@@ -183,13 +183,34 @@ fn unmatched_log_lines_are_bounded() {
 #[test]
 fn a_waiting_event_holds_back_the_ones_after_it() {
     let mut c = Correlator::default();
-    assert!(c.push_after(exit(0, 1), 100, 0).is_empty());
+    assert!(c.push_after(exit(0, 1), 100, 7, 0).is_empty());
     assert!(
         c.push(exit(1, 2), 1).is_empty(),
         "kept in order behind the waiting one"
     );
     assert_eq!(c.next_deadline(), Some(100));
     assert_eq!(c.release(100).len(), 2);
+}
+
+#[test]
+fn a_waiting_event_goes_as_soon_as_a_later_answer_arrives() {
+    let mut c = Correlator::default();
+    assert!(c.push_after(exit(0, 1), 1_000, 7, 0).is_empty());
+    assert!(c.push(exit(1, 2), 1).is_empty());
+    let all = |_: &Event| true;
+    assert!(
+        c.answered(7, &all, 5).is_empty(),
+        "the answer it was issued with is not news"
+    );
+    assert!(
+        c.answered(8, &|_| false, 6).is_empty(),
+        "an answer that does not settle it"
+    );
+    assert!(c.waiting());
+    let out = c.answered(9, &all, 7);
+    assert_eq!(out.len(), 2, "released early, still in order");
+    assert_eq!(c.next_deadline(), None);
+    assert!(!c.waiting());
 }
 
 #[test]
