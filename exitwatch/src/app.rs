@@ -242,15 +242,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         tokio::select! {
             guard = ring.readable_mut() => {
                 let mut guard = guard?;
-                while let Some(item) = guard.get_inner_mut().next() {
-                    match event::decode(&item) {
-                        Ok(ev) => pipe.record(ev, clock::since_boot_ns())?,
-                        Err(e) => eprintln!("exitwatch: skipped a malformed record: {e}"),
-                    }
-                    if pipe.done() {
-                        break;
-                    }
-                }
+                drain(guard.get_inner_mut(), &mut pipe)?;
                 guard.clear_ready();
             }
             lines = async { kmsg.as_mut().expect("guarded").next().await }, if kmsg.is_some() => {
@@ -263,11 +255,15 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
                 }
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(tokio::time::Instant::now)), if deadline.is_some() => {
+                // What the kernel has queued meanwhile may settle what waits (a SIGKILL's
+                // mark_victim): read it first, whichever branch the select picked.
+                drain(ring.get_mut(), &mut pipe)?;
                 pipe.tick(clock::since_boot_ns())?;
             }
             answered = answers.changed(), if answers_open => {
                 match answered {
                     Ok(()) => {
+                        drain(ring.get_mut(), &mut pipe)?;
                         let answer = *answers.borrow_and_update();
                         pipe.metadata_answered(answer, clock::since_boot_ns())?;
                     }
@@ -293,11 +289,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     }
     // Drain what is already queued, then account for every record the kernel could not queue.
     if !pipe.done() {
-        while let Some(item) = ring.get_mut().next() {
-            if let Ok(ev) = event::decode(&item) {
-                pipe.record(ev, clock::since_boot_ns())?;
-            }
-        }
+        drain(ring.get_mut(), &mut pipe)?;
     }
     pipe.finish()?;
     report_lost(&lost_map, &mut lost_reported, &mut pipe)?;
@@ -387,4 +379,18 @@ fn page_size() -> u64 {
     } else {
         4096
     }
+}
+
+/// Hands every record already in the ring buffer to the pipeline, until it is done.
+fn drain(ring: &mut RingBuf<MapData>, pipe: &mut Pipeline) -> io::Result<()> {
+    while let Some(item) = ring.next() {
+        match event::decode(&item) {
+            Ok(ev) => pipe.record(ev, clock::since_boot_ns())?,
+            Err(e) => eprintln!("exitwatch: skipped a malformed record: {e}"),
+        }
+        if pipe.done() {
+            break;
+        }
+    }
+    Ok(())
 }

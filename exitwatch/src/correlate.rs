@@ -87,10 +87,15 @@ impl Correlator {
                 let at = self.queue.iter().position(
                     |slot| matches!(slot, Slot::KernelKill { ev, .. } if ev.target.pid == victim),
                 );
-                let slot = Slot::Oom { ev: oom, until };
                 match at {
-                    Some(i) => self.queue[i] = slot,
-                    None => self.queue.push_back(slot),
+                    Some(i) => {
+                        if let Slot::KernelKill { ev, .. } = &mut self.queue[i] {
+                            // Recorded in the kernel as the kill was sent: the best account.
+                            oom.victim_place = std::mem::take(&mut ev.target_place);
+                        }
+                        self.queue[i] = Slot::Oom { ev: oom, until };
+                    }
+                    None => self.queue.push_back(Slot::Oom { ev: oom, until }),
                 }
             }
             other => self.queue.push_back(Slot::Ready(other)),
@@ -125,7 +130,9 @@ impl Correlator {
 
     /// Are events still waiting for an answer?
     pub fn waiting(&self) -> bool {
-        self.queue.iter().any(|slot| matches!(slot, Slot::Wait { .. }))
+        self.queue
+            .iter()
+            .any(|slot| matches!(slot, Slot::Wait { .. }))
     }
 
     /// A kernel log `oom-kill:` line arrived.

@@ -47,6 +47,16 @@ pub struct Namespaces {
 }
 
 impl Place {
+    /// A place known only by a cgroup path (no namespaces): the OOM victim's from the kernel log.
+    pub fn from_cgroup_path(path: &str) -> Place {
+        let container = crate::container::path::parse(path)
+            .map(|r| crate::container::identity::ContainerInfo::from_path(r, path));
+        Place {
+            container,
+            ..Place::default()
+        }
+    }
+
     /// Recognises the container from whichever cgroup path names one.
     fn identify(&mut self) {
         self.container = [&self.cgroup, &self.memcg]
@@ -202,6 +212,9 @@ pub struct OomEvent {
     pub victim_cgroup: Option<String>,
     /// The limiting memory cgroup's limit and usage, read from cgroupfs.
     pub memcg_usage: Option<crate::oom::MemcgUsage>,
+    /// Where the victim lived: from its SIGKILL (recorded in the kernel) when that came first,
+    /// else its container recognised from its memory cgroup's path.
+    pub victim_place: Place,
     /// What could not be known, by JSON field name.
     pub missing: Vec<&'static str>,
 }
@@ -447,6 +460,7 @@ fn oom(r: &OomRecord) -> OomEvent {
         context: None,
         victim_cgroup: None,
         memcg_usage: None,
+        victim_place: Place::default(),
         missing,
     }
 }

@@ -68,7 +68,8 @@ fn places(ev: &mut Event) -> Vec<&mut Place> {
             vec![&mut actor.place, target_place]
         }
         Event::Exit(x) => vec![&mut x.place],
-        Event::Oom(_) | Event::Lost { .. } => Vec::new(),
+        Event::Oom(oom) => vec![&mut oom.victim_place],
+        Event::Lost { .. } => Vec::new(),
     }
 }
 
@@ -77,7 +78,8 @@ fn container_ids(ev: &Event) -> Vec<&str> {
     let places = match ev {
         Event::Signal(s) => vec![&s.sender.actor().place, &s.target_place],
         Event::Exit(x) => vec![&x.place],
-        Event::Oom(_) | Event::Lost { .. } => Vec::new(),
+        Event::Oom(oom) => vec![&oom.victim_place],
+        Event::Lost { .. } => Vec::new(),
     };
     places
         .into_iter()
@@ -180,12 +182,17 @@ impl Pipeline {
         if let Event::Oom(oom) = &mut ev {
             self.on_arrival(oom);
         }
-        let decision = self.receivers_decide(&ev);
+        // An OOM kill is decided once complete (its victim's cgroup may come from the log).
+        let decision = match ev {
+            Event::Oom(_) => Decision::Watch(Match::Container),
+            _ => self.receivers_decide(&ev),
+        };
         if decision == Decision::Ignore {
             return Ok(());
         }
         // A container the runtime does not know yet (just started): ask, and give it a moment.
-        let unknown = places(&mut ev).into_iter().any(|p| enrich(&self.cache, p));
+        let unknown = !matches!(ev, Event::Oom(_))
+            && places(&mut ev).into_iter().any(|p| enrich(&self.cache, p));
         if unknown || decision == Decision::Undecided {
             self.cache.request_refresh();
             let ticket = self.cache.ticket();
@@ -208,7 +215,8 @@ impl Pipeline {
         let place = match ev {
             Event::Signal(s) => &s.target_place,
             Event::Exit(x) => &x.place,
-            Event::Oom(_) | Event::Lost { .. } => return Decision::Watch(Match::Container),
+            Event::Oom(oom) => &oom.victim_place,
+            Event::Lost { .. } => return Decision::Watch(Match::Container),
         };
         place.container.as_ref().map_or(Decision::Ignore, |c| {
             self.receivers.decide(&c.cgroup, &self.cache.lookup(&c.id))
@@ -282,6 +290,14 @@ impl Pipeline {
 
     /// Completes an OOM event once correlation is over.
     fn complete(&mut self, oom: &mut OomEvent) {
+        // No SIGKILL recorded where the victim lived: its memory cgroup's path is what is known.
+        let place = &oom.victim_place;
+        if place.cgroup.is_none() && place.memcg.is_none() && place.container.is_none() {
+            let path = oom.context.as_ref().and_then(|c| c.task_memcg.as_deref());
+            if let Some(path) = path.or(oom.victim_cgroup.as_deref()) {
+                oom.victim_place = Place::from_cgroup_path(path);
+            }
+        }
         match &oom.context {
             Some(ctx) => {
                 if oom.victim.comm.is_empty() {
@@ -309,12 +325,12 @@ impl Pipeline {
 
     fn emit_all(&mut self, events: Vec<Event>) -> io::Result<()> {
         for mut ev in events {
+            if let Event::Oom(oom) = &mut ev {
+                self.complete(oom);
+            }
             // Held for the runtime's names: decided now, with what the runtime said meanwhile.
             if !matches!(self.receivers_decide(&ev), Decision::Watch(_)) {
                 continue;
-            }
-            if let Event::Oom(oom) = &mut ev {
-                self.complete(oom);
             }
             for place in places(&mut ev) {
                 enrich(&self.cache, place);

@@ -355,11 +355,52 @@ fn a_container_killed_the_moment_it_starts_is_caught_by_name() {
 
     let kill = signal(&events, pid, "SIGKILL");
     assert_container(&kill["target"]["container"], &c.id, "containerd", kill);
-    assert_eq!(kill["target"]["container"]["name"], name.as_str(), "{kill:#}");
+    assert_eq!(
+        kill["target"]["container"]["name"],
+        name.as_str(),
+        "{kill:#}"
+    );
     assert_killed(exit_of(&events, pid), kill);
     assert!(
         about(&events, other_pid).is_empty(),
         "container {other_name} was not asked about: {events:#?}"
+    );
+}
+
+#[test]
+fn an_oom_kill_in_a_container_names_the_container_and_obeys_the_filter() {
+    // dd's 100 MiB block buffer against a 32 MiB limit: the memory cgroup runc made for the
+    // container OOM-kills dd, a child of the container's shell.
+    let name = format!("ew-oom-{}", runtime::random_hex(3));
+    let mut ew = exitwatch(&["--container", &name]);
+    let elsewhere = exitwatch(&["--container", "ew-nobody-of-this-name"]);
+    let script = "sleep 1; /bin/busybox dd if=/dev/zero of=/dev/null bs=100M count=1; sleep 1000";
+    let c = CtrContainer::run(
+        &[
+            "--memory-limit",
+            &(32u64 << 20).to_string(),
+            "--label",
+            &format!("nerdctl/name={name}"),
+        ],
+        &["/bin/sh", "-c", script],
+    );
+    let oom = ew.wait_json(TIMEOUT, |v| v["event"] == "oom_kill");
+    let victim = &oom["victim"];
+    assert_eq!(victim["args"][1], "dd", "{oom:#}");
+    assert_container(&victim["container"], &c.id, "containerd", &oom);
+    assert_eq!(victim["container"]["name"], name.as_str(), "{oom:#}");
+    assert_eq!(oom["constraint"], "memcg", "{oom:#}");
+    assert_eq!(oom["memcg"]["limit_bytes"], 32u64 << 20, "{oom:#}");
+    let pid = victim["pid"].as_u64().expect("victim pid") as u32;
+    let exit = wait_exit_of(&mut ew, pid);
+    assert_eq!(exit["exit"]["code"], 137, "{exit:#}");
+    assert_eq!(exit["cause"]["id"], oom["id"], "{exit:#}");
+    ew.stop().assert_ok();
+
+    let unrelated = elsewhere.stop().assert_ok().json();
+    assert!(
+        of_kind(&unrelated, "oom_kill").is_empty() && about(&unrelated, pid).is_empty(),
+        "an OOM kill in another container is not reported: {unrelated:#?}"
     );
 }
 

@@ -251,7 +251,10 @@ mod tests {
         let mut ignored: Vec<u64> = verdicts.ignore.into_iter().collect();
         ignored.sort();
         all.sort();
-        assert_eq!(ignored, all, "every other cgroup is classified as not watched");
+        assert_eq!(
+            ignored, all,
+            "every other cgroup is classified as not watched"
+        );
         v
     }
 

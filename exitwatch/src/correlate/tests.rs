@@ -65,6 +65,7 @@ fn oom(at: u64, trigger: u32, victim: u32) -> Event {
         context: None,
         victim_cgroup: None,
         memcg_usage: None,
+        victim_place: Default::default(),
         missing: vec![],
     })
 }
@@ -86,6 +87,28 @@ fn exit(at: u64, pid: u32) -> Event {
         proc: proc(pid, "victim"),
         place: Default::default(),
     })
+}
+
+#[test]
+fn the_oom_kill_takes_the_victims_container_from_its_sigkill() {
+    const CTR: &str = "/default/3b87c0a1f2e4d5c6b7a8998877665544332211ffeeddccbbaa00112233445566";
+    let mut c = Correlator::default();
+    let Event::Signal(mut kill) = kernel_kill(0, 10, 20) else {
+        unreachable!()
+    };
+    kill.target_place = crate::event::Place::from_cgroup_path(CTR);
+    c.push(Event::Signal(kill), 0);
+    c.push(oom(0, 10, 20), 0);
+    let out = c.flush();
+    let [Event::Oom(o)] = &out[..] else {
+        panic!("{out:?}")
+    };
+    let container = o
+        .victim_place
+        .container
+        .as_ref()
+        .expect("the kill's container");
+    assert_eq!(container.cgroup, CTR);
 }
 
 #[test]

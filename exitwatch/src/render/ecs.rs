@@ -108,6 +108,7 @@ fn doc<'a>(ctx: &'a Context, a: &'a Annotated, s: Shorten) -> Doc<'a> {
             argv(&mut p, &ev.victim_args, s);
             p.real_user = user(ctx, ev.victim_uid);
             d.process = Some(p);
+            d.place = place(&ev.victim_place);
         }
         Event::Lost { .. } => {}
     }

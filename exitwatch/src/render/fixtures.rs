@@ -100,6 +100,7 @@ pub fn memcg_oom() -> OomEvent {
             task: "python3".into(),
         }),
         victim_cgroup: None,
+        victim_place: Default::default(),
         memcg_usage: Some(MemcgUsage {
             limit_bytes: Some(64 << 20),
             usage_bytes: Some(1 << 20),

@@ -213,7 +213,7 @@ struct ExitJson {
 struct OomLine<'a> {
     #[serde(flatten)]
     head: Head<'a>,
-    victim: VictimJson,
+    victim: VictimJson<'a>,
     trigger: TriggerJson,
     also_killed: Vec<ParentJson>,
     constraint: Option<&'static str>,
@@ -223,7 +223,7 @@ struct OomLine<'a> {
 }
 
 #[derive(Serialize)]
-struct VictimJson {
+struct VictimJson<'a> {
     #[serde(flatten)]
     proc: ProcJson,
     args: Vec<String>,
@@ -237,6 +237,8 @@ struct VictimJson {
     shmem_rss_bytes: Option<u64>,
     pgtables_bytes: Option<u64>,
     cgroup: Option<String>,
+    /// Its container (null on the host, or when its cgroup is unknown).
+    container: Option<&'a ContainerInfo>,
 }
 
 #[derive(Serialize)]
@@ -287,6 +289,7 @@ fn oom<'a>(ctx: &'a Context, ev: &'a OomEvent, story: Story<'a>, s: Shorten) -> 
                 .as_ref()
                 .and_then(|c| c.task_memcg.clone())
                 .or_else(|| ev.victim_cgroup.clone()),
+            container: ev.victim_place.container.as_ref(),
         },
         trigger: TriggerJson {
             pid: ev.trigger.pid,
@@ -511,6 +514,24 @@ mod tests {
         assert_eq!(v["memcg"]["path"], "/kubepods/burstable/pod1");
         assert_eq!(v["memcg"]["limit_bytes"], 64 << 20);
         assert_eq!(v["missing"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn oom_kill_line_names_the_victims_container() {
+        let path = "/kubepods/burstable/pod0a1b2c3d-0000-1111-2222-333344445555/\
+                    3b87c0a1f2e4d5c6b7a8998877665544332211ffeeddccbbaa00112233445566";
+        let mut ev = fixtures::memcg_oom();
+        ev.victim_place = crate::event::Place::from_cgroup_path(path);
+        let v = line(&Event::Oom(ev));
+        let c = &v["victim"]["container"];
+        assert_eq!(c["id"], &path[path.len() - 64..], "{v:#}");
+        assert_eq!(c["pod"]["uid"], "0a1b2c3d-0000-1111-2222-333344445555");
+        assert_eq!(c["pod"]["qos"], "burstable");
+        assert_eq!(
+            line(&Event::Oom(fixtures::memcg_oom()))["victim"]["container"],
+            serde_json::Value::Null,
+            "a host process"
+        );
     }
 
     #[test]

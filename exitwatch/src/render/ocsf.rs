@@ -129,7 +129,7 @@ fn doc<'a>(ctx: &'a Context, a: &'a Annotated, s: Shorten) -> Doc<'a> {
             d.exit_code = Some(ev.status.container_code());
         }
         Event::Oom(ev) => {
-            let mut p = process(ctx, &ev.victim, None);
+            let mut p = process(ctx, &ev.victim, Some(&ev.victim_place));
             p.cmd_line = cmd_line(s.args(&ev.victim_args).0);
             p.user = user(ctx, ev.victim_uid);
             d.actor = kernel();

@@ -38,7 +38,7 @@ pub fn of(a: &Annotated) -> String {
             );
             format!(
                 "the OOM killer killed {} ({why}); it will exit with code 137",
-                who(&o.victim)
+                who_in(&o.victim, &o.victim_place)
             )
         }
         Event::Lost { count } => format!(

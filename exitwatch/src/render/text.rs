@@ -306,12 +306,13 @@ fn oom(ctx: &Context, ev: &OomEvent, out: &mut dyn Write) -> io::Result<()> {
         out,
         "{} {red}OOM killer{reset}: {cause}; killed {} ({mem}oom_score_adj {}), triggered by {trigger}. Exit code will be 137.",
         rfc3339_nanos(ctx.wall_ns(ev.time_ns)),
-        who(&ev.victim),
+        who_in(&ev.victim, &ev.victim_place),
         ev.oom_score_adj
     )?;
     if !ev.victim_args.is_empty() {
         writeln!(out, "  args      {}", shell_words(&ev.victim_args))?;
     }
+    write_container(&ev.victim_place, out)?;
     if let Some(m) = ev.memory {
         let p = ctx.page_size;
         writeln!(
@@ -459,6 +460,25 @@ mod tests {
                 "OOM killer: memory cgroup /kubepods/burstable/pod1 hit its 64 MiB limit; killed python3(5937) \
                  (anon RSS 61 MiB, oom_score_adj 0), triggered by its own allocation. Exit code will be 137."
             ),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn oom_names_the_victims_container() {
+        let mut ev = fixtures::memcg_oom();
+        ev.victim_place = crate::event::Place::from_cgroup_path(
+            "/default/3b87c0a1f2e4d5c6b7a8998877665544332211ffeeddccbbaa00112233445566",
+        );
+        let mut out = Vec::new();
+        render(&ctx(false), &crate::render::bare(Event::Oom(ev)), &mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert!(
+            s.contains("killed python3(5937) in container 3b87c0a1f2e4 ("),
+            "{s}"
+        );
+        assert!(
+            s.contains("\n  container container 3b87c0a1f2e4, id 3b87c0a1f2e4"),
             "{s}"
         );
     }
