@@ -14,7 +14,7 @@ use crate::cli::{Color, Config, Format};
 use crate::container::cache::{CacheConfig, MetadataCache};
 use crate::container::watch::Filter;
 use crate::event::{self, Event, ExitEvent, Proc};
-use crate::kmsg::Kmsg;
+use crate::kmsg::{Kmsg, Syslog};
 use crate::loader::{self, LoadError};
 use crate::metrics::{self, Metrics};
 use crate::pipeline::Pipeline;
@@ -105,10 +105,19 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     // owns the RingBuf.
     let mut ring =
         unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }.map_err(map_err)?;
-    let (mut kmsg, kmsg_error) = match Kmsg::open() {
-        Ok(k) => (Some(k), None),
-        Err(e) => (None, Some(e.to_string())),
+    // /dev/kmsg streams; a pod's device cgroup denies it, and syslog(2) then reads the same log.
+    let (mut kmsg, mut syslog, kmsg_error) = match Kmsg::open() {
+        Ok(k) => (Some(k), None, None),
+        Err(device) => match Syslog::open() {
+            Ok(s) => (None, Some(s), None),
+            Err(call) => (
+                None,
+                None,
+                Some(format!("/dev/kmsg: {device}; syslog(2): {call}")),
+            ),
+        },
     };
+    let mut syslog_read = Instant::now();
 
     let attached_ms = started.elapsed().as_secs_f64() * 1000.0;
     metrics.health.set_attached();
@@ -225,7 +234,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     }
     if let Some(e) = &kmsg_note {
         eprintln!(
-            "exitwatch: warning: cannot read the kernel log /dev/kmsg ({e}): OOM kills will lack their constraint and memory cgroup"
+            "exitwatch: warning: cannot read the kernel log ({e}; it takes CAP_SYSLOG): OOM kills will lack their constraint and memory cgroup"
         );
     }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -244,6 +253,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
                 let mut guard = guard?;
                 drain(guard.get_inner_mut(), &mut pipe)?;
                 guard.clear_ready();
+                read_syslog(&mut syslog, &mut syslog_read, false, &mut pipe)?;
             }
             lines = async { kmsg.as_mut().expect("guarded").next().await }, if kmsg.is_some() => {
                 match lines {
@@ -258,6 +268,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
                 // What the kernel has queued meanwhile may settle what waits (a SIGKILL's
                 // mark_victim): read it first, whichever branch the select picked.
                 drain(ring.get_mut(), &mut pipe)?;
+                read_syslog(&mut syslog, &mut syslog_read, true, &mut pipe)?;
                 pipe.tick(clock::since_boot_ns())?;
             }
             answered = answers.changed(), if answers_open => {
@@ -393,4 +404,32 @@ fn drain(ring: &mut RingBuf<MapData>, pipe: &mut Pipeline) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// At most this often, syslog(2) is read while an OOM kill waits for its line (a whole-buffer read).
+const SYSLOG_GAP: Duration = Duration::from_millis(50);
+
+/// Reads syslog(2), when that is how the kernel log is read and an OOM kill waits for its line;
+/// `now` ignores the gap (its wait is over).
+fn read_syslog(
+    syslog: &mut Option<Syslog>,
+    last: &mut Instant,
+    now: bool,
+    pipe: &mut Pipeline,
+) -> io::Result<()> {
+    let Some(log) = syslog else {
+        return Ok(());
+    };
+    if !pipe.wants_kernel_log() || (!now && last.elapsed() < SYSLOG_GAP) {
+        return Ok(());
+    }
+    *last = Instant::now();
+    match log.poll() {
+        Ok(lines) => pipe.kernel_log(lines, clock::since_boot_ns()),
+        Err(e) => {
+            eprintln!("exitwatch: warning: stopped reading the kernel log with syslog(2): {e}");
+            *syslog = None;
+            Ok(())
+        }
+    }
 }

@@ -128,6 +128,13 @@ impl Correlator {
         self.release(now)
     }
 
+    /// Is an OOM kill still waiting for its kernel log line?
+    pub fn waiting_for_log(&self) -> bool {
+        self.queue
+            .iter()
+            .any(|slot| matches!(slot, Slot::Oom { ev, .. } if ev.context.is_none()))
+    }
+
     /// Are events still waiting for an answer?
     pub fn waiting(&self) -> bool {
         self.queue

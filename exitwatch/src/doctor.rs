@@ -297,7 +297,10 @@ pub fn probe() -> Vec<Check> {
     });
     checks.push(match std::fs::File::open("/dev/kmsg") {
         Ok(_) => check("kernel log", Status::Ok, "/dev/kmsg readable (OOM constraint and memory cgroup)", None),
-        Err(e) => check("kernel log", Status::Degraded, format!("/dev/kmsg: {e}"), Some("grant CAP_SYSLOG or mount /dev/kmsg: OOM kills will lack constraint and memory cgroup")),
+        Err(device) => match crate::kmsg::Syslog::open() {
+            Ok(_) => check("kernel log", Status::Ok, format!("/dev/kmsg: {device}; read with syslog(2) instead (OOM constraint and memory cgroup)"), None),
+            Err(call) => check("kernel log", Status::Degraded, format!("/dev/kmsg: {device}; syslog(2): {call}"), Some("grant CAP_SYSLOG: OOM kills will lack constraint and memory cgroup")),
+        },
     });
     checks
 }

@@ -1,12 +1,14 @@
-//! The kernel log (/dev/kmsg), read from its end for the OOM killer's `oom-kill:` lines.
+//! The kernel log, read for the OOM killer's `oom-kill:` lines: from /dev/kmsg as a stream, or,
+//! where that device is not allowed (a non-privileged pod), through syslog(2) with CAP_SYSLOG.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
 
 use tokio::io::unix::AsyncFd;
 
-use crate::oom::{parse_kmsg, OomContext};
+use crate::oom::{oom_lines, parse_kmsg, parse_syslog, OomContext};
 
 pub struct Kmsg {
     fd: AsyncFd<File>,
@@ -48,4 +50,62 @@ impl Kmsg {
         }
         Ok(found)
     }
+}
+
+/// The kernel log through syslog(2) (`klogctl`): CAP_SYSLOG is enough, no device needed. It is
+/// not a stream: read the whole buffer when an OOM kill waits for its line (the kernel prints
+/// the line before it sends the SIGKILL, so it is there by then).
+pub struct Syslog {
+    /// The `oom-kill:` lines the buffer held at the last read: not news at the next one.
+    seen: HashSet<String>,
+}
+
+const SYSLOG_ACTION_READ_ALL: libc::c_int = 3;
+const SYSLOG_ACTION_SIZE_BUFFER: libc::c_int = 10;
+
+impl Syslog {
+    /// Reads the log once (what is there is history) to check that it may be read at all.
+    pub fn open() -> io::Result<Self> {
+        let mut log = Syslog {
+            seen: HashSet::new(),
+        };
+        log.poll()?;
+        Ok(log)
+    }
+
+    /// The OOM summaries logged since the last read, oldest first.
+    pub fn poll(&mut self) -> io::Result<Vec<OomContext>> {
+        let text = read_all()?;
+        let lines = oom_lines(&text);
+        let found = lines
+            .iter()
+            .filter(|l| !self.seen.contains(**l))
+            .filter_map(|l| parse_syslog(l))
+            .collect();
+        self.seen = lines.into_iter().map(str::to_owned).collect();
+        Ok(found)
+    }
+}
+
+/// The whole kernel log buffer, non-destructively (SYSLOG_ACTION_READ_ALL).
+fn read_all() -> io::Result<String> {
+    // SAFETY: SIZE_BUFFER takes no buffer.
+    let size = unsafe { libc::klogctl(SYSLOG_ACTION_SIZE_BUFFER, std::ptr::null_mut(), 0) };
+    if size < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut buf = vec![0u8; (size as usize).max(4096)];
+    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
+    let n = unsafe {
+        libc::klogctl(
+            SYSLOG_ACTION_READ_ALL,
+            buf.as_mut_ptr().cast(),
+            buf.len() as libc::c_int,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    buf.truncate(n as usize);
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }

@@ -94,6 +94,24 @@ pub fn parse_kmsg(record: &str) -> Option<OomContext> {
     Some(ctx)
 }
 
+/// The lines of a syslog(2) buffer that carry an `oom-kill:` summary.
+pub fn oom_lines(text: &str) -> Vec<&str> {
+    text.lines().filter(|l| l.contains("oom-kill:")).collect()
+}
+
+/// Parses one syslog(2) line: `<prio>`, then `[seconds]` and `[caller]` when the kernel adds
+/// them (CONFIG_PRINTK_TIME, CONFIG_PRINTK_CALLER), then the message.
+pub fn parse_syslog(line: &str) -> Option<OomContext> {
+    let mut rest = line.trim_start();
+    if let Some(after) = rest.strip_prefix('<') {
+        rest = after.split_once('>')?.1;
+    }
+    while let Some(after) = rest.strip_prefix('[') {
+        rest = after.split_once(']')?.1.trim_start();
+    }
+    parse_kmsg(rest)
+}
+
 /// Splits on commas that start a known `key=` (nodemask and mems_allowed values contain commas).
 fn split_fields(s: &str) -> Vec<&str> {
     const KEYS: [&str; 7] = [
@@ -132,6 +150,28 @@ pub fn parse_limit(text: &str) -> Option<Option<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_syslog_lines_with_and_without_time_and_caller() {
+        let msg = "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/t,task_memcg=/t/c,task=hog,pid=77,uid=0";
+        for line in [
+            format!("<6>[  123.456789] {msg}"),
+            format!("<6>[  123.456789][ T4242] {msg}"),
+            format!("<6>{msg}"),
+        ] {
+            let c = parse_syslog(&line).unwrap_or_else(|| panic!("{line}"));
+            assert_eq!(c.constraint, Constraint::Memcg, "{line}");
+            assert_eq!(c.oom_memcg.as_deref(), Some("/t"), "{line}");
+            assert_eq!((c.pid, c.task.as_str()), (77, "hog"), "{line}");
+        }
+        let buffer = format!(
+            "<4>[    1.0] hog invoked oom-killer: gfp_mask=0xcc0\n<6>[    1.1] {msg}\n\
+             <3>[    1.2] Memory cgroup out of memory: Killed process 77 (hog)\n"
+        );
+        let lines = oom_lines(&buffer);
+        assert_eq!(lines.len(), 1, "only the summary line: {lines:?}");
+        assert!(parse_syslog(lines[0]).is_some());
+    }
 
     #[test]
     fn parses_a_memcg_oom_summary_from_kmsg() {

@@ -223,6 +223,11 @@ impl Pipeline {
         })
     }
 
+    /// Is an OOM kill waiting for its kernel log line (worth reading syslog(2) for)?
+    pub fn wants_kernel_log(&self) -> bool {
+        self.correlator.waiting_for_log()
+    }
+
     pub fn kernel_log(&mut self, lines: Vec<OomContext>, now: u64) -> io::Result<()> {
         for line in lines {
             let ready = self.correlator.log(line, now);

@@ -113,15 +113,22 @@ pub struct Victim {
 
 impl Victim {
     pub fn start() -> Victim {
+        Victim::start_with(&[], &["/bin/sleep", "1000"])
+    }
+
+    /// A container of the busybox rootfs running `command`, with `ctr run` options `opts`.
+    pub fn start_with(opts: &[&str], command: &[&str]) -> Victim {
         ensure();
         let rootfs = rootfs();
         let id = random_hex(32);
         must(
             ctr()
-                .args(["run", "-d", "--rootfs"])
+                .args(["run", "-d"])
+                .args(opts)
+                .arg("--rootfs")
                 .arg(&rootfs)
                 .arg(&id)
-                .args(["/bin/sleep", "1000"]),
+                .args(command),
         );
         let mut v = Victim { id, pid: 0 };
         v.pid = poll(Duration::from_secs(10), || task_pid(&v.id))

@@ -189,6 +189,37 @@ fn the_daemonset_pod_catches_kill_9_of_host_and_container_processes() {
     );
     drop(victim);
 
+    // An OOM kill in a container: its constraint and memory cgroup come from the kernel log,
+    // which the pod reads with syslog(2) (CAP_SYSLOG; no /dev/kmsg in a pod).
+    let victim = Victim::start_with(
+        &["--memory-limit", &(32u64 << 20).to_string()],
+        &[
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "sleep 1; /bin/busybox dd if=/dev/zero of=/dev/null bs=100M count=1; sleep 1000",
+        ],
+    );
+    let oom = pod.event("an OOM kill in a container", |v| {
+        v["event"] == "oom_kill" && v["victim"]["container"]["id"] == victim.id.as_str()
+    });
+    assert_eq!(oom["constraint"], "memcg", "{oom:#}");
+    assert!(
+        oom["memcg"]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with(&victim.id)),
+        "{oom:#}"
+    );
+    assert_eq!(oom["missing"], serde_json::json!([]), "{oom:#}");
+    assert!(
+        !pod.stderr_seen
+            .iter()
+            .any(|l| l.contains("cannot read the kernel log")),
+        "{:?}",
+        pod.stderr_seen
+    );
+    drop(victim);
+
     let status = pod.stop();
     assert!(
         status.is_some_and(|s| s.success()),
@@ -215,6 +246,17 @@ fn each_capability_the_daemonset_adds_is_needed() {
                 .retain(|c| c.as_str().map(|c| c.trim_start_matches("CAP_")) != Some(cap.as_str()));
         });
         let mut pod = Pod::start(&without);
+        if cap == "SYSLOG" {
+            // Not needed to run: needed for what an OOM kill hit (the kernel log).
+            pod.ready()
+                .unwrap_or_else(|e| panic!("without CAP_SYSLOG: {e}"));
+            assert!(
+                pod.says("it takes CAP_SYSLOG", Duration::from_secs(5)),
+                "without CAP_SYSLOG exitwatch should warn that OOM kills lose their details: {:?}",
+                pod.stderr_seen
+            );
+            continue;
+        }
         let err = pod.ready().expect_err(&format!(
             "exitwatch became ready without CAP_{cap}: then the DaemonSet should not add it"
         ));

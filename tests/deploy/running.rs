@@ -147,6 +147,25 @@ impl Pod {
         ))
     }
 
+    /// Waits up to `timeout` for a line of stderr that contains `text`.
+    pub fn says(&mut self, text: &str, timeout: Duration) -> bool {
+        if self.stderr_seen.iter().any(|l| l.contains(text)) {
+            return true;
+        }
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.stderr.recv_timeout(left) else {
+                return false;
+            };
+            let found = line.contains(text);
+            self.stderr_seen.push(line);
+            if found {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Its PID 1 (exitwatch), as the host sees it.
     pub fn pid(&self) -> u32 {
         runtime::poll(Duration::from_secs(10), || runtime::task_pid(&self.id))

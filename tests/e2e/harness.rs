@@ -129,7 +129,21 @@ impl Exitwatch {
 
     /// `start` with these environment variables added (EXITWATCH_*, NODE_NAME).
     pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Exitwatch {
-        let mut child = Command::new(exitwatch_bin())
+        Exitwatch::start_in(&[], args, env)
+    }
+
+    /// `start_env`, run by `wrapper` (a command that ends by running its arguments: exitwatch's
+    /// path, then `args`).
+    pub fn start_in(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Exitwatch {
+        let mut cmd = match wrapper.split_first() {
+            Some((prog, rest)) => {
+                let mut c = Command::new(prog);
+                c.args(rest).arg(exitwatch_bin());
+                c
+            }
+            None => Command::new(exitwatch_bin()),
+        };
+        let mut child = cmd
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())

@@ -109,6 +109,35 @@ fn kernel_kills_of(events: &[Value], pid: u32) -> Vec<&Value> {
 }
 
 #[test]
+fn without_dev_kmsg_the_kernel_log_is_read_through_syslog() {
+    // A pod's device cgroup denies /dev/kmsg; hide the device the same way exitwatch sees it
+    // there (ENOENT here), and syslog(2) must still give the constraint and the memory cgroup.
+    let cg = Memcg::new("exitwatch-e2e-oom-syslog", LIMIT);
+    let mut hog = cg.hog(0);
+    let no_dev = [
+        "unshare",
+        "-m",
+        "sh",
+        "-c",
+        r#"mount -t tmpfs none /dev && exec "$0" "$@""#,
+    ];
+    let ew = Exitwatch::start_in(&no_dev, &["--pid", &hog.pid_arg(), "--format", "json"], &[]);
+    hog.tell("forever");
+    let done = ew.wait_exit(OOM_TIMEOUT).assert_ok();
+    assert!(
+        !done.stderr.contains("cannot read the kernel log"),
+        "{}",
+        done.stderr
+    );
+    let events = done.json();
+    let oom = first(&events, "oom_kill");
+    assert_eq!(oom["constraint"], "memcg", "{oom:#}");
+    assert_eq!(oom["memcg"]["path"], cg.path.as_str(), "{oom:#}");
+    assert_eq!(oom["victim"]["cgroup"], cg.path.as_str(), "{oom:#}");
+    assert_eq!(oom["missing"], serde_json::json!([]), "{oom:#}");
+}
+
+#[test]
 fn an_allocation_past_the_memcg_limit_is_one_oom_kill_then_exit_137() {
     let cg = Memcg::new("exitwatch-e2e-oom-self", LIMIT);
     let mut hog = cg.hog(0);
