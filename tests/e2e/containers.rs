@@ -88,6 +88,22 @@ fn assert_container(c: &Value, id: &str, runtime: &str, ev: &Value) {
     );
 }
 
+/// A `sleep` container named `name` the way nerdctl names them (a label containerd lists).
+fn named_sleep(name: &str) -> CtrContainer {
+    CtrContainer::run(
+        &["--label", &format!("nerdctl/name={name}")],
+        &["/bin/sleep", "1000"],
+    )
+}
+
+/// The one SIGKILL to `pid`, in container `c` that its runtime calls `name`.
+fn named_kill<'a>(events: &'a [Value], pid: u32, c: &CtrContainer, name: &str) -> &'a Value {
+    let kill = signal(events, pid, "SIGKILL");
+    assert_container(&kill["target"]["container"], &c.id, "containerd", kill);
+    assert_eq!(kill["target"]["container"]["name"], name, "{kill:#}");
+    kill
+}
+
 /// The runtime's shim had runc send it: not a process of any container.
 fn assert_sent_by_runc(ev: &Value) {
     let s = &ev["sender"];
@@ -301,10 +317,9 @@ fn ns_pid(pid: u32) -> u32 {
 #[test]
 fn a_container_removed_right_after_its_kill_keeps_its_name() {
     // Started after exitwatch, like most containers a long-running agent sees.
-    let id_label = format!("nerdctl/name=ew-gone-{}", runtime::random_hex(3));
-    let name = id_label.split_once('=').unwrap().1.to_owned();
+    let name = format!("ew-gone-{}", runtime::random_hex(3));
     let mut ew = exitwatch(&["--container", &name]);
-    let c = CtrContainer::run(&["--label", &id_label], &["/bin/sleep", "1000"]);
+    let c = named_sleep(&name);
     let pid = c.pid();
     thread::sleep(SETTLE);
     c.kill("SIGKILL");
@@ -312,13 +327,7 @@ fn a_container_removed_right_after_its_kill_keeps_its_name() {
     wait_exit_of(&mut ew, pid);
     let events = ew.stop().assert_ok().json();
 
-    let kill = signal(&events, pid, "SIGKILL");
-    assert_container(&kill["target"]["container"], &c.id, "containerd", kill);
-    assert_eq!(
-        kill["target"]["container"]["name"],
-        name.as_str(),
-        "{kill:#}"
-    );
+    let kill = named_kill(&events, pid, &c, &name);
     let exit = exit_of(&events, pid);
     assert_killed(exit, kill);
     assert_eq!(
@@ -339,27 +348,14 @@ fn a_container_killed_the_moment_it_starts_is_caught_by_name() {
     let name = format!("ew-swift-{}", runtime::random_hex(3));
     let other_name = format!("ew-other-{}", runtime::random_hex(3));
     let mut ew = exitwatch(&["--container", &name]);
-    let c = CtrContainer::run(
-        &["--label", &format!("nerdctl/name={name}")],
-        &["/bin/sleep", "1000"],
-    );
-    let other = CtrContainer::run(
-        &["--label", &format!("nerdctl/name={other_name}")],
-        &["/bin/sleep", "1000"],
-    );
+    let (c, other) = (named_sleep(&name), named_sleep(&other_name));
     let (pid, other_pid) = (c.pid(), other.pid());
     other.kill("SIGKILL");
     c.kill("SIGKILL");
     wait_exit_of(&mut ew, pid);
     let events = ew.stop().assert_ok().json();
 
-    let kill = signal(&events, pid, "SIGKILL");
-    assert_container(&kill["target"]["container"], &c.id, "containerd", kill);
-    assert_eq!(
-        kill["target"]["container"]["name"],
-        name.as_str(),
-        "{kill:#}"
-    );
+    let kill = named_kill(&events, pid, &c, &name);
     assert_killed(exit_of(&events, pid), kill);
     assert!(
         about(&events, other_pid).is_empty(),

@@ -135,15 +135,7 @@ impl Exitwatch {
     /// `start_env`, run by `wrapper` (a command that ends by running its arguments: exitwatch's
     /// path, then `args`).
     pub fn start_in(wrapper: &[&str], args: &[&str], env: &[(&str, &str)]) -> Exitwatch {
-        let mut cmd = match wrapper.split_first() {
-            Some((prog, rest)) => {
-                let mut c = Command::new(prog);
-                c.args(rest).arg(exitwatch_bin());
-                c
-            }
-            None => Command::new(exitwatch_bin()),
-        };
-        let mut child = cmd
+        let mut child = wrapped(wrapper)
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -250,17 +242,21 @@ impl Drop for Exitwatch {
     }
 }
 
-/// Runs exitwatch to the end without waiting for `ready` (for the failures before it).
-pub fn run_exitwatch(wrapper: &[&str], args: &[&str]) -> Finished {
-    let mut cmd = match wrapper.split_first() {
+/// exitwatch, run by `wrapper` when there is one (a command that runs its arguments).
+fn wrapped(wrapper: &[&str]) -> Command {
+    match wrapper.split_first() {
         Some((prog, rest)) => {
             let mut c = Command::new(prog);
             c.args(rest).arg(exitwatch_bin());
             c
         }
         None => Command::new(exitwatch_bin()),
-    };
-    let mut child = cmd
+    }
+}
+
+/// Runs exitwatch to the end without waiting for `ready` (for the failures before it).
+pub fn run_exitwatch(wrapper: &[&str], args: &[&str]) -> Finished {
+    let mut child = wrapped(wrapper)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
