@@ -17,7 +17,7 @@ use crate::event::{self, Event, ExitEvent, Proc};
 use crate::kmsg::{Kmsg, Syslog};
 use crate::loader::{self, LoadError};
 use crate::metrics::{self, Metrics};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Outputs, Pipeline, Question};
 use crate::procs::{self, ProcError, State};
 use crate::receivers::Receivers;
 use crate::render::Context;
@@ -171,16 +171,20 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         config.rules.clone(),
     );
     let mut pipe = Pipeline::new(
-        config.format,
-        ctx,
-        pending.clone(),
-        config.count,
-        kmsg_error,
+        Outputs {
+            format: config.format,
+            ctx,
+            sinks,
+            metrics: Arc::clone(&metrics),
+        },
+        Question {
+            pending: pending.clone(),
+            count: config.count,
+            receivers: config.receivers.clone(),
+        },
         story,
         cache.clone(),
-        config.receivers.clone(),
-        sinks,
-        Arc::clone(&metrics),
+        kmsg_error,
     )
     .redact(config.redaction.clone());
 

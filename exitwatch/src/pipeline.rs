@@ -120,19 +120,42 @@ fn enrich(cache: &MetadataCache, place: &mut Place) -> bool {
     }
 }
 
+/// Where events go: how they are rendered, the outputs, and the tallies.
+pub struct Outputs {
+    pub format: Format,
+    pub ctx: Context,
+    pub sinks: FanOut,
+    pub metrics: Arc<Metrics>,
+}
+
+/// What the user asked about: the processes to wait for (`--pid`), how many signals
+/// (`--count`), and the receiving side (`--container`, `--pod`, `--namespace`).
+pub struct Question {
+    pub pending: BTreeMap<u32, Watched>,
+    pub count: Option<u64>,
+    pub receivers: Filter,
+}
+
 impl Pipeline {
+    /// `kmsg_error` says why the kernel log cannot be read, when it cannot.
     pub fn new(
-        format: Format,
-        ctx: Context,
-        pending: BTreeMap<u32, Watched>,
-        count: Option<u64>,
-        kmsg_error: Option<String>,
+        outputs: Outputs,
+        question: Question,
         story: Story,
         cache: MetadataCache,
-        receivers: Filter,
-        sinks: FanOut,
-        metrics: Arc<Metrics>,
+        kmsg_error: Option<String>,
     ) -> Self {
+        let Outputs {
+            format,
+            ctx,
+            sinks,
+            metrics,
+        } = outputs;
+        let Question {
+            pending,
+            count,
+            receivers,
+        } = question;
         Pipeline {
             format,
             ctx,

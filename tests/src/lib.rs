@@ -59,8 +59,11 @@ pub fn stap_who(s: &str) -> Option<(&str, u32)> {
     Some((name, pid.parse().ok()?))
 }
 
+/// A process as a stap line names it: `name(pid)`.
+pub type StapWho<'a> = (&'a str, u32);
+
 /// `^(\S+\(\d+\)) send (SIG\w+) to (\S+\(\d+\))$`.
-pub fn stap_send_line(line: &str) -> Option<((&str, u32), &str, (&str, u32))> {
+pub fn stap_send_line(line: &str) -> Option<(StapWho<'_>, &str, StapWho<'_>)> {
     let (sender, rest) = line.split_once(" send ")?;
     let (sig, target) = rest.split_once(" to ")?;
     if !sig.starts_with("SIG") || !sig[3..].bytes().all(|b| b.is_ascii_alphanumeric()) {

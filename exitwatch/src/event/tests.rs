@@ -39,7 +39,7 @@ fn kill_record() -> SignalRecord {
         _pad: 0,
         comm: comm("victim"),
     };
-    let args = b"/bin/kill\0-9\0200\0";
+    let args = b"/bin/kill\x00-9\x00200\x00";
     r.args[..args.len()].copy_from_slice(args);
     r.args_len = args.len() as u32;
     r.ancestors[0] = AncestorRecord {

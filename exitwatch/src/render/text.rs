@@ -199,7 +199,10 @@ fn write_container(place: &Place, out: &mut dyn Write) -> io::Result<()> {
     let Some(c) = &place.container else {
         return Ok(());
     };
-    let mut line = format!("{}, id {}", c.describe(), c.id);
+    // The label says "container" already: "container nginx of pod shop/web, id ...".
+    let described = c.describe();
+    let what = described.strip_prefix("container ").unwrap_or(&described);
+    let mut line = format!("{what}, id {}", c.id);
     if let Some(rt) = c.runtime {
         line.push_str(&format!(", runtime {}", rt.as_str()));
     }
@@ -478,7 +481,7 @@ mod tests {
             "{s}"
         );
         assert!(
-            s.contains("\n  container container 3b87c0a1f2e4, id 3b87c0a1f2e4"),
+            s.contains("\n  container 3b87c0a1f2e4, id 3b87c0a1f2e4"),
             "{s}"
         );
     }

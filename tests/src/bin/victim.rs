@@ -23,9 +23,8 @@ usage: victim wait [--ignore SIG]... [--handle SIG]... [--threads N] [--name COM
            run `victim wait` as a child, print `sender pid=P host_pid=H` and the child's ready line,
            then on a stdin line `go` send SIG to the child, reap it and exit";
 
-const ZERO: AtomicU32 = AtomicU32::new(0);
 /// How many times each signal's handler ran.
-static CAUGHT: [AtomicU32; 65] = [ZERO; 65];
+static CAUGHT: [AtomicU32; 65] = [const { AtomicU32::new(0) }; 65];
 
 extern "C" fn on_signal(signo: libc::c_int) {
     if let Some(n) = CAUGHT.get(signo as usize) {
