@@ -49,9 +49,11 @@ pub struct Pipeline {
 const MAX_EXITS_SEEN: usize = 65_536;
 
 /// How long an event about a container the runtime does not know yet waits for its names, at
-/// most: it goes as soon as a listing that began after it has completed (a listing takes up to
-/// the cache's call timeout, 1 s, and starts at most 200 ms after being asked for).
-const METADATA_WAIT_NS: u64 = 1_500_000_000;
+/// most. Without a receiver filter it goes as soon as a listing that began after it completes;
+/// with one, as soon as a listing names the container. A listing starts at most 200 ms after
+/// being asked for and takes up to the cache's call timeout (1 s): this leaves a busy runtime
+/// room for a second try before a kill of a just-started container is decided without its name.
+const METADATA_WAIT_NS: u64 = 3_000_000_000;
 
 /// The places (sender's, target's) an event names.
 fn places(ev: &mut Event) -> Vec<&mut Place> {
