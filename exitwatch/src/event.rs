@@ -232,6 +232,14 @@ impl OomEvent {
     pub fn trigger_is_victim(&self) -> bool {
         self.trigger.pid == self.victim.pid
     }
+
+    /// The victim's memory cgroup: as the kernel log names it, else as /proc showed it.
+    pub fn victim_memcg(&self) -> Option<&str> {
+        self.context
+            .as_ref()
+            .and_then(|c| c.task_memcg.as_deref())
+            .or(self.victim_cgroup.as_deref())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -323,8 +323,7 @@ impl Pipeline {
         // No SIGKILL recorded where the victim lived: its memory cgroup's path is what is known.
         let place = &oom.victim_place;
         if place.cgroup.is_none() && place.memcg.is_none() && place.container.is_none() {
-            let path = oom.context.as_ref().and_then(|c| c.task_memcg.as_deref());
-            if let Some(path) = path.or(oom.victim_cgroup.as_deref()) {
+            if let Some(path) = oom.victim_memcg() {
                 oom.victim_place = Place::from_cgroup_path(path);
             }
         }

@@ -369,11 +369,7 @@ fn oom<'a>(ctx: &Context, ev: &'a OomEvent, args_truncated: bool) -> OomX<'a> {
             shmem_rss_bytes: m.shmem_pages * page,
             pgtables_bytes: m.pgtables_bytes,
         }),
-        cgroup: ev
-            .context
-            .as_ref()
-            .and_then(|c| c.task_memcg.as_deref())
-            .or(ev.victim_cgroup.as_deref()),
+        cgroup: ev.victim_memcg(),
         trigger: TriggerX {
             pid: ev.trigger.pid,
             tid: ev.trigger.tid,

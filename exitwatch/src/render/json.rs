@@ -236,7 +236,7 @@ struct VictimJson<'a> {
     file_rss_bytes: Option<u64>,
     shmem_rss_bytes: Option<u64>,
     pgtables_bytes: Option<u64>,
-    cgroup: Option<String>,
+    cgroup: Option<&'a str>,
     /// Its container (null on the host, or when its cgroup is unknown).
     container: Option<&'a ContainerInfo>,
 }
@@ -284,11 +284,7 @@ fn oom<'a>(ctx: &'a Context, ev: &'a OomEvent, story: Story<'a>, s: Shorten) -> 
             file_rss_bytes: mem.map(|m| m.file_pages * page),
             shmem_rss_bytes: mem.map(|m| m.shmem_pages * page),
             pgtables_bytes: mem.map(|m| m.pgtables_bytes),
-            cgroup: ev
-                .context
-                .as_ref()
-                .and_then(|c| c.task_memcg.clone())
-                .or_else(|| ev.victim_cgroup.clone()),
+            cgroup: ev.victim_memcg(),
             container: ev.victim_place.container.as_ref(),
         },
         trigger: TriggerJson {
