@@ -1,13 +1,13 @@
 //! containerd for the deployment tests: `ctr` with deadlines, the daemon started when it is not
 //! running (and left running for the next user), and a busybox container to kill.
 
-use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{mpsc, OnceLock};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub use exitwatch_tests::process::{exec, poll, random_hex};
 
 pub const SOCK: &str = "/run/containerd/containerd.sock";
 /// The containerd namespace the tests work in; removed when they are done.
@@ -21,62 +21,9 @@ pub fn ctr() -> Command {
     c
 }
 
-/// Runs `cmd` to completion within `timeout`: its stdout, or what went wrong.
-pub fn exec(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
-    let shown = format!("{cmd:?}");
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {shown}: {e}"))?;
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(timeout) {
-        Ok(Ok(out)) if out.status.success() => Ok(String::from_utf8_lossy(&out.stdout).into()),
-        Ok(Ok(out)) => Err(format!(
-            "{shown} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )),
-        Ok(Err(e)) => Err(format!("{shown}: {e}")),
-        Err(_) => {
-            // SAFETY: plain syscall; the child is not reaped yet, so the pid is still its own.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            Err(format!("{shown} still running after {timeout:?}"))
-        }
-    }
-}
-
 /// `exec` of a step that must work.
 pub fn must(cmd: &mut Command) -> String {
     exec(cmd, TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Polls `check` every 100 ms until it gives a value or `timeout` passes.
-pub fn poll<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check() {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// `n` random bytes as lowercase hex.
-pub fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .expect("/dev/urandom");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// containerd answers; started here (in its own process group, outliving the tests) if needed.

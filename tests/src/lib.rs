@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+pub mod process;
+
 /// Signals the tests use, by the name without `SIG`.
 const SIGNALS: &[(&str, i32)] = &[
     ("HUP", libc::SIGHUP),
