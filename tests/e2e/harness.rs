@@ -493,3 +493,21 @@ pub fn kill_via_shells(pid: u32) -> ShellChain {
         sh: get("sh"),
     }
 }
+
+/// A dropper: a copy of the victim binary at `dir/name`, started, unlinked (with `dir`), and then
+/// SIGKILLing its own child while exitwatch watches that child. Returns the copy's former path
+/// and exitwatch's events.
+pub fn deleted_dropper_kill(dir: &std::path::Path, name: &str) -> (PathBuf, Vec<Value>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let dropper = dir.join(name);
+    std::fs::copy(victim_bin(), &dropper).unwrap();
+    let mut cmd = Command::new(&dropper);
+    cmd.args(["spawn-kill", "KILL"]);
+    let mut pair = Victim::from_command(cmd, "ready ");
+    std::fs::remove_file(&dropper).unwrap();
+    let _ = std::fs::remove_dir(dir);
+
+    let ew = Exitwatch::start(&["--pid", &pair.pid_arg(), "--format", "json"]);
+    pair.tell("go");
+    (dropper, ew.wait_exit(EVENT_TIMEOUT).assert_ok().json())
+}

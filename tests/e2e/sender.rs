@@ -187,18 +187,7 @@ fn sender_that_deleted_its_own_executable_is_still_named() {
     // Next to the victim binary: a place we may write to and execute from (unlike a noexec /tmp).
     let dir = std::path::Path::new(victim_bin())
         .with_file_name(format!("e2e-dropper-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let dropper = dir.join("dropper");
-    std::fs::copy(victim_bin(), &dropper).unwrap();
-    let mut cmd = Command::new(&dropper);
-    cmd.args(["spawn-kill", "KILL"]);
-    let mut pair = Victim::from_command(cmd, "ready ");
-    std::fs::remove_file(&dropper).unwrap();
-    let _ = std::fs::remove_dir(&dir);
-
-    let ew = Exitwatch::start(&["--pid", &pair.pid_arg(), "--format", "json"]);
-    pair.tell("go");
-    let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
+    let (dropper, events) = harness::deleted_dropper_kill(&dir, "dropper");
     let ev = first(&events, "signal");
     let s = &ev["sender"];
     assert_eq!(s["comm"], "dropper", "{ev:#}");

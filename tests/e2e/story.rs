@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{first, of_kind, send, victim_bin, Exitwatch, Victim, EVENT_TIMEOUT};
+use crate::harness::{self, first, of_kind, send, Exitwatch, Victim, EVENT_TIMEOUT};
 
 fn codes(ev: &Value) -> Vec<&str> {
     ev["diagnosis"]
@@ -67,18 +67,7 @@ fn sigterm_ignored_then_sigkill_after_two_seconds_is_a_stop_that_escalated() {
 #[test]
 fn a_deleted_dropper_in_tmp_is_a_suspicious_sender() {
     let dir = std::env::temp_dir().join(format!("exitwatch-story-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let dropper = dir.join("xk");
-    std::fs::copy(victim_bin(), &dropper).unwrap();
-    let mut cmd = Command::new(&dropper);
-    cmd.args(["spawn-kill", "KILL"]);
-    let mut pair = Victim::from_command(cmd, "ready ");
-    std::fs::remove_file(&dropper).unwrap();
-    let _ = std::fs::remove_dir(&dir);
-
-    let ew = Exitwatch::start(&["--pid", &pair.pid_arg(), "--format", "json"]);
-    pair.tell("go");
-    let events = ew.wait_exit(EVENT_TIMEOUT).assert_ok().json();
+    let (_, events) = harness::deleted_dropper_kill(&dir, "xk");
     let ev = first(&events, "signal");
     let d = diagnosis(ev, "suspicious_sender");
     let rules: Vec<&str> = d["evidence"]
