@@ -8,6 +8,14 @@ use super::collectors::{wait_until, HttpReceiver, Mode, TempDir};
 use super::{free_port, get, metric, metric_sum};
 use crate::harness::{self, Exitwatch, Victim, EVENT_TIMEOUT};
 
+/// exitwatch reporting, as JSON, the SIGUSR1s sent to `victim` (which handles them), with `rest`.
+fn watch_usr1(victim: &Victim, rest: &[&str]) -> Exitwatch {
+    let pid = victim.pid_arg();
+    let mut args = vec!["--pid", &pid, "-s", "USR1", "--format", "json"];
+    args.extend_from_slice(rest);
+    Exitwatch::start(&args)
+}
+
 #[test]
 fn a_failing_and_a_hanging_receiver_hold_back_nothing_else() {
     let dir = TempDir::new("backpressure");
@@ -17,33 +25,30 @@ fn a_failing_and_a_hanging_receiver_hold_back_nothing_else() {
     let port = free_port();
     let file = dir.join("events.log");
     let (fail_url, hang_url) = (failing.url("/"), hanging.url("/"));
-    let mut ew = Exitwatch::start(&[
-        "--pid",
-        &victim.pid_arg(),
-        "-s",
-        "USR1",
-        "--format",
-        "json",
-        "-o",
-        "stdout",
-        "-o",
-        &format!("file://{}", file.display()),
-        // Small queues for the bad receivers only: stdout and the file keep the default.
-        "-o",
-        &format!("{fail_url}?queue_size=5"),
-        "-o",
-        &format!("{hang_url}?queue_size=5"),
-        "--http-batch-size",
-        "2",
-        "--http-batch-wait",
-        "100ms",
-        "--http-timeout",
-        "1s",
-        "--flush-timeout",
-        "1s",
-        "--metrics-addr",
-        &format!("127.0.0.1:{port}"),
-    ]);
+    let mut ew = watch_usr1(
+        &victim,
+        &[
+            "-o",
+            "stdout",
+            "-o",
+            &format!("file://{}", file.display()),
+            // Small queues for the bad receivers only: stdout and the file keep the default.
+            "-o",
+            &format!("{fail_url}?queue_size=5"),
+            "-o",
+            &format!("{hang_url}?queue_size=5"),
+            "--http-batch-size",
+            "2",
+            "--http-batch-wait",
+            "100ms",
+            "--http-timeout",
+            "1s",
+            "--flush-timeout",
+            "1s",
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
     let sent = Instant::now();
     harness::send("USR1", victim.pid, 30);
     for _ in 0..30 {
@@ -134,20 +139,17 @@ fn a_receiver_that_recovers_gets_what_it_missed() {
     let victim = Victim::spawn(&["--handle", "USR1"]);
     let port = free_port();
     let url = rx.url("/bulk");
-    let ew = Exitwatch::start(&[
-        "--pid",
-        &victim.pid_arg(),
-        "-s",
-        "USR1",
-        "--format",
-        "json",
-        "-o",
-        &url,
-        "--http-batch-wait",
-        "100ms",
-        "--metrics-addr",
-        &format!("127.0.0.1:{port}"),
-    ]);
+    let ew = watch_usr1(
+        &victim,
+        &[
+            "-o",
+            &url,
+            "--http-batch-wait",
+            "100ms",
+            "--metrics-addr",
+            &format!("127.0.0.1:{port}"),
+        ],
+    );
     harness::send("USR1", victim.pid, 5);
     let retries = format!("exitwatch_sink_retries_total{{sink=\"{url}\"}}");
     assert!(wait_until(Duration::from_secs(5), || metric(
@@ -186,23 +188,20 @@ fn a_receiver_that_recovers_gets_what_it_missed() {
 fn sigterm_flushes_what_a_slow_receiver_still_holds() {
     let slow = HttpReceiver::start(Mode::Slow);
     let victim = Victim::spawn(&["--handle", "USR1"]);
-    let mut ew = Exitwatch::start(&[
-        "--pid",
-        &victim.pid_arg(),
-        "-s",
-        "USR1",
-        "--format",
-        "json",
-        "-o",
-        "stdout",
-        "-o",
-        &slow.url("/"),
-        // One event per request at 300 ms each: 10 events take 3 s.
-        "--http-batch-size",
-        "1",
-        "--flush-timeout",
-        "20s",
-    ]);
+    let mut ew = watch_usr1(
+        &victim,
+        &[
+            "-o",
+            "stdout",
+            "-o",
+            &slow.url("/"),
+            // One event per request at 300 ms each: 10 events take 3 s.
+            "--http-batch-size",
+            "1",
+            "--flush-timeout",
+            "20s",
+        ],
+    );
     harness::send("USR1", victim.pid, 10);
     let ids: Vec<String> = (0..10)
         .map(|_| {
@@ -233,18 +232,15 @@ fn file_output_rotates_and_keeps_so_many_files() {
     let dir = TempDir::new("rotate");
     let path = dir.join("events.log");
     let victim = Victim::spawn(&["--handle", "USR1"]);
-    let mut ew = Exitwatch::start(&[
-        "--pid",
-        &victim.pid_arg(),
-        "-s",
-        "USR1",
-        "--format",
-        "json",
-        "-o",
-        "stdout",
-        "-o",
-        &format!("file://{}?max_size=4K&keep=2", path.display()),
-    ]);
+    let mut ew = watch_usr1(
+        &victim,
+        &[
+            "-o",
+            "stdout",
+            "-o",
+            &format!("file://{}?max_size=4K&keep=2", path.display()),
+        ],
+    );
     harness::send("USR1", victim.pid, 20);
     let mut lines = Vec::new();
     for _ in 0..20 {
