@@ -10,7 +10,7 @@ use crate::cgroupfs::{self, MemoryHierarchy};
 use crate::cli::Format;
 use crate::container::cache::{Lookup, MetadataCache};
 use crate::container::identity::{MetadataStatus, PodInfo};
-use crate::container::watch::{Decision, Filter, Match};
+use crate::container::watch::{Decision, Filter};
 use crate::correlate::Correlator;
 use crate::event::{Event, OomEvent, Place, Sender, SignalEvent};
 use crate::metrics::Metrics;
@@ -208,17 +208,17 @@ impl Pipeline {
             self.on_arrival(oom);
         }
         // An OOM kill is decided once complete (its victim's cgroup may come from the log).
-        let decision = match ev {
-            Event::Oom(_) => Decision::Watch(Match::Container),
-            _ => self.receivers_decide(&ev),
+        let wanted = match ev {
+            Event::Oom(_) => Some(true),
+            _ => self.wanted(&ev),
         };
-        if decision == Decision::Ignore {
+        if wanted == Some(false) {
             return Ok(());
         }
         // A container the runtime does not know yet (just started): ask, and give it a moment.
         let unknown = !matches!(ev, Event::Oom(_))
             && places(&mut ev).into_iter().any(|p| enrich(&self.cache, p));
-        if unknown || decision == Decision::Undecided {
+        if unknown || wanted.is_none() {
             self.cache.request_refresh();
             let ticket = self.cache.ticket();
             let ready = self
@@ -232,20 +232,23 @@ impl Pipeline {
 
     /// The kernel filters by cgroup id and passes on what it cannot decide (a container started
     /// since the last scan); this decides by container identity (ids of different hierarchies
-    /// may coincide). Undecided: the runtime has not named the container yet.
-    fn receivers_decide(&self, ev: &Event) -> Decision {
-        if self.receivers.is_empty() {
-            return Decision::Watch(Match::Container);
-        }
+    /// may coincide). None: undecided, the runtime has not named the container yet.
+    fn wanted(&self, ev: &Event) -> Option<bool> {
         let place = match ev {
+            _ if self.receivers.is_empty() => return Some(true),
             Event::Signal(s) => &s.target_place,
             Event::Exit(x) => &x.place,
             Event::Oom(oom) => &oom.victim_place,
-            Event::Lost { .. } => return Decision::Watch(Match::Container),
+            Event::Lost { .. } => return Some(true),
         };
-        place.container.as_ref().map_or(Decision::Ignore, |c| {
-            self.receivers.decide(&c.cgroup, &self.cache.lookup(&c.id))
-        })
+        let Some(c) = &place.container else {
+            return Some(false);
+        };
+        match self.receivers.decide(&c.cgroup, &self.cache.lookup(&c.id)) {
+            Decision::Watch(_) => Some(true),
+            Decision::Ignore => Some(false),
+            Decision::Undecided => None,
+        }
     }
 
     /// Is an OOM kill waiting for its kernel log line (worth reading syslog(2) for)?
@@ -321,8 +324,7 @@ impl Pipeline {
     /// Completes an OOM event once correlation is over.
     fn complete(&mut self, oom: &mut OomEvent) {
         // No SIGKILL recorded where the victim lived: its memory cgroup's path is what is known.
-        let place = &oom.victim_place;
-        if place.cgroup.is_none() && place.memcg.is_none() && place.container.is_none() {
+        if oom.victim_place == Place::default() {
             if let Some(path) = oom.victim_memcg() {
                 oom.victim_place = Place::from_cgroup_path(path);
             }
@@ -358,7 +360,7 @@ impl Pipeline {
                 self.complete(oom);
             }
             // Held for the runtime's names: decided now, with what the runtime said meanwhile.
-            if !matches!(self.receivers_decide(&ev), Decision::Watch(_)) {
+            if self.wanted(&ev) != Some(true) {
                 continue;
             }
             for place in places(&mut ev) {
