@@ -1,16 +1,15 @@
 //! Command line: what the user typed (clap), then a pure check that turns it into a `Config`.
 
-use std::num::ParseIntError;
-
 use clap::{Parser, Subcommand, ValueEnum};
 use exitwatch_common::FilterConfig;
 
 mod daemon;
 
-pub use daemon::{parse_duration, DaemonArgs, DaemonConfig, DaemonError};
+pub use daemon::{DaemonArgs, DaemonConfig, DaemonError};
 
 use crate::container::watch::Filter;
 use crate::redact::{PatternError, Redaction};
+use crate::render::Format;
 use crate::signals;
 use crate::story::Rules;
 
@@ -147,18 +146,15 @@ pub enum Command {
     Doctor,
 }
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Human-readable, with a one-line verdict per event.
-    Text,
-    /// Exactly the three lines of the classic systemtap signal.send script.
-    Stap,
-    /// One `exitwatch.v1` JSON object per line.
-    Json,
-    /// One Elastic Common Schema (ECS 8.11) document per line.
-    Ecs,
-    /// One OCSF 1.3 event per line (Process Activity; Event Log Activity for lost records).
-    Ocsf,
+/// The formats' names and help on the command line; the formats themselves are render's.
+impl ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Format::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()).help(self.summary()))
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -249,7 +245,7 @@ impl Args {
         if self.count == Some(0) {
             return Err(UsageError::ZeroCount);
         }
-        let ring_buffer_size = parse_size(&self.ring_buffer_size)
+        let ring_buffer_size = crate::units::parse_size(&self.ring_buffer_size)
             .ok()
             .filter(|n| n.is_power_of_two() && (64 << 10..=1 << 30).contains(n))
             .ok_or_else(|| UsageError::BadRingBufferSize(self.ring_buffer_size.clone()))?;
@@ -279,20 +275,6 @@ impl Args {
             ring_buffer_size: ring_buffer_size as u32,
         })
     }
-}
-
-pub(crate) fn parse_size(s: &str) -> Result<u64, ParseIntError> {
-    let s = s.trim();
-    let (digits, shift) = match s.char_indices().last() {
-        Some((i, 'k' | 'K')) => (&s[..i], 10),
-        Some((i, 'm' | 'M')) => (&s[..i], 20),
-        Some((i, 'g' | 'G')) => (&s[..i], 30),
-        _ => (s, 0),
-    };
-    let n: u64 = digits.parse()?;
-    Ok(n.checked_shl(shift)
-        .filter(|v| v >> shift == n)
-        .unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]

@@ -5,10 +5,93 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::OpenOptionsExt;
+use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
 
 use crate::oom::{oom_lines, parse_kmsg, parse_syslog, OomContext};
+
+/// At most this often, syslog(2) is read while an OOM kill waits for its line (a whole-buffer read).
+const SYSLOG_GAP: Duration = Duration::from_millis(50);
+
+/// The kernel log as the daemon reads it: /dev/kmsg as a stream; else, where a pod's device
+/// cgroup denies that device, syslog(2) polled while an OOM kill waits for its line; else
+/// nothing (and why).
+pub enum KernelLog {
+    Stream(Kmsg),
+    Polled {
+        log: Syslog,
+        last: Instant,
+    },
+    Unreadable(String),
+    /// Reading failed after it had worked (said once as a warning).
+    Stopped,
+}
+
+impl KernelLog {
+    pub fn open() -> Self {
+        match Kmsg::open() {
+            Ok(k) => KernelLog::Stream(k),
+            Err(device) => match Syslog::open() {
+                Ok(log) => KernelLog::Polled {
+                    log,
+                    last: Instant::now(),
+                },
+                Err(call) => {
+                    KernelLog::Unreadable(format!("/dev/kmsg: {device}; syslog(2): {call}"))
+                }
+            },
+        }
+    }
+
+    /// Why the kernel log cannot be read at all, when it cannot.
+    pub fn unreadable(&self) -> Option<&str> {
+        match self {
+            KernelLog::Unreadable(why) => Some(why),
+            _ => None,
+        }
+    }
+
+    pub fn is_stream(&self) -> bool {
+        matches!(self, KernelLog::Stream(_))
+    }
+
+    /// The stream's next OOM summaries (call only while [`KernelLog::is_stream`]); on an
+    /// error the log is given up with a warning and nothing more comes.
+    pub async fn next(&mut self) -> Vec<OomContext> {
+        let KernelLog::Stream(kmsg) = self else {
+            return std::future::pending().await;
+        };
+        match kmsg.next().await {
+            Ok(lines) => lines,
+            Err(e) => {
+                eprintln!("exitwatch: warning: stopped reading /dev/kmsg: {e}");
+                *self = KernelLog::Stopped;
+                Vec::new()
+            }
+        }
+    }
+
+    /// Reads syslog(2) when that is how the log is read and `wanted` (an OOM kill waits for its
+    /// line), at most every [`SYSLOG_GAP`] unless `now` (its wait is over).
+    pub fn poll(&mut self, wanted: bool, now: bool) -> Vec<OomContext> {
+        let KernelLog::Polled { log, last } = self else {
+            return Vec::new();
+        };
+        if !wanted || (!now && last.elapsed() < SYSLOG_GAP) {
+            return Vec::new();
+        }
+        *last = Instant::now();
+        match log.poll() {
+            Ok(lines) => lines,
+            Err(e) => {
+                eprintln!("exitwatch: warning: stopped reading the kernel log with syslog(2): {e}");
+                *self = KernelLog::Stopped;
+                Vec::new()
+            }
+        }
+    }
+}
 
 pub struct Kmsg {
     fd: AsyncFd<File>,

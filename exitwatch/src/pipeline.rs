@@ -1,254 +1,131 @@
-//! From decoded records to rendered lines: enrich on arrival, correlate, complete, emit (each
-//! event rendered once and handed to every output), and keep the tallies that decide when
-//! exitwatch is done.
+//! The event path after decode, in order: enrich on arrival, correlate (hold what must wait),
+//! then for each event released: complete, decide, name, redact, annotate (the story), render
+//! once, and hand to every output. No I/O: the node is a [`World`], the outputs an
+//! [`Outlet`], and time is passed in, so every rule here is unit-tested.
 
-use std::collections::BTreeMap;
+mod question;
+mod twins;
+
 use std::io;
 use std::sync::Arc;
 
-use crate::cgroupfs::{self, MemoryHierarchy};
-use crate::cli::Format;
-use crate::container::cache::{Lookup, MetadataCache};
-use crate::container::identity::{MetadataStatus, PodInfo};
-use crate::container::watch::{Decision, Filter};
+pub use question::Question;
+
+use crate::container::cache::Lookup;
 use crate::correlate::Correlator;
-use crate::event::{Event, OomEvent, Place, Sender, SignalEvent};
+use crate::enrich::{self, World};
+use crate::event::{Event, Kind};
 use crate::metrics::Metrics;
 use crate::oom::OomContext;
-use crate::procs::Watched;
-use crate::render::{self, Context};
-use crate::sink::{FanOut, Record};
+use crate::redact::{self, Redaction};
+use crate::render::{self, Context, Format};
+use crate::sink::{Outlet, Record};
 use crate::story::Story;
-
-pub struct Pipeline {
-    pub format: Format,
-    pub ctx: Context,
-    /// Every output (`-o`), stdout by default.
-    pub sinks: FanOut,
-    metrics: Arc<Metrics>,
-    correlator: Correlator,
-    memory: Option<MemoryHierarchy>,
-    /// Why the kernel log cannot be read, when it cannot.
-    kmsg_error: Option<String>,
-    /// Watched processes that have not exited yet.
-    pub pending: BTreeMap<u32, Watched>,
-    watching: bool,
-    count: Option<u64>,
-    signals_seen: u64,
-    story: Story,
-    cache: MetadataCache,
-    receivers: Filter,
-    /// Hide secrets in argv before any output sees them (`--redact-args`).
-    redaction: Option<crate::redact::Redaction>,
-    /// When each pid's exit was last reported: threads of a dying process that reach the exit
-    /// tracepoint together can each see the group already dead (and each has its own start time).
-    exits_seen: std::collections::HashMap<u32, u64>,
-}
-
-/// Exits remembered for de-duplication (cleared when full: a duplicate comes microseconds later).
-const MAX_EXITS_SEEN: usize = 65_536;
+use question::Progress;
+use twins::Twins;
 
 /// How long an event about a container the runtime does not know yet waits for its names, at
 /// most. Without a receiver filter it goes as soon as a listing that began after it completes;
 /// with one, as soon as a listing names the container. A listing starts at most 200 ms after
 /// being asked for and takes up to the cache's call timeout (1 s): this leaves a busy runtime
 /// room for a second try before a kill of a just-started container is decided without its name.
-const METADATA_WAIT_NS: u64 = 3_000_000_000;
-
-/// The places (sender's, target's) an event names.
-fn places(ev: &mut Event) -> Vec<&mut Place> {
-    match ev {
-        Event::Signal(s) => {
-            let SignalEvent {
-                sender,
-                target_place,
-                ..
-            } = s;
-            let actor = match sender {
-                Sender::Process(a) | Sender::Kernel { context: a, .. } => a,
-            };
-            vec![&mut actor.place, target_place]
-        }
-        Event::Exit(x) => vec![&mut x.place],
-        Event::Oom(oom) => vec![&mut oom.victim_place],
-        Event::Lost { .. } => Vec::new(),
-    }
-}
-
-/// The ids of the containers an event names.
-fn container_ids(ev: &Event) -> Vec<&str> {
-    let places = match ev {
-        Event::Signal(s) => vec![&s.sender.actor().place, &s.target_place],
-        Event::Exit(x) => vec![&x.place],
-        Event::Oom(oom) => vec![&oom.victim_place],
-        Event::Lost { .. } => Vec::new(),
-    };
-    places
-        .into_iter()
-        .filter_map(|p| p.container.as_ref().map(|c| c.id.as_str()))
-        .collect()
-}
-
-/// Adds the runtime's names to a place's container; true when the runtime does not know it.
-fn enrich(cache: &MetadataCache, place: &mut Place) -> bool {
-    let Some(c) = &mut place.container else {
-        return false;
-    };
-    match cache.lookup(&c.id) {
-        Lookup::Known(m) => {
-            c.runtime = Some(m.runtime);
-            c.name = m.name;
-            c.image = m.image;
-            if let Some(pod) = m.pod {
-                let qos = c.pod.as_ref().and_then(|p| p.qos);
-                c.pod = Some(PodInfo {
-                    name: Some(pod.name),
-                    namespace: Some(pod.namespace),
-                    uid: pod.uid,
-                    qos,
-                });
-            }
-            c.metadata = MetadataStatus::Complete;
-            false
-        }
-        Lookup::Unknown => {
-            c.metadata = MetadataStatus::NotFound;
-            true
-        }
-        Lookup::Unavailable(reason) => {
-            c.metadata = MetadataStatus::Unavailable(reason);
-            false
-        }
-    }
-}
+pub const METADATA_WAIT_NS: u64 = 3_000_000_000;
 
 /// Where events go: how they are rendered, the outputs, and the tallies.
-pub struct Outputs {
+pub struct Outputs<O> {
     pub format: Format,
     pub ctx: Context,
-    pub sinks: FanOut,
+    pub outlet: O,
     pub metrics: Arc<Metrics>,
 }
 
-/// What the user asked about: the processes to wait for (`--pid`), how many signals
-/// (`--count`), and the receiving side (`--container`, `--pod`, `--namespace`).
-pub struct Question {
-    pub pending: BTreeMap<u32, Watched>,
-    pub count: Option<u64>,
-    pub receivers: Filter,
+pub struct Pipeline<W, O> {
+    world: W,
+    out: Outputs<O>,
+    correlator: Correlator,
+    story: Story,
+    progress: Progress,
+    /// Hide secrets in argv before any output sees them (`--redact-args`).
+    redaction: Option<Redaction>,
+    twins: Twins,
+    /// The kernel log cannot be read: OOM kills will lack their log line, and say why.
+    log_unreadable: bool,
 }
 
-impl Pipeline {
-    /// `kmsg_error` says why the kernel log cannot be read, when it cannot.
+impl<W: World, O: Outlet> Pipeline<W, O> {
     pub fn new(
-        outputs: Outputs,
+        world: W,
+        out: Outputs<O>,
         question: Question,
         story: Story,
-        cache: MetadataCache,
-        kmsg_error: Option<String>,
+        log_unreadable: bool,
     ) -> Self {
-        let Outputs {
-            format,
-            ctx,
-            sinks,
-            metrics,
-        } = outputs;
-        let Question {
-            pending,
-            count,
-            receivers,
-        } = question;
         Pipeline {
-            format,
-            ctx,
-            sinks,
-            metrics,
+            world,
+            out,
             correlator: Correlator::default(),
-            memory: MemoryHierarchy::detect(),
-            kmsg_error,
-            watching: !pending.is_empty(),
-            pending,
-            count,
-            signals_seen: 0,
             story,
-            cache,
-            receivers,
+            progress: Progress::new(question),
             redaction: None,
-            exits_seen: std::collections::HashMap::new(),
+            twins: Twins::default(),
+            log_unreadable,
         }
     }
 
     /// Redacts argv (sender's, OOM victim's) in every event from now on.
-    pub fn redact(mut self, rules: Option<crate::redact::Redaction>) -> Self {
+    pub fn redact(mut self, rules: Option<Redaction>) -> Self {
         self.redaction = rules;
         self
     }
 
-    /// True once the user's question is answered: every watched process ended, or the count.
-    pub fn done(&self) -> bool {
-        (self.watching && self.pending.is_empty())
-            || self.count.is_some_and(|n| self.signals_seen >= n)
+    pub fn outlet_mut(&mut self) -> &mut O {
+        &mut self.out.outlet
     }
 
-    /// A record from the kernel, now.
+    /// True once the user's question is answered: every watched process ended, or the count.
+    pub fn done(&self) -> bool {
+        self.progress.done()
+    }
+
+    /// Is `pid` one of the `--pid`s that has not exited yet?
+    pub fn is_pending(&self, pid: u32) -> bool {
+        self.progress.is_pending(pid)
+    }
+
+    /// Stops waiting for `pid` (it ended before exitwatch attached; its end is unknown).
+    pub fn forget(&mut self, pid: u32) {
+        self.progress.forget(pid);
+    }
+
+    /// A record from the kernel, decoded, now.
     pub fn record(&mut self, mut ev: Event, now: u64) -> io::Result<()> {
         if let Event::Exit(x) = &ev {
-            if self.exits_seen.len() >= MAX_EXITS_SEEN {
-                self.exits_seen.clear();
+            if self.twins.repeats(x.proc.pid, x.time_ns) {
+                return Ok(());
             }
-            // A pid is not reused within a second of its exit: a second record then is a twin.
-            if let Some(&at) = self.exits_seen.get(&x.proc.pid) {
-                if x.time_ns.saturating_sub(at) < 1_000_000_000 {
-                    return Ok(());
-                }
+        }
+        // An OOM kill is decided once complete (its victim's cgroup may come from the log),
+        // and what only /proc knows must be read before the victim is gone.
+        let wanted = match &mut ev {
+            Event::Oom(oom) => {
+                enrich::oom_on_arrival(&self.world, oom);
+                Some(true)
             }
-            self.exits_seen.insert(x.proc.pid, x.time_ns);
-        }
-        if let Event::Oom(oom) = &mut ev {
-            self.on_arrival(oom);
-        }
-        // An OOM kill is decided once complete (its victim's cgroup may come from the log).
-        let wanted = match ev {
-            Event::Oom(_) => Some(true),
-            _ => self.wanted(&ev),
+            _ => self.progress.wanted(&ev, &self.world),
         };
         if wanted == Some(false) {
             return Ok(());
         }
         // A container the runtime does not know yet (just started): ask, and give it a moment.
-        let unknown = !matches!(ev, Event::Oom(_))
-            && places(&mut ev).into_iter().any(|p| enrich(&self.cache, p));
-        if unknown || wanted.is_none() {
-            self.cache.request_refresh();
-            let ticket = self.cache.ticket();
-            let ready = self
-                .correlator
-                .push_after(ev, now + METADATA_WAIT_NS, ticket, now);
-            return self.emit_all(ready);
-        }
-        let ready = self.correlator.push(ev, now);
+        let unknown = ev.kind() != Kind::Oom && enrich::name_containers(&self.world, &mut ev);
+        let ready = if unknown || wanted.is_none() {
+            let ticket = self.world.ask_runtimes();
+            self.correlator
+                .push_after(ev, now + METADATA_WAIT_NS, ticket, now)
+        } else {
+            self.correlator.push(ev, now)
+        };
         self.emit_all(ready)
-    }
-
-    /// The kernel filters by cgroup id and passes on what it cannot decide (a container started
-    /// since the last scan); this decides by container identity (ids of different hierarchies
-    /// may coincide). None: undecided, the runtime has not named the container yet.
-    fn wanted(&self, ev: &Event) -> Option<bool> {
-        let place = match ev {
-            _ if self.receivers.is_empty() => return Some(true),
-            Event::Signal(s) => &s.target_place,
-            Event::Exit(x) => &x.place,
-            Event::Oom(oom) => &oom.victim_place,
-            Event::Lost { .. } => return Some(true),
-        };
-        let Some(c) = &place.container else {
-            return Some(false);
-        };
-        match self.receivers.decide(&c.cgroup, &self.cache.lookup(&c.id)) {
-            Decision::Watch(_) => Some(true),
-            Decision::Ignore => Some(false),
-            Decision::Undecided => None,
-        }
     }
 
     /// Is an OOM kill waiting for its kernel log line (worth reading syslog(2) for)?
@@ -266,30 +143,33 @@ impl Pipeline {
 
     /// The runtimes' listing number `answer` is in the cache: events waiting for names go.
     pub fn metadata_answered(&mut self, answer: u64, now: u64) -> io::Result<()> {
-        let (cache, receivers) = (&self.cache, &self.receivers);
+        let (world, filtering) = (&self.world, self.progress.filters_receivers());
         // Settled once every container it names is known, and the filters can decide.
         let settles = |ev: &Event| {
-            receivers.is_empty()
-                || container_ids(ev)
-                    .into_iter()
-                    .all(|id| matches!(cache.lookup(id), Lookup::Known(_)))
+            !filtering
+                || ev
+                    .container_ids()
+                    .all(|id| matches!(world.container(id), Lookup::Known(_)))
         };
         let ready = self.correlator.answered(answer, &settles, now);
         if self.correlator.waiting() {
-            self.cache.request_refresh();
+            self.world.ask_runtimes();
         }
         self.emit_all(ready)
     }
 
+    /// Time passed: releases what waited long enough.
     pub fn tick(&mut self, now: u64) -> io::Result<()> {
         let ready = self.correlator.release(now);
         self.emit_all(ready)
     }
 
+    /// When `tick` may next have something to release (ns since boot).
     pub fn next_deadline(&self) -> Option<u64> {
         self.correlator.next_deadline()
     }
 
+    /// Releases everything still held (at shutdown).
     pub fn finish(&mut self) -> io::Result<()> {
         let rest = self.correlator.flush();
         self.emit_all(rest)
@@ -300,122 +180,57 @@ impl Pipeline {
         self.emit_all(vec![ev])
     }
 
-    /// What must be read while the victim may still exist.
-    fn on_arrival(&mut self, oom: &mut OomEvent) {
-        if let Some(memory) = &self.memory {
-            oom.victim_cgroup = cgroupfs::proc_memory_cgroup(oom.victim.pid, memory.v2);
-        }
-        if oom.victim_args.is_empty() {
-            let path = format!("/proc/{}/cmdline", oom.victim.pid);
-            match std::fs::read(path) {
-                Ok(raw) if !raw.is_empty() => {
-                    oom.victim_args = raw
-                        .strip_suffix(&[0])
-                        .unwrap_or(&raw)
-                        .split(|&b| b == 0)
-                        .map(<[u8]>::to_vec)
-                        .collect();
-                }
-                _ => oom.missing.push("victim.args"),
-            }
-        }
-    }
-
-    /// Completes an OOM event once correlation is over.
-    fn complete(&mut self, oom: &mut OomEvent) {
-        // No SIGKILL recorded where the victim lived: its memory cgroup's path is what is known.
-        if oom.victim_place == Place::default() {
-            if let Some(path) = oom.victim_memcg() {
-                oom.victim_place = Place::from_cgroup_path(path);
-            }
-        }
-        match &oom.context {
-            Some(ctx) => {
-                if oom.victim.comm.is_empty() {
-                    oom.victim.comm = ctx.task.as_bytes().to_vec();
-                    oom.missing.retain(|m| *m != "victim.comm");
-                }
-                if let (Some(path), Some(memory)) = (&ctx.oom_memcg, &self.memory) {
-                    oom.memcg_usage = memory.usage(path);
-                    if oom.memcg_usage.is_none() {
-                        oom.missing.push("memcg.limit_bytes");
-                    }
-                }
-            }
-            None => {
-                oom.missing.push("constraint");
-                oom.missing.push("memcg");
-                oom.missing.push(if self.kmsg_error.is_some() {
-                    "kernel_log_unreadable"
-                } else {
-                    "kernel_log_line_not_seen"
-                });
-            }
-        }
-    }
-
     fn emit_all(&mut self, events: Vec<Event>) -> io::Result<()> {
         for mut ev in events {
             if let Event::Oom(oom) = &mut ev {
-                self.complete(oom);
+                enrich::oom_complete(&self.world, oom, self.log_unreadable);
             }
             // Held for the runtime's names: decided now, with what the runtime said meanwhile.
-            if self.wanted(&ev) != Some(true) {
+            if self.progress.wanted(&ev, &self.world) != Some(true) {
                 continue;
             }
-            for place in places(&mut ev) {
-                enrich(&self.cache, place);
-            }
-            match &mut ev {
-                Event::Signal(_) => self.signals_seen += 1,
-                Event::Exit(x) => {
-                    self.pending.remove(&x.proc.pid);
-                }
-                Event::Oom(_) | Event::Lost { .. } => {}
-            }
+            enrich::name_containers(&self.world, &mut ev);
+            self.progress.answered_by(&ev);
             if let Some(rules) = &self.redaction {
-                crate::redact::redact_event(&mut ev, rules);
+                redact::redact_event(&mut ev, rules);
             }
             let annotated = self.story.annotate(ev);
-            let mut line = Vec::with_capacity(2048);
-            render::render(self.format, &self.ctx, &annotated, &mut line)?;
-            self.metrics.count_event(&annotated.event);
-            if !line.is_empty() {
-                self.sinks.send(Record {
-                    line: line.into(),
-                    kind: kind(&annotated.event),
-                    severity: severity(&annotated.event),
-                    time_ns: self.ctx.event_ns(&annotated.event),
-                });
-            }
-            if self.format == Format::Stap && !matches!(annotated.event, Event::Signal(_)) {
-                // Not part of the systemtap script's output: say it on stderr.
-                render::render(Format::Text, &self.ctx, &annotated, &mut io::stderr())?;
-            }
+            self.deliver(&annotated)?;
             if self.done() {
                 break;
             }
         }
         Ok(())
     }
-}
 
-/// The event's kind, as the JSON formats name it (the syslog MSGID).
-fn kind(ev: &Event) -> &'static str {
-    match ev {
-        Event::Signal(_) => "signal",
-        Event::Exit(_) => "exit",
-        Event::Oom(_) => "oom",
-        Event::Lost { .. } => "lost",
+    /// Renders once and hands the line to every output.
+    fn deliver(&mut self, annotated: &crate::story::Annotated) -> io::Result<()> {
+        let Outputs {
+            format,
+            ctx,
+            outlet,
+            metrics,
+        } = &mut self.out;
+        let mut line = Vec::with_capacity(2048);
+        render::render(*format, ctx, annotated, &mut line)?;
+        metrics.count_event(&annotated.event);
+        if !line.is_empty() {
+            outlet.send(Record {
+                line: line.into(),
+                kind: annotated.event.kind().as_str(),
+                severity: annotated.event.severity() as u8,
+                time_ns: ctx.event_ns(&annotated.event),
+            });
+        }
+        if *format == Format::Stap && annotated.event.kind() != Kind::Signal {
+            // Not part of the systemtap script's output: say it on stderr.
+            let mut text = Vec::new();
+            render::render(Format::Text, ctx, annotated, &mut text)?;
+            outlet.aside(&text)?;
+        }
+        Ok(())
     }
 }
 
-/// Syslog severity: kills and losses are warnings, other signals notices, exits informational.
-fn severity(ev: &Event) -> u8 {
-    match ev {
-        Event::Signal(s) if s.fatal() => 4,
-        Event::Oom(_) | Event::Lost { .. } => 4,
-        Event::Signal(_) => 5,
-        Event::Exit(_) => 6,
-    }
-}
+#[cfg(test)]
+mod tests;

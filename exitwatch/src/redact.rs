@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use crate::event::{Event, Sender};
+use crate::event::Event;
 
 /// Words that make a key, flag or header secret-bearing, matched inside its name in any case.
 pub const DEFAULT_WORDS: [&str; 9] = [
@@ -107,13 +107,8 @@ pub fn redact_args(args: &[Vec<u8>], rules: &Redaction) -> Vec<Vec<u8>> {
 /// Redacts the argv an event carries: the sender's (or the kernel's context task's) and the
 /// OOM victim's.
 pub fn redact_event(event: &mut Event, rules: &Redaction) {
-    match event {
-        Event::Signal(s) => {
-            let (Sender::Process(a) | Sender::Kernel { context: a, .. }) = &mut s.sender;
-            a.args = redact_args(&a.args, rules);
-        }
-        Event::Oom(o) => o.victim_args = redact_args(&o.victim_args, rules),
-        Event::Exit(_) | Event::Lost { .. } => {}
+    if let Some(args) = event.args_mut() {
+        *args = redact_args(args, rules);
     }
 }
 

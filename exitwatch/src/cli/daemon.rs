@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{parse_size, Format};
+use crate::render::Format;
 use crate::sink::spec::{self, Defaults, Output, Rotation, SinkSpec, SpecError, TOKEN_ADVICE};
 use crate::sink::HttpSettings;
+use crate::units::{parse_duration, parse_size};
 
 #[derive(clap::Args, Debug)]
 #[command(next_help_heading = "Daemon")]
@@ -101,26 +102,6 @@ pub enum DaemonError {
     NeedsJson(String, &'static str),
     #[error("--{0} {1:?} is not valid: {2}")]
     Bad(&'static str, String, &'static str),
-}
-
-/// `500ms`, `5s`, `2m`, `1h`, or a number of seconds.
-pub fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    let split = s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .trim()
-        .parse()
-        .ok()
-        .filter(|n: &f64| n.is_finite() && *n >= 0.0)?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
-    };
-    Duration::try_from_secs_f64(secs).ok()
 }
 
 /// `HOST:PORT` or `[V6]:PORT`, port required.

@@ -1,5 +1,5 @@
 use super::*;
-use crate::cli::Format;
+use crate::render::Format;
 use crate::sink::SinkSpec;
 
 fn argv(args: &[&str]) -> Vec<OsString> {

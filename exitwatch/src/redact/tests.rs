@@ -1,4 +1,5 @@
 use super::*;
+use crate::event::Sender;
 use crate::render::fixtures;
 
 fn argv(list: &[&str]) -> Vec<Vec<u8>> {

@@ -199,7 +199,7 @@ pub fn ctx() -> super::Context {
 }
 
 /// Renders `a` in a machine format and checks it is exactly one line of JSON.
-pub fn line(format: crate::cli::Format, a: &crate::story::Annotated) -> serde_json::Value {
+pub fn line(format: crate::render::Format, a: &crate::story::Annotated) -> serde_json::Value {
     let mut out = Vec::new();
     super::render(format, &ctx(), a, &mut out).unwrap();
     assert_eq!(

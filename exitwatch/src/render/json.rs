@@ -435,7 +435,7 @@ mod tests {
     fn line(event: &Event) -> Value {
         let mut out = Vec::new();
         let a = crate::render::bare(event.clone());
-        crate::render::render(crate::cli::Format::Json, &ctx(), &a, &mut out).unwrap();
+        crate::render::render(crate::render::Format::Json, &ctx(), &a, &mut out).unwrap();
         assert_eq!(
             out.iter().filter(|&&b| b == b'\n').count(),
             1,

@@ -11,10 +11,58 @@ mod text;
 
 use std::io::{self, Write};
 
-use crate::cli::Format;
 use crate::event::Event;
 use crate::story::Annotated;
 use crate::users::Users;
+
+/// How events are written: for people or for machines.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Stap,
+    Json,
+    Ecs,
+    Ocsf,
+}
+
+impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::Text,
+        Format::Stap,
+        Format::Json,
+        Format::Ecs,
+        Format::Ocsf,
+    ];
+
+    /// The name the command line and config file use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Text => "text",
+            Format::Stap => "stap",
+            Format::Json => "json",
+            Format::Ecs => "ecs",
+            Format::Ocsf => "ocsf",
+        }
+    }
+
+    /// One line for `--help`.
+    pub fn summary(self) -> &'static str {
+        match self {
+            Format::Text => "Human-readable, with a one-line verdict per event",
+            Format::Stap => "Exactly the three lines of the classic systemtap signal.send script",
+            Format::Json => "One `exitwatch.v1` JSON object per line",
+            Format::Ecs => "One Elastic Common Schema (ECS 8.11) document per line",
+            Format::Ocsf => {
+                "One OCSF 1.3 event per line (Process Activity; Event Log Activity for lost records)"
+            }
+        }
+    }
+
+    /// One line per event, for a program to read.
+    pub fn is_machine(self) -> bool {
+        matches!(self, Format::Json | Format::Ecs | Format::Ocsf)
+    }
+}
 
 /// What every renderer needs besides the event.
 #[derive(Clone, Debug)]
@@ -37,11 +85,9 @@ impl Context {
 
     /// When the event happened (Unix ns); a lost-events report happens when it is made.
     pub fn event_ns(&self, event: &Event) -> i128 {
-        match event {
-            Event::Signal(s) => self.wall_ns(s.time_ns),
-            Event::Exit(x) => self.wall_ns(x.time_ns),
-            Event::Oom(o) => self.wall_ns(o.time_ns),
-            Event::Lost { .. } => std::time::SystemTime::now()
+        match event.time_ns() {
+            Some(t) => self.wall_ns(t),
+            None => std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as i128),
         }

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::{bare, fixtures, limit::MAX_LINE};
-use crate::cli::Format;
 use crate::event::{Event, Sender};
+use crate::render::Format;
 use crate::story::Annotated;
 
 const MACHINE: [Format; 3] = [Format::Json, Format::Ecs, Format::Ocsf];

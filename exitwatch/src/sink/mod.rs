@@ -39,6 +39,25 @@ pub struct Record {
     pub time_ns: i128,
 }
 
+/// Where the pipeline hands what it rendered: every output, and stderr for what the chosen
+/// format leaves out (the stap format's exits and OOM kills). [`FanOut`] is the real one.
+pub trait Outlet {
+    /// To every output (`-o`); never waits (each output has its own bounded queue).
+    fn send(&mut self, record: Record);
+    /// To stderr, beside the outputs.
+    fn aside(&mut self, text: &[u8]) -> io::Result<()>;
+}
+
+impl Outlet for FanOut {
+    fn send(&mut self, record: Record) {
+        FanOut::send(self, record);
+    }
+
+    fn aside(&mut self, text: &[u8]) -> io::Result<()> {
+        io::Write::write_all(&mut io::stderr(), text)
+    }
+}
+
 /// What the outputs need besides their URLs.
 #[derive(Clone, Debug)]
 pub struct Settings {

@@ -231,7 +231,7 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
         let path = percent_decode(rest).map_err(|w| fail(w, false))?;
         let mut rotation = defaults.rotation;
         if let Some(v) = get("max_size") {
-            rotation.max_size = crate::cli::parse_size(v)
+            rotation.max_size = crate::units::parse_size(v)
                 .ok()
                 .filter(|&n| n > 0)
                 .ok_or_else(|| fail(format!("max_size={v} is not a size such as 100M"), false))?;
@@ -280,7 +280,7 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
         };
         let max_size = match get("max_size") {
             None => defaults.udp_max_size,
-            Some(v) => crate::cli::parse_size(v)
+            Some(v) => crate::units::parse_size(v)
                 .ok()
                 .filter(|n| (480..=65_000).contains(n))
                 .ok_or_else(|| {

@@ -1,7 +1,7 @@
 use serde_json::{json, Value};
 
-use crate::cli::Format;
 use crate::event::{Event, Sender};
+use crate::render::Format;
 use crate::render::{bare, fixtures};
 use crate::signals::KernelReason;
 use crate::story::{Annotated, Cause, Diagnosis};

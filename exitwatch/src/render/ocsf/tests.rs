@@ -1,8 +1,8 @@
 use serde_json::{json, Value};
 
-use crate::cli::Format;
 use crate::event::{Event, Sender};
 use crate::exitstatus::ExitStatus;
+use crate::render::Format;
 use crate::render::{bare, fixtures};
 use crate::signals::{Disposition, KernelReason};
 use crate::story::{Annotated, Cause, Diagnosis};

@@ -1,0 +1,206 @@
+//! What the daemon sets up before its loop: the processes and receivers asked about, the
+//! rendering context, the story, and what it says once it is ready.
+
+use std::collections::BTreeMap;
+use std::io::{self, IsTerminal};
+use std::time::Duration;
+
+use aya::maps::MapData;
+use aya::Ebpf;
+use exitwatch_common::names;
+
+use crate::cli::{Color, Config};
+use crate::clock;
+use crate::container::cache::MetadataCache;
+use crate::container::watch::Filter;
+use crate::event::{Event, ExitEvent, Proc};
+use crate::pipeline::Question;
+use crate::procs::{self, ProcError, State, Watched};
+use crate::reader::ReaderError;
+use crate::receivers::Receivers;
+use crate::render::{Context, Format};
+use crate::sink::SinkSpec;
+use crate::story::Story;
+use crate::users::Users;
+
+use super::{AppError, Pipe};
+
+/// The `--pid`s, each resolved to its process (a thread id names its process).
+pub fn resolve_pids(pids: &[u32]) -> Result<BTreeMap<u32, Watched>, ProcError> {
+    let mut pending = BTreeMap::new();
+    for &pid in pids {
+        let w = procs::resolve(pid)?;
+        pending.insert(w.pid, w);
+    }
+    Ok(pending)
+}
+
+/// The kernel's cgroup verdicts for `--container`/`--pod`/`--namespace`, first filled once
+/// the runtimes answered (names need their first listing); None without those options.
+pub async fn receivers(
+    config: &Config,
+    ebpf: &mut Ebpf,
+    cache: &MetadataCache,
+) -> Result<Option<Receivers>, AppError> {
+    if config.receivers.is_empty() {
+        return Ok(None);
+    }
+    let map = ebpf
+        .take_map(names::WATCHED_CGROUPS)
+        .ok_or(ReaderError::NoMap(names::WATCHED_CGROUPS))?;
+    let map: aya::maps::HashMap<MapData, u64, u32> = aya::maps::HashMap::try_from(map)
+        .map_err(|e| ReaderError::Map(names::WATCHED_CGROUPS, e.to_string()))?;
+    let mut r = Receivers::new(config.receivers.clone(), map);
+    let _ = tokio::time::timeout(Duration::from_secs(3), cache.refresh()).await;
+    if r.refresh(cache) == 0 {
+        eprintln!(
+            "exitwatch: warning: no container matches {} yet; exitwatch keeps looking as containers start",
+            describe_filter(r.filter())
+        );
+    }
+    Ok(Some(r))
+}
+
+/// What every renderer needs. Colours are for a terminal: not for files and receivers, unless
+/// asked for.
+pub fn context(config: &Config) -> Context {
+    let only_stdout = config
+        .daemon
+        .outputs
+        .iter()
+        .all(|o| o.spec == SinkSpec::Stdout);
+    Context {
+        node: node_name(),
+        boot_epoch_ns: clock::boot_epoch_ns(),
+        color: use_color(config.format, config.color)
+            && (config.color == Color::Always || only_stdout),
+        users: Users::load(),
+        page_size: page_size(),
+    }
+}
+
+pub fn question(config: &Config, pending: BTreeMap<u32, Watched>) -> Question {
+    Question {
+        pending,
+        count: config.count,
+        receivers: config.receivers.clone(),
+    }
+}
+
+/// Event ids are unique across restarts: they start with the daemon's start time in hex.
+pub fn story(config: &Config) -> Story {
+    let run = (clock::boot_epoch_ns() + i128::from(clock::since_boot_ns())) as u64;
+    Story::new(format!("{run:x}"), config.rules.clone())
+}
+
+/// A watched process may have ended between the /proc check and the attach: a zombie still
+/// shows its status; one already reaped is said to be unknown.
+pub fn settle_early_exits(pending: &BTreeMap<u32, Watched>, pipe: &mut Pipe) -> io::Result<()> {
+    for (&pid, w) in pending {
+        if !pipe.is_pending(pid) {
+            continue;
+        }
+        match procs::state(pid) {
+            State::Alive => {}
+            State::Zombie(Some(status)) => {
+                let proc = Proc {
+                    pid,
+                    tid: pid,
+                    ns_pid: None,
+                    comm: w.comm.clone().into_bytes(),
+                    start_ns: 0,
+                };
+                pipe.emit_now(Event::Exit(ExitEvent {
+                    time_ns: clock::since_boot_ns(),
+                    status,
+                    proc,
+                    place: Default::default(),
+                }))?;
+            }
+            State::Zombie(None) | State::Gone => {
+                eprintln!("exitwatch: {}({pid}) exited before exitwatch attached; its exit status is unknown", w.comm);
+                pipe.forget(pid);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Said once the daemon is ready: what it runs without, and heap handed back.
+pub fn after_ready(degraded: &[String], log_unreadable: Option<&str>) {
+    // Loading parsed ~6 MB of BTF twice; hand that heap back so an idle daemon stays small.
+    // SAFETY: malloc_trim only releases free memory at the top of glibc's heaps.
+    unsafe { libc::malloc_trim(0) };
+    for note in degraded {
+        eprintln!("exitwatch: warning: {note}");
+    }
+    if let Some(e) = log_unreadable {
+        eprintln!(
+            "exitwatch: warning: cannot read the kernel log ({e}; it takes CAP_SYSLOG): OOM kills will lack their constraint and memory cgroup"
+        );
+    }
+}
+
+pub fn describe_scope(receivers: Option<&Receivers>, pending: &BTreeMap<u32, Watched>) -> String {
+    if let Some(r) = receivers {
+        return format!("watching {}", describe_filter(r.filter()));
+    }
+    if pending.is_empty() {
+        return "watching every process on this node".into();
+    }
+    let list: Vec<String> = pending
+        .values()
+        .map(|w| {
+            format!(
+                "{}({})",
+                crate::escape::escape_text(w.comm.as_bytes()),
+                w.pid
+            )
+        })
+        .collect();
+    format!("watching {}", list.join(", "))
+}
+
+fn describe_filter(f: &Filter) -> String {
+    let mut parts = Vec::new();
+    parts.extend(f.containers.iter().map(|c| format!("--container {c}")));
+    parts.extend(f.pods.iter().map(|p| format!("--pod {p}")));
+    parts.extend(f.namespaces.iter().map(|n| format!("--namespace {n}")));
+    parts.join(", ")
+}
+
+fn use_color(format: Format, color: Color) -> bool {
+    format == Format::Text
+        && match color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                io::stdout().is_terminal()
+                    && std::env::var_os("NO_COLOR").is_none()
+                    && std::env::var("TERM").map_or(true, |t| t != "dumb")
+            }
+        }
+}
+
+/// `NODE_NAME` (the Kubernetes downward API), else the hostname.
+pub fn node_name() -> String {
+    std::env::var("NODE_NAME")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as u64
+    } else {
+        4096
+    }
+}
