@@ -1,9 +1,12 @@
 //! The daemon: start (outputs, programs, reader, runtimes), loop (hand each record, log line,
 //! runtime answer and deadline to the pipeline), shut down (drain, account for losses, flush).
 
+mod error;
+mod feed;
 mod start;
 
-use std::io;
+use feed::{drain, report_lost, take};
+
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,51 +16,18 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::cli::Config;
 use crate::container::cache::{CacheConfig, MetadataCache};
 use crate::enrich::system::System;
-use crate::event::Event;
 use crate::kmsg::KernelLog;
-use crate::loader::{self, LoadError};
+use crate::loader;
 use crate::metrics::{self, Metrics};
 use crate::pipeline::{Outputs, Pipeline};
-use crate::procs::ProcError;
-use crate::reader::{Drained, Reader, ReaderError};
-use crate::sink::{FanOut, Settings, SinkError};
+use crate::reader::Reader;
+use crate::sink::{FanOut, Settings};
 use crate::{clock, sysexits};
 
+pub use error::AppError;
 pub use start::node_name;
 
 type Pipe = Pipeline<System, FanOut>;
-
-#[derive(Debug, thiserror::Error)]
-pub enum AppError {
-    #[error("{0}")]
-    NoProcess(#[from] ProcError),
-    #[error("{0}")]
-    Load(#[from] LoadError),
-    #[error("{0}")]
-    Reader(#[from] ReaderError),
-    #[error("reading events failed: {0}")]
-    Io(#[from] io::Error),
-    #[error("{0}")]
-    Sink(#[from] SinkError),
-    #[error("cannot serve metrics on --metrics-addr {0}: {1}; choose another address or port")]
-    Metrics(String, io::Error),
-}
-
-impl AppError {
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            AppError::NoProcess(_) => sysexits::NOINPUT,
-            AppError::Load(e) => e.exit_code(),
-            AppError::Reader(_) => sysexits::SOFTWARE,
-            AppError::Io(_) => sysexits::IOERR,
-            AppError::Sink(e) => e.exit_code(),
-            AppError::Metrics(_, e) if e.kind() == io::ErrorKind::PermissionDenied => {
-                sysexits::NOPERM
-            }
-            AppError::Metrics(..) => sysexits::UNAVAILABLE,
-        }
-    }
-}
 
 /// Runs exitwatch with a checked configuration; returns the process exit status.
 pub async fn run(config: Config) -> Result<u8, AppError> {
@@ -183,35 +153,4 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         _ = sigterm.recv() => eprintln!("exitwatch: stopping without waiting for the outputs"),
     }
     Ok(sysexits::OK)
-}
-
-/// One decoded record into the pipeline; true while the pipeline wants more.
-fn take(pipe: &mut Pipe, ev: Result<Event, crate::decode::DecodeError>) -> io::Result<bool> {
-    match ev {
-        Ok(ev) => pipe.record(ev, clock::since_boot_ns())?,
-        Err(e) => eprintln!("exitwatch: skipped a malformed record: {e}"),
-    }
-    Ok(!pipe.done())
-}
-
-/// Turns one drain may take at once: what a full ring holds, without letting a producer that
-/// outpaces us keep the loop here for ever.
-const MAX_TURNS: usize = 16;
-
-/// Hands what the kernel has queued to the pipeline now, turn after turn, until the ring is
-/// empty, the pipeline is done, or [`MAX_TURNS`] turns were taken.
-fn drain(reader: &mut Reader, pipe: &mut Pipe) -> io::Result<()> {
-    for _ in 0..MAX_TURNS {
-        if pipe.done() || reader.drain_now(|ev| take(pipe, ev))? == Drained::Empty {
-            break;
-        }
-    }
-    Ok(())
-}
-
-fn report_lost(reader: &mut Reader, pipe: &mut Pipe) -> io::Result<()> {
-    match reader.lost_since_last() {
-        0 => Ok(()),
-        count => pipe.emit_now(Event::Lost { count }),
-    }
 }
