@@ -8,14 +8,9 @@ use serde_json::{json, Value};
 
 use crate::event::{Event, ExitEvent, OomEvent, Proc, Sender, SignalEvent};
 use crate::oom::Constraint;
-use crate::signals::{self, KernelReason, SignalResult};
+use crate::signals::{self, KernelReason, SignalResult, SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM};
 use crate::timefmt::human_duration;
 
-const SIGINT: i32 = 2;
-const SIGHUP: i32 = 1;
-const SIGQUIT: i32 = 3;
-const SIGKILL: i32 = 9;
-const SIGTERM: i32 = 15;
 /// Past events remembered per target, and targets remembered.
 const HISTORY_PER_TARGET: usize = 8;
 const MAX_TARGETS: usize = 16_384;
