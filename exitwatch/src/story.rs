@@ -2,6 +2,7 @@
 //! caused them, and draws diagnoses from the sequence (pure: fed events in order).
 
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -55,9 +56,42 @@ impl Default for Rules {
     }
 }
 
+/// What a diagnosis found; serialised (and printed) as the snake_case name users match on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiagnosisCode {
+    StopEscalated,
+    TermIgnoredByPid1,
+    Fault,
+    SelfSignal,
+    SuspiciousSender,
+    OomMemcg,
+    OomGlobal,
+}
+
+impl DiagnosisCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiagnosisCode::StopEscalated => "stop_escalated",
+            DiagnosisCode::TermIgnoredByPid1 => "term_ignored_by_pid1",
+            DiagnosisCode::Fault => "fault",
+            DiagnosisCode::SelfSignal => "self_signal",
+            DiagnosisCode::SuspiciousSender => "suspicious_sender",
+            DiagnosisCode::OomMemcg => "oom_memcg",
+            DiagnosisCode::OomGlobal => "oom_global",
+        }
+    }
+}
+
+impl fmt::Display for DiagnosisCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Diagnosis {
-    pub code: &'static str,
+    pub code: DiagnosisCode,
     pub message: String,
     pub evidence: Value,
 }
@@ -173,7 +207,7 @@ impl Story {
             if let Some(first) = stop {
                 let elapsed = s.time_ns.saturating_sub(first.time_ns);
                 out.push(Diagnosis {
-                    code: "stop_escalated",
+                    code: DiagnosisCode::StopEscalated,
                     message: format!(
                         "graceful stop timed out after {}: {} from {} did not end {}, then SIGKILL from {}",
                         human_duration(elapsed),
@@ -189,7 +223,7 @@ impl Story {
         let in_container = s.target.ns_pid == Some(1) && s.target.pid != 1;
         if is_stop_request(s.signo) && s.result == SignalResult::Ignored && in_container {
             out.push(Diagnosis {
-                code: "term_ignored_by_pid1",
+                code: DiagnosisCode::TermIgnoredByPid1,
                 message: format!(
                     "{} is PID 1 of its container and installed no handler for {}, so the kernel drops it: \
                      the stop will wait out the grace period and end in SIGKILL (exit 137). Handle {} in the \
@@ -210,7 +244,7 @@ impl Story {
                 .fault_addr
                 .map_or_else(|| "unknown".into(), |a| format!("{a:#x}"));
             out.push(Diagnosis {
-                code: "fault",
+                code: DiagnosisCode::Fault,
                 message: format!(
                     "{} crashed: {} ({}) at address {addr}; a bug in the program or a library it uses",
                     who(&s.target),
@@ -223,7 +257,7 @@ impl Story {
         if let Sender::Process(a) = &s.sender {
             if a.proc.pid == s.target.pid {
                 out.push(Diagnosis {
-                    code: "self_signal",
+                    code: DiagnosisCode::SelfSignal,
                     message: format!(
                         "{} sent {} to itself (abort(), raise() or kill(getpid(), …)): look at its own logs for why",
                         who(&s.target),
@@ -293,7 +327,7 @@ impl Story {
             .filter_map(|r| r["rule"].as_str().map(str::to_owned))
             .collect();
         Some(Diagnosis {
-            code: "suspicious_sender",
+            code: DiagnosisCode::SuspiciousSender,
             message: format!(
                 "{} to {} came from a suspicious sender ({}): have a security engineer look at this process tree",
                 signame(s.signo),
@@ -309,7 +343,7 @@ impl Story {
         if let Some(ctx) = &o.context {
             let d = match ctx.constraint {
                 Constraint::Memcg => Diagnosis {
-                    code: "oom_memcg",
+                    code: DiagnosisCode::OomMemcg,
                     message: format!(
                         "the memory cgroup {} hit its own limit: raise the container's or pod's memory limit \
                          (resources.limits.memory) or find the leak in {}",
@@ -319,7 +353,7 @@ impl Story {
                     evidence: json!({ "memcg": ctx.oom_memcg, "limit_bytes": o.memcg_usage.and_then(|u| u.limit_bytes) }),
                 },
                 _ => Diagnosis {
-                    code: "oom_global",
+                    code: DiagnosisCode::OomGlobal,
                     message: format!(
                         "the node itself ran out of memory ({} constraint) and the kernel killed {} as the biggest \
                          scorer: look at node overcommit and at pods without memory limits (BestEffort and \
