@@ -91,6 +91,124 @@ fn random_looking(comm: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::Actor;
+    use crate::render::fixtures;
+    use crate::signals::KernelReason;
+
+    /// pkill's SIGKILL to server(7942) from a clean process tree (the fixture's vGhyM0 removed).
+    fn quiet() -> SignalEvent {
+        let mut ev = fixtures::pkill_kills_server();
+        if let Sender::Process(a) = &mut ev.sender {
+            a.ancestry.retain(|x| x.comm != b"vGhyM0");
+        }
+        ev
+    }
+
+    fn sender(ev: &mut SignalEvent) -> &mut Actor {
+        match &mut ev.sender {
+            Sender::Process(a) => a,
+            Sender::Kernel { .. } => unreachable!("the fixture's sender is a process"),
+        }
+    }
+
+    fn fired(d: &Diagnosis) -> Vec<&str> {
+        d.evidence
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["rule"].as_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn an_ordinary_sender_is_not_suspicious() {
+        assert_eq!(suspicious_sender(&quiet(), &Rules::default()), None);
+    }
+
+    #[test]
+    fn the_message_and_evidence_name_the_rule_that_fired() {
+        let mut ev = quiet();
+        ev.target.comm = b"auditd".to_vec();
+        let d = suspicious_sender(&ev, &Rules::default()).unwrap();
+        assert_eq!(d.code, DiagnosisCode::SuspiciousSender);
+        assert_eq!(
+            d.message,
+            "SIGKILL to auditd(7942) came from a suspicious sender (protected_target): \
+             have a security engineer look at this process tree"
+        );
+        assert_eq!(
+            d.evidence,
+            json!([{ "rule": "protected_target", "target": "auditd(7942)" }])
+        );
+    }
+
+    #[test]
+    fn a_memfd_executable_is_reported_as_memfd_only() {
+        let mut ev = quiet();
+        sender(&mut ev).exe = Some(b"/memfd:x (deleted)".to_vec());
+        let rules = Rules {
+            suspicious_dirs: vec!["/".into()],
+            ..Rules::default()
+        };
+        let d = suspicious_sender(&ev, &rules).unwrap();
+        assert_eq!(fired(&d), vec!["exe_memfd"]);
+    }
+
+    #[test]
+    fn suspicious_dirs_match_whole_path_components() {
+        let rules = Rules {
+            suspicious_dirs: vec!["/opt/drop/".into()],
+            ..Rules::default()
+        };
+        let mut inside = quiet();
+        sender(&mut inside).exe = Some(b"/opt/drop/kx".to_vec());
+        let d = suspicious_sender(&inside, &rules).unwrap();
+        assert_eq!(
+            d.evidence,
+            json!([{ "rule": "exe_in_suspicious_dir", "exe": "/opt/drop/kx", "dir": "/opt/drop/" }])
+        );
+        let mut beside = quiet();
+        sender(&mut beside).exe = Some(b"/opt/dropbox/kx".to_vec());
+        assert_eq!(suspicious_sender(&beside, &rules), None);
+    }
+
+    #[test]
+    fn random_names_are_looked_for_in_the_sender_and_its_ancestors_unless_turned_off() {
+        let mut ev = fixtures::pkill_kills_server(); // vGhyM0(19400) is an ancestor
+        sender(&mut ev).proc.comm = b"xR7tQ2kP".to_vec();
+        let d = suspicious_sender(&ev, &Rules::default()).unwrap();
+        let processes: Vec<&Value> = d
+            .evidence
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| &r["process"])
+            .collect();
+        assert_eq!(
+            processes,
+            [&json!("vGhyM0(19400)"), &json!("xR7tQ2kP(23549)")]
+        );
+        let off = Rules {
+            random_names: false,
+            ..Rules::default()
+        };
+        assert_eq!(suspicious_sender(&ev, &off), None);
+    }
+
+    #[test]
+    fn a_kernel_sender_is_never_suspicious() {
+        let mut ev = quiet();
+        let a = sender(&mut ev);
+        a.exe = Some(b"/tmp/kx".to_vec());
+        a.exe_deleted = true;
+        ev.target.comm = b"falco".to_vec();
+        assert!(suspicious_sender(&ev, &Rules::default()).is_some());
+        ev.sender = Sender::Kernel {
+            reason: KernelReason::Fault,
+            context: ev.sender.actor().clone(),
+        };
+        assert_eq!(suspicious_sender(&ev, &Rules::default()), None);
+    }
 
     #[test]
     fn random_looking_names() {
