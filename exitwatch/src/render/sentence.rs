@@ -3,7 +3,7 @@
 use crate::escape::json_string;
 use crate::event::{Event, Place, Proc, Sender};
 use crate::signals;
-use crate::story::Annotated;
+use crate::story::{Annotated, DiagnosisCode};
 
 /// "SIGKILL from pkill(23549) to server(7942): delivered, server(7942) will exit with code 137".
 pub fn of(a: &Annotated) -> String {
@@ -58,7 +58,9 @@ pub fn reason(a: &Annotated) -> Option<String> {
 
 /// Did the story find the sender suspicious? Machine formats raise such events to alerts.
 pub fn suspicious(a: &Annotated) -> bool {
-    a.diagnosis.iter().any(|d| d.code == "suspicious_sender")
+    a.diagnosis
+        .iter()
+        .any(|d| d.code == DiagnosisCode::SuspiciousSender)
 }
 
 fn signame(signo: i32) -> String {

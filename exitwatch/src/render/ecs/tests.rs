@@ -4,7 +4,7 @@ use crate::event::{Event, Sender};
 use crate::render::Format;
 use crate::render::{bare, fixtures};
 use crate::signals::KernelReason;
-use crate::story::{Annotated, Cause, Diagnosis};
+use crate::story::{Annotated, Cause, Diagnosis, DiagnosisCode};
 
 fn ecs(a: &Annotated) -> Value {
     fixtures::line(Format::Ecs, a)
@@ -108,7 +108,7 @@ fn containers_and_pods_of_both_sides() {
 fn a_suspicious_sender_makes_an_alert_with_its_reason() {
     let mut a = bare(Event::Signal(fixtures::pkill_kills_server()));
     a.diagnosis.push(Diagnosis {
-        code: "suspicious_sender",
+        code: DiagnosisCode::SuspiciousSender,
         message: "SIGKILL to server(7942) came from a suspicious sender (random_name)".into(),
         evidence: json!([{ "rule": "random_name", "process": "vGhyM0(19400)" }]),
     });

@@ -5,7 +5,7 @@ use crate::exitstatus::ExitStatus;
 use crate::render::Format;
 use crate::render::{bare, fixtures};
 use crate::signals::{Disposition, KernelReason};
-use crate::story::{Annotated, Cause, Diagnosis};
+use crate::story::{Annotated, Cause, Diagnosis, DiagnosisCode};
 
 fn ocsf(a: &Annotated) -> Value {
     fixtures::line(Format::Ocsf, a)
@@ -13,7 +13,7 @@ fn ocsf(a: &Annotated) -> Value {
 
 fn suspicious(mut a: Annotated) -> Annotated {
     a.diagnosis.push(Diagnosis {
-        code: "suspicious_sender",
+        code: DiagnosisCode::SuspiciousSender,
         message: "came from a suspicious sender".into(),
         evidence: json!([]),
     });
