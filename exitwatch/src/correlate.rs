@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 
 use crate::event::{Event, OomEvent, SignalEvent};
 use crate::oom::OomContext;
-use crate::signals::SI_KERNEL;
+use crate::signals::{SIGKILL, SI_KERNEL};
 
 /// How long a kernel SIGKILL waits for a `mark_victim` that would explain it.
 pub const PRIV_KILL_HOLD_NS: u64 = 20_000_000;
@@ -47,7 +47,7 @@ pub struct Correlator {
 }
 
 fn is_kernel_kill(ev: &SignalEvent) -> bool {
-    ev.signo == 9 && ev.code == SI_KERNEL
+    ev.signo == SIGKILL && ev.code == SI_KERNEL
 }
 
 fn log_matches(ctx: &OomContext, oom: &OomEvent) -> bool {
