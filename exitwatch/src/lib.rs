@@ -1,34 +1,65 @@
-pub mod app;
+//! exitwatch: who killed my process? The daemon behind the `exitwatch` binary.
+//!
+//! Every event takes one path, one way, through one room per stage:
+//!
+//! ```text
+//!  kernel programs        reader        decode       pipeline ─────────────────────────────────────────────►  sink
+//!  (exitwatch-ebpf)  ──►  ring buffer ─► bytes →  ─►  enrich ─► correlate ─► story ─────► render ─────────►  stdout, file,
+//!  signal_generate        AsyncFd,      Event        (World:   (OOM join,    (ids,         (text, stap,       syslog, http
+//!  sched_process_exit     turn budget,  (pure)        runtime   hold for      causes,       json, ecs,         (Outlet)
+//!  mark_victim            lost counts                 names,    names and     diagnoses)    ocsf; pure)
+//!                         (I/O edge)                  /proc)    log lines)
+//! ```
+//!
+//! - I/O lives at the edges: [`reader`] (the aya maps), [`enrich::system`] (the runtimes'
+//!   [`container::cache`], /proc, cgroupfs), [`kmsg`] (the kernel log), [`sink`] (outputs),
+//!   [`metrics::server`]. [`app`] wires them: start → loop → shutdown.
+//! - Everything between is pure and unit-tested without root: [`decode`], [`pipeline`] (which
+//!   takes a fake [`enrich::World`] and [`sink::Outlet`]), [`correlate`], [`story`], [`render`].
+//! - Facts about an event (kind, time, places, containers, severity) are methods on
+//!   [`event::Event`]; no stage re-derives them.
+//! - Before any of it: [`cli`] and [`config`] turn what the user typed into a checked
+//!   configuration; [`btf`] and [`loader`] find the running kernel's offsets and load the
+//!   programs; [`doctor`] checks a node; [`explain`] teaches exit codes.
+
+// Start-up: settings, the kernel, the programs.
 pub mod btf;
 pub mod caps;
-pub mod cgroupfs;
 pub mod cli;
-pub mod clock;
 pub mod config;
-pub mod container;
+pub mod loader;
+pub mod units;
+
+// The event path (the drawing above gives the order).
 pub mod correlate;
 pub mod decode;
-pub mod doctor;
 pub mod enrich;
-pub mod escape;
 pub mod event;
-pub mod exitstatus;
-pub mod explain;
-pub mod kmsg;
-pub mod loader;
-pub mod metrics;
-pub mod oom;
 pub mod pipeline;
-pub mod procs;
 pub mod reader;
-pub mod receivers;
-pub mod redact;
 pub mod render;
-pub mod role;
-pub mod signals;
 pub mod sink;
 pub mod story;
-pub mod sysexits;
+
+// What the stages ask about: the domain.
+pub mod cgroupfs;
+pub mod container;
+pub mod escape;
+pub mod exitstatus;
+pub mod kmsg;
+pub mod oom;
+pub mod procs;
+pub mod receivers;
+pub mod redact;
+pub mod role;
+pub mod signals;
 pub mod timefmt;
-pub mod units;
 pub mod users;
+
+// The daemon and its other faces.
+pub mod app;
+pub mod clock;
+pub mod doctor;
+pub mod explain;
+pub mod metrics;
+pub mod sysexits;
