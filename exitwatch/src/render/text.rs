@@ -6,7 +6,6 @@ use std::io::{self, Write};
 use super::Context;
 use crate::escape::escape_text;
 use crate::event::{Event, Place, Proc};
-use crate::signals;
 use crate::story::Annotated;
 
 mod detail;
@@ -58,10 +57,6 @@ fn paint(ctx: &Context, code: &'static str) -> &'static str {
 /// `name(pid)`, escaped.
 pub fn who(p: &Proc) -> String {
     format!("{}({})", escape_text(&p.comm), p.pid)
-}
-
-fn signal_name(signo: i32) -> String {
-    signals::name(signo).map_or_else(|| format!("signal {signo}"), str::to_owned)
 }
 
 /// `name(pid)`, and its container when it has one.

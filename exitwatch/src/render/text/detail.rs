@@ -2,15 +2,15 @@
 
 use std::io::{self, Write};
 
-use super::{signal_name, who};
+use super::who;
 use crate::escape::{escape_text, shell_words};
 use crate::event::{Actor, Place, Proc, Sender, SignalEvent};
 use crate::render::Context;
-use crate::signals;
+use crate::signals::{self, Signal};
 
 /// The sender's (or context task's) lines, then the signal, the target's container and the target.
 pub(super) fn signal(ctx: &Context, ev: &SignalEvent, out: &mut dyn Write) -> io::Result<()> {
-    let sig = signal_name(ev.signo);
+    let sig = Signal(ev.signo);
     let (label, actor) = match &ev.sender {
         Sender::Process(a) => ("sender", a),
         Sender::Kernel { context, .. } => ("context", context),

@@ -139,3 +139,16 @@ fn handled_signal_is_not_called_fatal() {
     let s = text(ev, false);
     assert!(s.contains("handles SIGTERM itself"), "{s}");
 }
+
+#[test]
+fn a_signal_without_a_name_reads_signal_n() {
+    let mut ev = fixtures::pkill_kills_server();
+    ev.signo = 65;
+    let s = text(ev, false);
+    let first = s.lines().next().unwrap();
+    assert!(
+        first.contains(" signal 65 from root's `pkill -9 server`"),
+        "{first}"
+    );
+    assert!(s.contains("\n  signal    signal 65 ("), "{s}");
+}

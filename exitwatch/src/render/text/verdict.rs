@@ -2,11 +2,11 @@
 
 use std::io::{self, Write};
 
-use super::{paint, signal_name, who, who_in, BOLD, RED, RESET};
+use super::{paint, who, who_in, BOLD, RED, RESET};
 use crate::escape::{escape_text, shell_words};
 use crate::event::{Actor, ExitEvent, Sender, SignalEvent};
 use crate::render::Context;
-use crate::signals::{Disposition, SignalResult};
+use crate::signals::{Disposition, Signal, SignalResult};
 use crate::story::Cause;
 use crate::timefmt::{human_duration, rfc3339_nanos};
 
@@ -15,7 +15,7 @@ const VERDICT_CMD_CHARS: usize = 60;
 
 /// "2026-… SIGKILL from root's `pkill -9 server` (via vGhyM0 → bash), delivered: server(7942) will exit with code 137"
 pub(super) fn signal(ctx: &Context, ev: &SignalEvent, out: &mut dyn Write) -> io::Result<()> {
-    let sig = signal_name(ev.signo);
+    let sig = Signal(ev.signo);
     let from = match &ev.sender {
         Sender::Process(a) => sender_phrase(ctx, ev, a),
         Sender::Kernel { reason, .. } => format!("the kernel ({})", reason.describe()),
@@ -85,7 +85,7 @@ fn sender_phrase(ctx: &Context, ev: &SignalEvent, a: &Actor) -> String {
 
 fn outcome(ev: &SignalEvent) -> String {
     let target = who_in(&ev.target, &ev.target_place);
-    let sig = signal_name(ev.signo);
+    let sig = Signal(ev.signo);
     match ev.result {
         SignalResult::Delivered | SignalResult::AlreadyPending if ev.fatal() => {
             let pending = if ev.result == SignalResult::AlreadyPending { "already pending" } else { "delivered" };
@@ -116,7 +116,7 @@ pub(super) fn exit(
     let after = cause.map_or_else(String::new, |c| {
         let what = match (c.event, c.signal) {
             ("oom_kill", _) => "the OOM kill".to_owned(),
-            (_, Some(sig)) => format!("the {}", signal_name(sig)),
+            (_, Some(sig)) => format!("the {}", Signal(sig)),
             _ => "its cause".to_owned(),
         };
         format!(
