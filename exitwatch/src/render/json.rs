@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::limit::Shorten;
 use super::Context;
-use crate::event::Event;
+use crate::event::{Event, Kind};
 use crate::story::{Annotated, Diagnosis};
 use crate::timefmt::rfc3339_nanos;
 
@@ -22,7 +22,7 @@ pub const SCHEMA: &str = "exitwatch.v1";
 /// Writes one event as one line, without its newline, argv and ancestry shortened by `s`.
 pub fn line(ctx: &Context, a: &Annotated, s: Shorten, out: &mut Vec<u8>) -> serde_json::Result<()> {
     let story = Story {
-        id: &a.id,
+        head: Head::of(ctx, a),
         diagnosis: &a.diagnosis,
     };
     match &a.event {
@@ -32,7 +32,7 @@ pub fn line(ctx: &Context, a: &Annotated, s: Shorten, out: &mut Vec<u8>) -> serd
         Event::Lost { count } => serde_json::to_writer(
             out,
             &Lost {
-                head: Head::now(ctx, "lost", &a.id),
+                head: story.head,
                 count: *count,
                 reason: "ring_buffer_full",
             },
@@ -40,10 +40,9 @@ pub fn line(ctx: &Context, a: &Annotated, s: Shorten, out: &mut Vec<u8>) -> serd
     }
 }
 
-/// Every event's id and diagnoses.
-#[derive(Serialize, Clone, Copy)]
+/// What every document opens with, and the event's diagnoses.
 struct Story<'a> {
-    id: &'a str,
+    head: Head<'a>,
     diagnosis: &'a [Diagnosis],
 }
 
@@ -57,28 +56,25 @@ struct Head<'a> {
 }
 
 impl<'a> Head<'a> {
-    fn at(ctx: &'a Context, event: &'static str, id: &'a str, since_boot_ns: u64) -> Self {
-        let time = rfc3339_nanos(ctx.wall_ns(since_boot_ns));
+    /// When it happened (a loss: when it is reported), and its name in this schema.
+    fn of(ctx: &'a Context, a: &'a Annotated) -> Self {
         Head {
             schema: SCHEMA,
-            event,
-            id,
-            time,
+            event: event_name(a.event.kind()),
+            id: &a.id,
+            time: rfc3339_nanos(ctx.event_ns(&a.event)),
             node: &ctx.node,
         }
     }
+}
 
-    fn now(ctx: &'a Context, event: &'static str, id: &'a str) -> Self {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128);
-        Head {
-            schema: SCHEMA,
-            event,
-            id,
-            time: rfc3339_nanos(now),
-            node: &ctx.node,
-        }
+/// The `event` field: the schema says `oom_kill` for an OOM kill.
+fn event_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Signal => "signal",
+        Kind::Exit => "exit",
+        Kind::Oom => "oom_kill",
+        Kind::Lost => "lost",
     }
 }
 

@@ -39,7 +39,7 @@ pub(super) fn exit<'a>(
 ) -> ExitLine<'a> {
     let s = &ev.status;
     ExitLine {
-        head: Head::at(ctx, "exit", story.id, ev.time_ns),
+        head: story.head,
         exit: ExitJson {
             code: s.container_code(),
             status: s.raw(),

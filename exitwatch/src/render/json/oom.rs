@@ -79,7 +79,7 @@ pub(super) fn oom<'a>(
             peak_bytes: ev.memcg_usage.and_then(|u| u.peak_bytes),
         });
     OomLine {
-        head: Head::at(ctx, "oom_kill", story.id, ev.time_ns),
+        head: story.head,
         victim: VictimJson {
             proc: proc(ctx, &ev.victim),
             args,

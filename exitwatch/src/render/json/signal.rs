@@ -67,7 +67,7 @@ pub(super) fn signal<'a>(
         },
     };
     SignalLine {
-        head: Head::at(ctx, "signal", story.id, ev.time_ns),
+        head: story.head,
         signal: SignalJson {
             number: ev.signo,
             name: signals::name(ev.signo),
