@@ -1,3 +1,5 @@
+//! What a reader of `exitwatch.v1` relies on: the fields of each event kind, kept names, nulls.
+
 use super::*;
 use crate::event::Sender;
 use crate::render::fixtures;

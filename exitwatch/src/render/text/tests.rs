@@ -1,3 +1,5 @@
+//! What a person reads: the verdict wording, the detail lines, escapes, colour only when asked.
+
 use super::oom::bytes;
 use super::*;
 use crate::event::{Sender, SignalEvent};
