@@ -21,7 +21,8 @@ use tokio::{
 
 use super::{
     meta::{Metadata, Query},
-    source::{list_paths, SocketSpec, Source, SourceError},
+    runtimes::SocketSpec,
+    source::{list_paths, Source, SourceError},
 };
 
 /// How the cache polls.
