@@ -3,11 +3,11 @@
 use aya_ebpf::{
     helpers::bpf_ktime_get_boot_ns, macros::btf_tracepoint, programs::BtfTracePointContext,
 };
-use exitwatch_common::{ExitRecord, RecordKind};
+use exitwatch_common::{doomed, loss, ring, ExitRecord, RecordKind};
 
 use crate::{
     config::konst,
-    maps::{count_lost, DOOMED, EVENTS, WATCHED},
+    maps::{count, events, DOOMED, WATCHED},
     place,
     task::{self, read, Task},
 };
@@ -25,8 +25,10 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     let tgid = task::tgid(task);
     // Reported: watched pids, targets of reported signals, and with --container/--pod the
     // main process (pid 1 of its namespace) of a watched container exiting on its own.
-    let listed = unsafe { WATCHED.get(&tgid).is_some() || DOOMED.get(&tgid).is_some() };
-    if !listed
+    let watched = unsafe { WATCHED.get(&tgid).is_some() };
+    let doom = unsafe { DOOMED.get(&tgid) }.copied().unwrap_or(0);
+    if !watched
+        && doom == 0
         && !(konst!(FILTER.cgroups_only) != 0
             && task::ns_pid(task) == Some(1)
             && place::watched(task))
@@ -42,9 +44,17 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     // WATCHED entries stay: the OOM killer's mark_victim can run on another CPU after its victim
     // has already exited, and must still find the victim watched. A --pid session ends once its
     // processes are gone, taking the map with it.
-    let _ = DOOMED.remove(&tgid);
-    let Some(mut entry) = EVENTS.reserve::<ExitRecord>(0) else {
-        count_lost();
+    if doom != 0 && DOOMED.remove(&tgid).is_ok() {
+        count(loss::DOOMED_REMOVED);
+    }
+    // The end of a fatal story (or of a process the user watches) is never crowded out.
+    let rings = if doom == doomed::NONFATAL {
+        ring::NONFATAL
+    } else {
+        ring::FATAL
+    };
+    let Some(mut entry) = events(rings).reserve::<ExitRecord>(0) else {
+        count(loss::EXIT);
         return None;
     };
     let rec = unsafe { &mut *entry.as_mut_ptr() };
@@ -52,8 +62,9 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     rec.time_ns = unsafe { bpf_ktime_get_boot_ns() };
     rec.exit_code = read::<u32>(task, konst!(OFFSETS.task_exit_code)).unwrap_or(0);
     rec._pad = 0;
-    rec.flags = task::fill(task, &mut rec.task);
-    place::fill(task, &mut rec.place);
+    let mut flags = task::fill(task, &mut rec.task);
+    flags |= place::fill_ref(task, &mut rec.place, rings);
+    rec.flags = flags;
     entry.submit(0);
     Some(())
 }

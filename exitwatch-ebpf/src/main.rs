@@ -2,8 +2,11 @@
 #![no_std]
 #![no_main]
 
+mod budget;
 mod config;
+mod exec;
 mod exit;
+mod identity;
 mod maps;
 mod oom;
 mod place;

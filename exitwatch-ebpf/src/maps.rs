@@ -2,17 +2,25 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
-use exitwatch_common::{MAX_DOOMED, MAX_WATCHED, MAX_WATCHED_CGROUPS};
+use exitwatch_common::{
+    loss, ring, IdentityRecord, IdentityState, SuppressedKey, SuppressedValue, MAX_BUDGETS,
+    MAX_CGROUPS_SENT, MAX_DOOMED, MAX_IDENTITIES, MAX_SUPPRESSED, MAX_WATCHED, MAX_WATCHED_CGROUPS,
+};
 
-/// Records for the daemon. The daemon may resize it at load time (`--ring-buffer-size`).
+/// Fatal signals, OOM kills, the exits of their targets, and the identities and cgroup paths
+/// they refer to: never crowded out by non-fatal noise. The daemon may resize it at load time.
 #[map(name = "EVENTS")]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
 
-/// Records that matched the filter but found the ring buffer full, counted per CPU.
+/// Non-fatal reported signals (budgeted per sender), their identities and their targets' exits.
+#[map(name = "EVENTS_NONFATAL")]
+pub static EVENTS_NONFATAL: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
+
+/// What could not be queued or attributed, per CPU, by class (`loss::*`).
 #[map(name = "LOST")]
-pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(loss::SLOTS, 0);
 
 /// Target tgids the daemon asked about (`--pid`): their signals and their exit are reported.
 #[map(name = "WATCHED")]
@@ -22,6 +30,54 @@ pub static WATCHED: HashMap<u32, u32> = HashMap::with_max_entries(MAX_WATCHED, 0
 /// `mark_victim` passes only a pid, this is how the OOM program finds the victim's task.
 #[map(name = "PRIV_KILL")]
 pub static PRIV_KILL: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// The daemon's verdict on each cgroup (kernfs id) it has seen: 1 for the containers and pods
+/// it watches (a target in one of them, or below, is reported), 0 for the rest. A target whose
+/// own cgroup is not in the map is reported too, for the daemon to decide: a container started
+/// since the daemon's last scan may be one it was asked about. Kept current by the daemon.
+#[map(name = "WATCHED_CGROUPS")]
+pub static WATCHED_CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_WATCHED_CGROUPS, 0);
+
+/// Targets of reported signals (`doomed::*`): their exit is reported too, so the story has an
+/// ending, in the ring of the worst signal they received. LRU: a target that never exits is
+/// forgotten eventually rather than filling the map (the daemon counts those evictions).
+#[map(name = "DOOMED")]
+pub static DOOMED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(MAX_DOOMED, 0);
+
+/// Processes whose identity was sent, by tgid: which image, in which rings. Emptied for a
+/// tgid by its exec; the daemon deletes what its own cache forgets, so the next signal sends
+/// the identity again.
+#[map(name = "IDENTITIES")]
+pub static IDENTITIES: LruHashMap<u32, IdentityState> =
+    LruHashMap::with_max_entries(MAX_IDENTITIES, 0);
+
+/// Cgroups whose path was sent, by id: in which rings.
+#[map(name = "CGROUPS_SENT")]
+pub static CGROUPS_SENT: LruHashMap<u64, u32> = LruHashMap::with_max_entries(MAX_CGROUPS_SENT, 0);
+
+/// One token bucket per sender of non-fatal reported signals.
+#[map(name = "BUDGET")]
+pub static BUDGET: LruHashMap<u32, Bucket> = LruHashMap::with_max_entries(MAX_BUDGETS, 0);
+
+/// Signals the budget suppressed, per (sender, signal), per CPU: the counts only grow; the
+/// daemon sums the CPUs and reports the growth. When full, suppressed signals are counted
+/// without their sender.
+#[map(name = "SUPPRESSED")]
+pub static SUPPRESSED: PerCpuHashMap<SuppressedKey, SuppressedValue> =
+    PerCpuHashMap::with_max_entries(MAX_SUPPRESSED, 0);
+
+/// Where an identity record is put together before it is copied, cut to its length, into a
+/// ring (too big for the 512-byte stack).
+#[map(name = "SCRATCH")]
+pub static SCRATCH: PerCpuArray<IdentityRecord> = PerCpuArray::with_max_entries(1, 0);
+
+/// A token bucket: `tokens` in billionths of a signal, refilled at the configured rate.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Bucket {
+    pub last_ns: u64,
+    pub tokens: u64,
+}
 
 #[inline(always)]
 pub fn stash_priv_kill(target: *const u8) {
@@ -37,23 +93,32 @@ pub fn priv_kill_target() -> *const u8 {
         .map_or(core::ptr::null(), |t| *t as *const u8)
 }
 
-/// The daemon's verdict on each cgroup (kernfs id) it has seen: 1 for the containers and pods
-/// it watches (a target in one of them, or below, is reported), 0 for the rest. A target whose
-/// own cgroup is not in the map is reported too, for the daemon to decide: a container started
-/// since the daemon's last scan may be one it was asked about. Kept current by the daemon.
-#[map(name = "WATCHED_CGROUPS")]
-pub static WATCHED_CGROUPS: HashMap<u64, u32> = HashMap::with_max_entries(MAX_WATCHED_CGROUPS, 0);
-
-/// Targets of reported signals: their exit is reported too, so the story has an ending.
-/// LRU: a target that never exits is forgotten eventually rather than filling the map.
-#[map(name = "DOOMED")]
-pub static DOOMED: LruHashMap<u32, u32> = LruHashMap::with_max_entries(MAX_DOOMED, 0);
-
+/// Counts one thing of class `class` (`loss::*`) on this CPU.
 #[inline(always)]
-pub fn count_lost() {
-    if let Some(counter) = LOST.get_ptr_mut(0) {
+pub fn count(class: u32) {
+    if let Some(counter) = LOST.get_ptr_mut(class) {
         // Per-CPU slot: no other writer can race with this one.
         unsafe { *counter += 1 };
+    }
+}
+
+/// The ring for `rings` (`ring::FATAL` or `ring::NONFATAL`).
+#[inline(always)]
+pub fn events(rings: u32) -> &'static RingBuf {
+    if rings == ring::FATAL {
+        &EVENTS
+    } else {
+        &EVENTS_NONFATAL
+    }
+}
+
+/// The loss class of a signal in `rings`.
+#[inline(always)]
+pub fn signal_loss(rings: u32) -> u32 {
+    if rings == ring::FATAL {
+        loss::FATAL
+    } else {
+        loss::NONFATAL
     }
 }
 

@@ -6,11 +6,11 @@ use aya_ebpf::{
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use exitwatch_common::{flag, OomRecord, RecordKind, ABSENT};
+use exitwatch_common::{doomed, flag, loss, OomRecord, RecordKind, ABSENT};
 
 use crate::{
     config::konst,
-    maps::{count_lost, is_watched, priv_kill_target, DOOMED, EVENTS},
+    maps::{count, is_watched, priv_kill_target, DOOMED, EVENTS},
     task::{self, read, Task},
 };
 
@@ -46,7 +46,7 @@ fn try_mark_victim(ctx: &BtfTracePointContext) -> Option<()> {
     }
 
     let Some(mut entry) = EVENTS.reserve::<OomRecord>(0) else {
-        count_lost();
+        count(loss::FATAL);
         return None;
     };
     let rec = unsafe { &mut *entry.as_mut_ptr() };
@@ -80,7 +80,10 @@ fn try_mark_victim(ctx: &BtfTracePointContext) -> Option<()> {
     }
     rec.flags = flags;
     entry.submit(0);
-    let _ = DOOMED.insert(&victim_pid, &1, 0);
+    if unsafe { DOOMED.get(&victim_pid) }.is_none() {
+        count(loss::DOOMED_ADDED);
+    }
+    let _ = DOOMED.insert(&victim_pid, &doomed::FATAL, 0);
     Some(())
 }
 

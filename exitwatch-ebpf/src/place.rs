@@ -1,14 +1,22 @@
-//! Where a task lives: its cgroup paths (ids and names, leaf first) and namespace inodes,
-//! read at event time because /proc/PID/cgroup is gone once a SIGKILL lands.
+//! Where a task lives: its cgroups (by id; each path sent once per cgroup and ring, leaf
+//! first) and namespace inodes, read at event time because /proc/PID/cgroup is gone once a
+//! SIGKILL lands.
 
 use aya_ebpf::helpers::bpf_probe_read_kernel_str_bytes;
-use exitwatch_common::{CgroupRecord, NsRecord, PlaceRecord, ABSENT, CGROUP_DEPTH};
+use exitwatch_common::{
+    flag, loss, CgroupNameRecord, CgroupRecord, NsRecord, PlaceRef, RecordKind, ABSENT,
+    CGROUP_DEPTH,
+};
 
 use crate::{
     config::konst,
-    maps::WATCHED_CGROUPS,
+    maps::{count, events, CGROUPS_SENT, WATCHED_CGROUPS},
     task::{read, Task},
 };
+
+/// `CGROUPS_SENT` keys: the memory hierarchy's ids are told apart from the default one's
+/// (each hierarchy numbers its own cgroups).
+const MEMORY_KEY: u64 = 1 << 63;
 
 /// The kernfs node of `task`'s cgroup in the default hierarchy, or in the v1 memory one.
 #[inline(always)]
@@ -76,16 +84,51 @@ fn namespaces(task: Task, ns: &mut NsRecord) {
     }
 }
 
+/// Fills `rec` with `task`'s cgroup ids and namespaces, first sending in `rings` the path of
+/// each cgroup not sent there yet. Returns `flag::CGROUP_NAME_LOST` when one could not be.
 #[inline(always)]
-pub fn fill(task: Task, rec: &mut PlaceRecord) {
-    cgroup(kernfs_node(task, false), &mut rec.cgroup);
+pub fn fill_ref(task: Task, rec: &mut PlaceRef, rings: u32) -> u32 {
+    let mut flags = 0;
+    let (id, lost) = announce(kernfs_node(task, false), false, rings);
+    rec.cgroup = id;
+    flags |= lost;
     if konst!(OFFSETS.memory_v1) != 0 {
-        cgroup(kernfs_node(task, true), &mut rec.memcg);
+        let (id, lost) = announce(kernfs_node(task, true), true, rings);
+        rec.memcg = id;
+        flags |= lost;
     } else {
-        rec.memcg.depth = 0;
-        rec.memcg.truncated = 0;
+        rec.memcg = 0;
     }
     namespaces(task, &mut rec.ns);
+    flags
+}
+
+/// The id of the cgroup at `kn` (0 for a hierarchy's root, or unknown), its path sent in
+/// `rings` if it was not yet; and `flag::CGROUP_NAME_LOST` when it could not be.
+#[inline(always)]
+fn announce(kn: Task, memory: bool, rings: u32) -> (u64, u32) {
+    if kn.is_null() || parent(kn).is_null() {
+        return (0, 0);
+    }
+    let Some(id) = read::<u64>(kn, konst!(OFFSETS.kernfs_id)) else {
+        return (0, 0);
+    };
+    let key = if memory { id | MEMORY_KEY } else { id };
+    let have = unsafe { CGROUPS_SENT.get(&key) }.copied().unwrap_or(0);
+    if have & rings != 0 {
+        return (id, 0);
+    }
+    let Some(mut entry) = events(rings).reserve::<CgroupNameRecord>(0) else {
+        count(loss::IDENTITY);
+        return (id, flag::CGROUP_NAME_LOST);
+    };
+    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    rec.kind = RecordKind::CgroupName as u32;
+    rec.flags = if memory { flag::MEMORY_HIERARCHY } else { 0 };
+    cgroup(kn, &mut rec.cgroup);
+    entry.submit(0);
+    let _ = CGROUPS_SENT.insert(&key, &(have | rings), 0);
+    (id, 0)
 }
 
 /// Is `task` in, or below, a cgroup the daemon watches (`--container`, `--pod`, `--namespace`)?

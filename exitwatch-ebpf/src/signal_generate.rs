@@ -1,16 +1,22 @@
 //! `signal_generate`: every signal the kernel generates, filtered here before any ring-buffer
-//! work, then recorded with the sender (the current task), its ancestry and argv, and the target.
+//! work; a fatal one goes to the fatal ring, a non-fatal one to the other ring within its
+//! sender's budget (else it is counted as suppressed). The record is small: the sender's
+//! identity (argv, ancestry...) and the cgroups' paths travel once, before it.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_task, bpf_ktime_get_boot_ns},
+    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_boot_ns},
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
 };
-use exitwatch_common::{flag, result, RecordKind, SignalRecord, ABSENT, MAX_ANCESTORS};
+use exitwatch_common::{
+    doomed, flag, loss, result, ring, RecordKind, SignalRecord, ABSENT, DEFAULT_ENDS_PROCESS,
+};
 
 use crate::{
+    budget,
     config::konst,
-    maps::{count_lost, is_watched, stash_priv_kill, DOOMED, EVENTS},
+    identity,
+    maps::{count, events, is_watched, signal_loss, stash_priv_kill, DOOMED},
     place,
     task::{self, read, Task},
 };
@@ -21,8 +27,6 @@ const SEND_SIG_PRIV: u64 = 1;
 const SIGKILL: i32 = 9;
 const SI_USER: i32 = 0;
 const SI_KERNEL: i32 = 0x80;
-/// `PF_KTHREAD` in task_struct::flags (include/linux/sched.h; unchanged since 2.6.27).
-const PF_KTHREAD: u32 = 0x0020_0000;
 
 // TP_PROTO(int sig, struct kernel_siginfo *info, struct task_struct *task, int group, int result)
 #[btf_tracepoint(function = "signal_generate")]
@@ -67,14 +71,27 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
         return None;
     }
 
-    let Some(mut entry) = EVENTS.reserve::<SignalRecord>(0) else {
-        count_lost();
+    let now = unsafe { bpf_ktime_get_boot_ns() };
+    let current = unsafe { bpf_get_current_task() } as Task;
+    let sender_tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    let fatal = kills(sig, verdict, handler);
+    let rings = if fatal { ring::FATAL } else { ring::NONFATAL };
+    if !fatal && !budget::take(sender_tgid, now) {
+        budget::suppress(current, sender_tgid, sig);
+        return None;
+    }
+    let mut flags = if fatal { flag::FATAL } else { 0 };
+    let image = identity::announce(current, sender_tgid, now, rings);
+    if image == 0 {
+        flags |= flag::IDENTITY_LOST;
+    }
+    let Some(mut entry) = events(rings).reserve::<SignalRecord>(0) else {
+        count(signal_loss(rings));
         return None;
     };
     let rec = unsafe { &mut *entry.as_mut_ptr() };
-    let mut flags = 0u32;
     rec.kind = RecordKind::Signal as u32;
-    rec.time_ns = unsafe { bpf_ktime_get_boot_ns() };
+    rec.time_ns = now;
     rec.signo = sig;
     rec.result = verdict;
     rec.group = ctx.arg::<i32>(3);
@@ -84,8 +101,7 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     } else {
         handler
     };
-    rec._pad = 0;
-
+    rec.sender_image = image;
     let info: u64 = ctx.arg(1);
     rec.si_fields = 0;
     rec.code = match info {
@@ -103,22 +119,50 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
             read::<i32>(info, konst!(OFFSETS.siginfo_code)).unwrap_or(0)
         }
     };
-
     flags |= task::fill(target, &mut rec.target);
-    place::fill(target, &mut rec.target_place);
-
-    let current = unsafe { bpf_get_current_task() } as Task;
+    flags |= place::fill_ref(target, &mut rec.target_place, rings);
     flags |= task::fill(current, &mut rec.sender);
-    place::fill(current, &mut rec.sender_place);
-    flags |= credentials(current, rec);
-    flags |= task::current_args(current, &mut rec.args, &mut rec.args_len);
-    rec._pad2 = 0;
-    flags |= task::exe(current, &mut rec.exe, &mut rec.exe_depth);
-    flags |= ancestry(current, rec);
+    credentials(current, rec);
+    if task::is_kthread(current) {
+        flags |= flag::SENDER_KTHREAD;
+    }
     rec.flags = flags;
     entry.submit(0);
-    let _ = DOOMED.insert(&target_tgid, &1, 0);
+    doom(target_tgid, fatal);
     Some(())
+}
+
+/// Will `sig` end the target? SIGKILL does once queued; another signal does when delivered to
+/// a target that keeps the default action, if that action ends the process.
+#[inline(always)]
+fn kills(sig: i32, verdict: i32, handler: u64) -> bool {
+    let queued = verdict == result::DELIVERED || verdict == result::ALREADY_PENDING;
+    if !queued {
+        return false;
+    }
+    sig == SIGKILL || (handler == 0 && DEFAULT_ENDS_PROCESS & (1u64 << (sig - 1)) != 0)
+}
+
+/// Remembers the target so its exit is reported, in the ring of the worst signal it received.
+#[inline(always)]
+fn doom(tgid: u32, fatal: bool) {
+    let before = unsafe { DOOMED.get(&tgid) }.copied();
+    let class = if fatal {
+        doomed::FATAL
+    } else {
+        doomed::NONFATAL
+    };
+    match before {
+        Some(v) if v >= class => {}
+        Some(_) => {
+            let _ = DOOMED.insert(&tgid, &class, 0);
+        }
+        None => {
+            if DOOMED.insert(&tgid, &class, 0).is_ok() {
+                count(loss::DOOMED_ADDED);
+            }
+        }
+    }
 }
 
 /// What `target_handler` returns when the handler cannot be read. A plain integer rather than
@@ -144,56 +188,10 @@ fn read_handler(target: Task, sig: i32) -> Option<u64> {
 }
 
 #[inline(always)]
-fn credentials(current: Task, rec: &mut SignalRecord) -> u32 {
-    let mut flags = 0;
+fn credentials(current: Task, rec: &mut SignalRecord) {
     let cred = read::<Task>(current, konst!(OFFSETS.task_cred)).unwrap_or(core::ptr::null());
     rec.uid = read::<u32>(cred, konst!(OFFSETS.cred_uid)).unwrap_or(u32::MAX);
     rec.gid = read::<u32>(cred, konst!(OFFSETS.cred_gid)).unwrap_or(u32::MAX);
     rec.euid = read::<u32>(cred, konst!(OFFSETS.cred_euid)).unwrap_or(u32::MAX);
-    rec.loginuid = match read::<u32>(current, konst!(OFFSETS.task_loginuid)) {
-        Some(v) => v,
-        None => {
-            flags |= flag::LOGINUID_ABSENT;
-            u32::MAX
-        }
-    };
-    rec.sessionid = match read::<u32>(current, konst!(OFFSETS.task_sessionid)) {
-        Some(v) => v,
-        None => {
-            flags |= flag::SESSIONID_ABSENT;
-            u32::MAX
-        }
-    };
-    if read::<u32>(current, konst!(OFFSETS.task_flags)).unwrap_or(0) & PF_KTHREAD != 0 {
-        flags |= flag::SENDER_KTHREAD;
-    }
-    flags
-}
-
-/// The sender's ancestors, parent first, up to the root (swapper, pid 0) or `MAX_ANCESTORS`.
-#[inline(always)]
-fn ancestry(current: Task, rec: &mut SignalRecord) -> u32 {
-    let mut task = current;
-    let mut n = 0u32;
-    let mut reached_root = false;
-    for i in 0..MAX_ANCESTORS {
-        let parent = task::real_parent(task);
-        if parent.is_null() || parent == task {
-            reached_root = true;
-            break;
-        }
-        let pid = task::fill_ancestor(parent, &mut rec.ancestors[i]);
-        n += 1;
-        if pid == 0 {
-            reached_root = true;
-            break;
-        }
-        task = parent;
-    }
-    rec.n_ancestors = n;
-    if reached_root {
-        0
-    } else {
-        flag::ANCESTRY_TRUNCATED
-    }
+    rec._pad = 0;
 }

@@ -39,6 +39,14 @@ pub fn start_ns(task: Task) -> u64 {
     read::<u64>(task, konst!(OFFSETS.task_start_boottime)).unwrap_or(0)
 }
 
+/// `PF_KTHREAD` in task_struct::flags (include/linux/sched.h; unchanged since 2.6.27).
+const PF_KTHREAD: u32 = 0x0020_0000;
+
+#[inline(always)]
+pub fn is_kthread(task: Task) -> bool {
+    read::<u32>(task, konst!(OFFSETS.task_flags)).unwrap_or(0) & PF_KTHREAD != 0
+}
+
 #[inline(always)]
 pub fn real_parent(task: Task) -> Task {
     read::<Task>(task, konst!(OFFSETS.task_real_parent)).unwrap_or(core::ptr::null())

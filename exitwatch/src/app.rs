@@ -1,11 +1,15 @@
 //! The daemon: start (outputs, programs, reader, runtimes), loop (hand each record, log line,
 //! runtime answer and deadline to the pipeline), shut down (drain, account for losses, flush).
+//!
+//! Two threads: this one reads the kernel's rings and runs the pipeline, and nothing else can
+//! make it wait; a second runtime ("exitwatch-io") serves the outputs, the container runtimes'
+//! clients and /metrics, and takes rendered lines through bounded queues.
 
 mod error;
 mod feed;
 mod start;
 
-use feed::{drain, report_lost, take};
+use feed::{drain, feed, report_gaps};
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -33,10 +37,11 @@ type Pipe = Pipeline<System, FanOut>;
 pub async fn run(config: Config) -> Result<u8, AppError> {
     let started = Instant::now();
     let metrics = Metrics::new();
+    let io = start::io_runtime()?;
+    let background = io.enter();
     if let Some(addr) = &config.daemon.metrics_addr {
-        let listener = metrics::server::bind(addr)
-            .await
-            .map_err(|e| AppError::Metrics(addr.clone(), e))?;
+        let listener =
+            metrics::server::bind(addr).map_err(|e| AppError::Metrics(addr.clone(), e))?;
         metrics::server::spawn(listener, Arc::clone(&metrics));
     }
     // Outputs open before the programs load, so that a bad path or token fails at once.
@@ -45,6 +50,8 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         http: config.daemon.http.clone(),
     };
     let sinks = FanOut::start(&config.daemon.outputs, &settings, &metrics)?;
+    let cache = MetadataCache::spawn(CacheConfig::default());
+    drop(background);
     let stdout_closed = sinks.stdout_closed();
     let pending = start::resolve_pids(&config.pids)?;
     let watched: Vec<u32> = pending.keys().copied().collect();
@@ -55,7 +62,6 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     let attached_ms = started.elapsed().as_secs_f64() * 1000.0;
     metrics.health.set_attached();
     metrics.health.turn(Instant::now());
-    let cache = MetadataCache::spawn(CacheConfig::default());
     let mut receivers = start::receivers(&config, &mut loaded.ebpf, &cache).await?;
     let scope = start::describe_scope(receivers.as_ref(), &pending);
     let outputs = Outputs {
@@ -88,6 +94,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     start::after_ready(&loaded.degraded, log.unreadable());
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut ticks = 0u64;
     let mut answers = cache.answers();
     let mut answers_open = true;
     while !pipe.done() {
@@ -97,8 +104,8 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
             tokio::time::Instant::now() + wait
         });
         tokio::select! {
-            turn = reader.readable() => {
-                turn?.drain(|ev| take(&mut pipe, ev))?;
+            batch = reader.turn() => {
+                feed(&mut pipe, batch?)?;
                 let lines = log.poll(pipe.wants_kernel_log(), false);
                 pipe.kernel_log(lines, clock::since_boot_ns())?;
             }
@@ -121,7 +128,8 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
                 Err(_) => answers_open = false,
             },
             _ = tick.tick() => {
-                report_lost(&mut reader, &mut pipe)?;
+                ticks += 1;
+                report_gaps(&mut reader, &mut pipe, &metrics, Instant::now(), ticks % 10 == 0)?;
                 if let Some(r) = &mut receivers {
                     r.refresh(&cache);
                 }
@@ -141,7 +149,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         drain(&mut reader, &mut pipe)?;
     }
     pipe.finish()?;
-    report_lost(&mut reader, &mut pipe)?;
+    report_gaps(&mut reader, &mut pipe, &metrics, Instant::now(), true)?;
     metrics.health.set_stopping();
     drop(reader);
     drop(loaded);
@@ -152,5 +160,6 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         _ = sigint.recv() => eprintln!("exitwatch: stopping without waiting for the outputs"),
         _ = sigterm.recv() => eprintln!("exitwatch: stopping without waiting for the outputs"),
     }
+    io.stop();
     Ok(sysexits::OK)
 }

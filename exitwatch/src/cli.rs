@@ -78,9 +78,17 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
 
-    /// Kernel ring buffer size (bytes, or with a K/M suffix; a power of two, at least 64K).
+    /// Size of each of the kernel's two ring buffers, the fatal one and the non-fatal one
+    /// (bytes, or with a K/M suffix; a power of two, at least 64K).
     #[arg(long, value_name = "SIZE", default_value = "4M")]
     pub ring_buffer_size: String,
+
+    /// How many non-fatal signals (a handled SIGTERM, anything `--all-signals` adds) one sender
+    /// may have reported per second, and at once: RATE or RATE/BURST; 0 turns the budget off.
+    /// What goes over it is counted per sender and signal and reported as `suppressed`; fatal
+    /// signals are never budgeted.
+    #[arg(long, value_name = "RATE[/BURST]", default_value = "200/1000")]
+    pub nonfatal_budget: String,
 
     /// A stop request (SIGTERM...) followed by SIGKILL within this many seconds is diagnosed
     /// as `stop_escalated`.
@@ -197,6 +205,10 @@ pub enum UsageError {
         "--ring-buffer-size {0:?} is not valid: give a power of two of at least 64K and at most 1G, e.g. 4M"
     )]
     BadRingBufferSize(String),
+    #[error(
+        "--nonfatal-budget {0:?} is not valid: give signals per second and optionally a burst, e.g. 200/1000 (at most 1000000 each), or 0 for no budget"
+    )]
+    BadBudget(String),
     #[error("{0}")]
     BadRedactPattern(#[from] PatternError),
     #[error("{0}")]
@@ -249,6 +261,8 @@ impl Args {
             .ok()
             .filter(|n| n.is_power_of_two() && (64 << 10..=1 << 30).contains(n))
             .ok_or_else(|| UsageError::BadRingBufferSize(self.ring_buffer_size.clone()))?;
+        (filter.budget_rate, filter.budget_burst) = parse_budget(&self.nonfatal_budget)
+            .ok_or_else(|| UsageError::BadBudget(self.nonfatal_budget.clone()))?;
         let mut rules = Rules {
             grace_window_ns: self.grace_window.saturating_mul(1_000_000_000),
             ..Rules::default()
@@ -275,6 +289,23 @@ impl Args {
             ring_buffer_size: ring_buffer_size as u32,
         })
     }
+}
+
+/// `RATE` or `RATE/BURST` (a burst defaults to five seconds' worth, at least one); `0` is off.
+fn parse_budget(s: &str) -> Option<(u32, u32)> {
+    const MAX: u32 = 1_000_000;
+    let (rate, burst) = match s.trim().split_once('/') {
+        Some((r, b)) => (
+            r.trim().parse::<u32>().ok()?,
+            Some(b.trim().parse::<u32>().ok()?),
+        ),
+        None => (s.trim().parse::<u32>().ok()?, None),
+    };
+    if rate == 0 {
+        return (burst.unwrap_or(0) == 0).then_some((0, 0));
+    }
+    let burst = burst.unwrap_or_else(|| rate.saturating_mul(5).min(MAX));
+    (rate <= MAX && (1..=MAX).contains(&burst)).then_some((rate, burst))
 }
 
 #[cfg(test)]

@@ -1,18 +1,21 @@
-//! Decode: one ring-buffer record (bytes) into a domain [`Event`]. Pure.
+//! Decode: one ring-buffer record (bytes) into what it says. Pure.
 //!
+//! Signal and exit records are small and refer to the sender's identity and to cgroups by id;
+//! [`crate::assemble`] joins them with the identities and cgroup paths sent before them.
 //! Bytes from the kernel are untrusted: a record of the wrong size is rejected, counts are
 //! clamped to the array sizes, and names stay raw bytes until a renderer escapes them.
 
 use std::mem::size_of;
 
 use exitwatch_common::{
-    flag, AncestorRecord, CgroupRecord, ExitRecord, OomRecord, PlaceRecord, RecordKind,
-    SignalRecord, TaskRecord, ARGS_LEN, CGROUP_DEPTH, COMM_LEN, EXE_DEPTH, MAX_ANCESTORS,
+    flag, AncestorRecord, CgroupNameRecord, CgroupRecord, ExitRecord, IdentityRecord, OomRecord,
+    PlaceRef, RecordKind, SignalRecord, TaskRecord, ARGS_LEN, CGROUP_DEPTH, COMM_LEN, EXE_DEPTH,
+    MAX_ANCESTORS,
 };
 
 use crate::event::{
-    split_argv, Actor, Ancestor, CgroupPath, Event, ExitEvent, Namespaces, OomEvent, OomMemory,
-    Place, Proc, Sender, SignalEvent,
+    split_argv, Actor, Ancestor, Event, ExitEvent, Namespaces, OomEvent, OomMemory, Place, Proc,
+    Sender, SignalEvent,
 };
 use crate::exitstatus::ExitStatus;
 use crate::signals::{self, Disposition, KernelReason, SignalResult};
@@ -28,17 +31,107 @@ pub enum DecodeError {
     UnknownKind(u32),
     #[error("unknown signal result {0} from the kernel")]
     UnknownResult(i32),
+    #[error("identity record of {0} bytes does not hold its {1} ancestors")]
+    Ancestors(usize, u32),
+}
+
+/// What one record says. Signals and exits still name places by cgroup id, and a signal its
+/// sender's identity by image: [`crate::assemble`] completes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    Signal {
+        /// Complete but for the sender's identity (argv, exe, ancestry, place, audit ids)
+        /// and the target's place.
+        event: SignalEvent,
+        /// The sender's image whose identity was sent before; None when it was lost.
+        sender_image: Option<u64>,
+        target_place: PlaceIds,
+    },
+    Exit {
+        event: ExitEvent,
+        place: PlaceIds,
+    },
+    Oom(OomEvent),
+    Identity(Identity),
+    CgroupName(CgroupName),
+}
+
+/// A place by reference: cgroup ids (0: unknown, or a hierarchy's root) and namespaces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PlaceIds {
+    pub cgroup: u64,
+    pub memcg: u64,
+    pub ns: Namespaces,
+}
+
+/// Who a process image is (sent once per image and ring, before its first signal there).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub pid: u32,
+    pub image: u64,
+    pub place: PlaceIds,
+    pub args: Vec<Vec<u8>>,
+    pub args_truncated: bool,
+    pub loginuid: Option<u32>,
+    pub sessionid: Option<u32>,
+    pub exe: Option<Vec<u8>>,
+    pub exe_deleted: bool,
+    /// Root first, the parent last.
+    pub ancestry: Vec<Ancestor>,
+    pub ancestry_truncated: bool,
+}
+
+impl Identity {
+    /// Roughly what it holds in memory, for the process cache's budget.
+    pub fn bytes(&self) -> usize {
+        size_of::<Self>()
+            + self.args.iter().map(|a| a.len() + 24).sum::<usize>()
+            + self.exe.as_ref().map_or(0, Vec::len)
+            + self
+                .ancestry
+                .iter()
+                .map(|a| size_of::<Ancestor>() + a.comm.len())
+                .sum::<usize>()
+    }
+}
+
+/// The path of one cgroup (`memory`: in the v1 memory hierarchy).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CgroupName {
+    pub memory: bool,
+    pub id: u64,
+    pub path: String,
 }
 
 /// Decodes one ring-buffer record.
-pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
     let kind = read::<u32>(bytes, 0)?;
     match RecordKind::from_u32(kind) {
-        Some(RecordKind::Signal) => Ok(Event::Signal(signal(&read::<SignalRecord>(bytes, 0)?)?)),
-        Some(RecordKind::Exit) => Ok(Event::Exit(exit(&read::<ExitRecord>(bytes, 0)?))),
-        Some(RecordKind::Oom) => Ok(Event::Oom(oom(&read::<OomRecord>(bytes, 0)?))),
+        Some(RecordKind::Signal) => signal(&read::<SignalRecord>(bytes, 0)?),
+        Some(RecordKind::Exit) => Ok(exit(&read::<ExitRecord>(bytes, 0)?)),
+        Some(RecordKind::Oom) => Ok(Record::Oom(oom(&read::<OomRecord>(bytes, 0)?))),
+        Some(RecordKind::Identity) => identity(bytes).map(Record::Identity),
+        Some(RecordKind::CgroupName) => {
+            let r = read::<CgroupNameRecord>(bytes, 0)?;
+            Ok(Record::CgroupName(CgroupName {
+                memory: r.flags & flag::MEMORY_HIERARCHY != 0,
+                id: r.cgroup.ids[0],
+                path: cgroup_path(&r.cgroup),
+            }))
+        }
         None => Err(DecodeError::UnknownKind(kind)),
     }
+}
+
+/// Decodes a whole record into an event, for a record that needs nothing sent before it
+/// (tests, and callers that have no identities).
+pub fn event(bytes: &[u8]) -> Result<Option<Event>, DecodeError> {
+    Ok(match decode(bytes)? {
+        Record::Signal { event, .. } => Some(Event::Signal(event)),
+        Record::Exit { event, .. } => Some(Event::Exit(event)),
+        Record::Oom(o) => Some(Event::Oom(o)),
+        Record::Identity(_) | Record::CgroupName(_) => None,
+    })
 }
 
 fn read<T: Copy>(bytes: &[u8], at: usize) -> Result<T, DecodeError> {
@@ -73,7 +166,7 @@ fn ancestor(a: &AncestorRecord) -> Ancestor {
 }
 
 /// Joins the recorded dentry names (file name first) into a path; `…` marks a cut-off top.
-fn exe_path(r: &SignalRecord, f: u32) -> Option<Vec<u8>> {
+fn exe_path(r: &IdentityRecord, f: u32) -> Option<Vec<u8>> {
     let depth = (r.exe_depth as usize).min(EXE_DEPTH);
     if f & flag::EXE_UNREADABLE != 0 || depth == 0 {
         return None;
@@ -90,11 +183,9 @@ fn exe_path(r: &SignalRecord, f: u32) -> Option<Vec<u8>> {
     Some(path)
 }
 
-fn cgroup_path(c: &CgroupRecord) -> Option<CgroupPath> {
+/// `/a/b/c` from the recorded names (leaf first); starts with `/…` when cut.
+fn cgroup_path(c: &CgroupRecord) -> String {
     let depth = (c.depth as usize).min(CGROUP_DEPTH);
-    if depth == 0 {
-        return None;
-    }
     let mut path = String::new();
     if c.truncated != 0 {
         path.push_str("/…");
@@ -104,48 +195,45 @@ fn cgroup_path(c: &CgroupRecord) -> Option<CgroupPath> {
         path.push('/');
         path.push_str(&String::from_utf8_lossy(&name[..end]));
     }
-    Some(CgroupPath { id: c.ids[0], path })
+    path
 }
 
-fn place(p: &PlaceRecord) -> Place {
+fn place_ids(p: &PlaceRef) -> PlaceIds {
     let known = |v: u32| (v != 0).then_some(v);
-    let mut place = Place {
-        cgroup: cgroup_path(&p.cgroup),
-        memcg: cgroup_path(&p.memcg),
+    PlaceIds {
+        cgroup: p.cgroup,
+        memcg: p.memcg,
         ns: Namespaces {
             pid: known(p.ns.pid),
             mnt: known(p.ns.mnt),
             uts: known(p.ns.uts),
         },
-        container: None,
-    };
-    place.identify();
-    place
+    }
 }
 
 fn audit_id(v: u32, absent: bool) -> Option<u32> {
     (!absent && v != AUDIT_UNSET).then_some(v)
 }
 
-fn signal(r: &SignalRecord) -> Result<SignalEvent, DecodeError> {
+fn signal(r: &SignalRecord) -> Result<Record, DecodeError> {
     let f = r.flags;
-    let args_len = (r.args_len as usize).min(ARGS_LEN);
-    let n = (r.n_ancestors as usize).min(MAX_ANCESTORS);
+    // Who the sender is beyond these comes with its identity (assemble).
     let actor = Actor {
         proc: proc(&r.sender, f),
-        place: place(&r.sender_place),
-        args: split_argv(&r.args[..args_len]),
-        args_truncated: f & flag::ARGS_TRUNCATED != 0,
+        place: Place::default(),
+        args: Vec::new(),
+        args_truncated: false,
         uid: r.uid,
         gid: r.gid,
         euid: r.euid,
-        loginuid: audit_id(r.loginuid, f & flag::LOGINUID_ABSENT != 0),
-        sessionid: audit_id(r.sessionid, f & flag::SESSIONID_ABSENT != 0),
+        loginuid: None,
+        sessionid: None,
         kernel_thread: f & flag::SENDER_KTHREAD != 0,
-        exe: exe_path(r, f),
-        exe_deleted: f & flag::EXE_DELETED != 0,
-        ancestry: r.ancestors[..n].iter().rev().map(ancestor).collect(),
-        ancestry_truncated: f & flag::ANCESTRY_TRUNCATED != 0,
+        exe: None,
+        exe_deleted: false,
+        ancestry: Vec::new(),
+        ancestry_truncated: false,
+        identity_lost: f & flag::IDENTITY_LOST != 0,
     };
     let target = proc(&r.target, f);
     let reason = signals::kernel_reason(
@@ -170,7 +258,7 @@ fn signal(r: &SignalRecord) -> Result<SignalEvent, DecodeError> {
         }
     )
     .then_some(r.si_fields);
-    Ok(SignalEvent {
+    let event = SignalEvent {
         time_ns: r.time_ns,
         signo: r.signo,
         code: r.code,
@@ -180,17 +268,56 @@ fn signal(r: &SignalRecord) -> Result<SignalEvent, DecodeError> {
         fault_addr,
         sender,
         target,
-        target_place: place(&r.target_place),
+        target_place: Place::default(),
+    };
+    Ok(Record::Signal {
+        event,
+        sender_image: (f & flag::IDENTITY_LOST == 0 && r.sender_image != 0)
+            .then_some(r.sender_image),
+        target_place: place_ids(&r.target_place),
     })
 }
 
-fn exit(r: &ExitRecord) -> ExitEvent {
-    ExitEvent {
-        time_ns: r.time_ns,
-        status: ExitStatus::from_raw(r.exit_code),
-        proc: proc(&r.task, r.flags),
-        place: place(&r.place),
+fn exit(r: &ExitRecord) -> Record {
+    Record::Exit {
+        event: ExitEvent {
+            time_ns: r.time_ns,
+            status: ExitStatus::from_raw(r.exit_code),
+            proc: proc(&r.task, r.flags),
+            place: Place::default(),
+        },
+        place: place_ids(&r.place),
     }
+}
+
+/// An identity record travels cut after its last ancestor: what is missing reads as zeroes.
+fn identity(bytes: &[u8]) -> Result<Identity, DecodeError> {
+    if bytes.len() < IdentityRecord::HEAD {
+        return Err(DecodeError::Short(bytes.len()));
+    }
+    let mut full = [0u8; size_of::<IdentityRecord>()];
+    let len = bytes.len().min(full.len());
+    full[..len].copy_from_slice(&bytes[..len]);
+    let r = read::<IdentityRecord>(&full, 0)?;
+    let n = (r.n_ancestors as usize).min(MAX_ANCESTORS);
+    if len < IdentityRecord::HEAD + n * size_of::<AncestorRecord>() {
+        return Err(DecodeError::Ancestors(bytes.len(), r.n_ancestors));
+    }
+    let f = r.flags;
+    let args_len = (r.args_len as usize).min(ARGS_LEN);
+    Ok(Identity {
+        pid: r.task.pid,
+        image: r.image,
+        place: place_ids(&r.place),
+        args: split_argv(&r.args[..args_len]),
+        args_truncated: f & flag::ARGS_TRUNCATED != 0,
+        loginuid: audit_id(r.loginuid, f & flag::LOGINUID_ABSENT != 0),
+        sessionid: audit_id(r.sessionid, f & flag::SESSIONID_ABSENT != 0),
+        exe: exe_path(&r, f),
+        exe_deleted: f & flag::EXE_DELETED != 0,
+        ancestry: r.ancestors[..n].iter().rev().map(ancestor).collect(),
+        ancestry_truncated: f & flag::ANCESTRY_TRUNCATED != 0,
+    })
 }
 
 fn oom(r: &OomRecord) -> OomEvent {

@@ -100,6 +100,9 @@ pub struct Actor {
     /// Ancestors, root first (swapper/0 or the init of the walk), the parent last.
     pub ancestry: Vec<Ancestor>,
     pub ancestry_truncated: bool,
+    /// The kernel could not send this process's identity (a full ring): argv, executable,
+    /// ancestry, place and audit ids are unknown, never guessed.
+    pub identity_lost: bool,
 }
 
 impl Actor {
@@ -242,10 +245,49 @@ pub enum Event {
     Signal(SignalEvent),
     Exit(ExitEvent),
     Oom(OomEvent),
-    /// Records the kernel could not queue (ring buffer full) since the last report.
+    /// Records the kernel could not queue (a ring buffer full) since the last report.
     Lost {
         count: u64,
+        class: LossClass,
     },
+    /// Non-fatal signals a sender's budget kept from being reported, since the last report.
+    Suppressed(Suppressed),
+}
+
+/// What was lost: the fatal class never because of non-fatal noise (it has its own ring).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LossClass {
+    /// Fatal signals and OOM kills.
+    Fatal,
+    /// Non-fatal reported signals.
+    NonFatal,
+    /// Identities of senders and paths of cgroups (the events that need them say what is
+    /// missing).
+    Identity,
+    /// Exits of watched processes and of targets of reported signals.
+    Exit,
+}
+
+impl LossClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossClass::Fatal => "fatal",
+            LossClass::NonFatal => "nonfatal",
+            LossClass::Identity => "identity",
+            LossClass::Exit => "exit",
+        }
+    }
+}
+
+/// A sender over its budget of non-fatal signals: how many of one signal were not reported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Suppressed {
+    /// None when the kernel's table of senders was full (counted without a sender).
+    pub sender: Option<Proc>,
+    pub uid: Option<u32>,
+    /// 0 with no sender: any signal.
+    pub signo: i32,
+    pub count: u64,
 }
 
 /// argv as the kernel (and /proc/PID/cmdline) stores it: NUL-terminated strings back to back.
@@ -264,6 +306,7 @@ pub enum Kind {
     Exit,
     Oom,
     Lost,
+    Suppressed,
 }
 
 impl Kind {
@@ -273,6 +316,7 @@ impl Kind {
             Kind::Exit => "exit",
             Kind::Oom => "oom",
             Kind::Lost => "lost",
+            Kind::Suppressed => "suppressed",
         }
     }
 }
@@ -295,6 +339,7 @@ impl Event {
             Event::Exit(_) => Kind::Exit,
             Event::Oom(_) => Kind::Oom,
             Event::Lost { .. } => Kind::Lost,
+            Event::Suppressed(_) => Kind::Suppressed,
         }
     }
 
@@ -305,7 +350,7 @@ impl Event {
             Event::Signal(s) => Some(s.time_ns),
             Event::Exit(x) => Some(x.time_ns),
             Event::Oom(o) => Some(o.time_ns),
-            Event::Lost { .. } => None,
+            Event::Lost { .. } | Event::Suppressed(_) => None,
         }
     }
 
@@ -313,7 +358,7 @@ impl Event {
     pub fn severity(&self) -> Severity {
         match self {
             Event::Signal(s) if s.fatal() => Severity::Warning,
-            Event::Oom(_) | Event::Lost { .. } => Severity::Warning,
+            Event::Oom(_) | Event::Lost { .. } | Event::Suppressed(_) => Severity::Warning,
             Event::Signal(_) => Severity::Notice,
             Event::Exit(_) => Severity::Informational,
         }
@@ -326,7 +371,7 @@ impl Event {
             Event::Signal(s) => vec![&s.sender.actor().place, &s.target_place],
             Event::Exit(x) => vec![&x.place],
             Event::Oom(o) => vec![&o.victim_place],
-            Event::Lost { .. } => Vec::new(),
+            Event::Lost { .. } | Event::Suppressed(_) => Vec::new(),
         }
     }
 
@@ -342,7 +387,7 @@ impl Event {
             }
             Event::Exit(x) => vec![&mut x.place],
             Event::Oom(o) => vec![&mut o.victim_place],
-            Event::Lost { .. } => Vec::new(),
+            Event::Lost { .. } | Event::Suppressed(_) => Vec::new(),
         }
     }
 
@@ -353,7 +398,7 @@ impl Event {
             Event::Signal(s) => Some(&s.target_place),
             Event::Exit(x) => Some(&x.place),
             Event::Oom(o) => Some(&o.victim_place),
-            Event::Lost { .. } => None,
+            Event::Lost { .. } | Event::Suppressed(_) => None,
         }
     }
 
@@ -370,7 +415,7 @@ impl Event {
         match self {
             Event::Signal(s) => Some(&mut s.sender.actor_mut().args),
             Event::Oom(o) => Some(&mut o.victim_args),
-            Event::Exit(_) | Event::Lost { .. } => None,
+            Event::Exit(_) | Event::Lost { .. } | Event::Suppressed(_) => None,
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod loader;
 pub mod units;
 
 // The event path (the drawing above gives the order).
+pub mod assemble;
 pub mod correlate;
 pub mod decode;
 pub mod enrich;

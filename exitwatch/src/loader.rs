@@ -12,8 +12,9 @@ use crate::caps;
 static BPF_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/exitwatch.bpf.o"));
 
-/// The tracepoints exitwatch needs, all as BTF tracepoints (no tracefs needed).
-pub const HOOKS: [&str; 2] = [names::PROG_SIGNAL, names::PROG_EXIT];
+/// The tracepoints exitwatch needs, all as BTF tracepoints (no tracefs needed), in the order
+/// they are attached: exec and exit first, so that no reported signal misses its follow-up.
+pub const HOOKS: [&str; 3] = [names::PROG_EXEC, names::PROG_EXIT, names::PROG_SIGNAL];
 /// Hooks that add detail when the kernel has them; without them exitwatch still runs.
 pub const OPTIONAL_HOOKS: [&str; 1] = [names::PROG_OOM];
 
@@ -151,6 +152,7 @@ pub fn load(
         .override_global(names::OFFSETS, &preflight.offsets, true)
         .override_global(names::FILTER, &filter, true)
         .map_max_entries(names::EVENTS, ring_buffer_size)
+        .map_max_entries(names::EVENTS_NONFATAL, ring_buffer_size)
         .load(BPF_OBJECT)
         .map_err(LoadError::from_aya)?;
     if !watched.is_empty() {

@@ -56,7 +56,7 @@ pub fn event_key(ev: &Event) -> Option<EventKey> {
             signal: "SIGKILL".into(),
             result: "killed",
         },
-        Event::Lost { .. } => return None,
+        Event::Lost { .. } | Event::Suppressed(_) => return None,
     })
 }
 
@@ -105,7 +105,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Debug, Default)]
 pub struct Metrics {
     events: Mutex<BTreeMap<EventKey, u64>>,
+    /// Lost kernel records, by class (`LossClass::as_str`).
     lost: Mutex<BTreeMap<&'static str, u64>>,
+    /// Non-fatal signals senders' budgets suppressed, by signal name.
+    suppressed: Mutex<BTreeMap<String, u64>>,
+    /// Targets of reported signals the kernel stopped tracking (an LRU) before they exited.
+    pub exits_untracked: AtomicU64,
     sinks: Mutex<Vec<Arc<SinkStats>>>,
     /// Containers the metadata cache knows: running, and removed but remembered.
     pub cache_live: AtomicU64,
@@ -122,11 +127,17 @@ impl Metrics {
     pub fn count_event(&self, ev: &Event) {
         match event_key(ev) {
             Some(key) => *lock(&self.events).entry(key).or_default() += 1,
-            None => {
-                if let Event::Lost { count } = ev {
-                    *lock(&self.lost).entry("ring_buffer_full").or_default() += count;
+            None => match ev {
+                Event::Lost { count, class } => {
+                    *lock(&self.lost).entry(class.as_str()).or_default() += count;
                 }
-            }
+                Event::Suppressed(s) => {
+                    let signal =
+                        signals::name(s.signo).map_or_else(|| s.signo.to_string(), str::to_owned);
+                    *lock(&self.suppressed).entry(signal).or_default() += s.count;
+                }
+                _ => {}
+            },
         }
     }
 
@@ -170,16 +181,45 @@ impl Metrics {
             &mut out,
             "lost_events_total",
             "counter",
-            "Kernel records lost before exitwatch could read them, by reason.",
+            "Kernel records lost before exitwatch could read them (a ring buffer was full), by class: fatal signals and OOM kills, non-fatal signals, identities (and cgroup paths), exits.",
         );
         let lost = lock(&self.lost);
+        for class in ["fatal", "nonfatal", "identity", "exit"] {
+            let labels = [("reason", "ring_buffer_full"), ("class", class)];
+            sample(
+                &mut out,
+                "lost_events_total",
+                &labels,
+                lost.get(class).copied().unwrap_or(0),
+            );
+        }
+        drop(lost);
+        family(
+            &mut out,
+            "suppressed_signals_total",
+            "counter",
+            "Non-fatal signals not reported because their sender went over its budget, by signal.",
+        );
+        for (signal, n) in lock(&self.suppressed).iter() {
+            sample(
+                &mut out,
+                "suppressed_signals_total",
+                &[("signal", signal)],
+                *n,
+            );
+        }
+        family(
+            &mut out,
+            "exits_untracked_total",
+            "counter",
+            "Targets of reported signals the kernel stopped tracking before they exited (more than it can track at once): their exits go unreported.",
+        );
         sample(
             &mut out,
-            "lost_events_total",
-            &[("reason", "ring_buffer_full")],
-            lost.get("ring_buffer_full").copied().unwrap_or(0),
+            "exits_untracked_total",
+            &[],
+            self.exits_untracked.load(Relaxed),
         );
-        drop(lost);
         let sinks = lock(&self.sinks).clone();
         type Read = fn(&SinkStats) -> u64;
         let per_sink: [(&str, &str, &str, Read); 5] = [

@@ -1,4 +1,5 @@
-//! The event path after decode, in order: enrich on arrival, correlate (hold what must wait),
+//! The event path after decode, in order: assemble (join records with the identities and
+//! cgroup paths sent before them), enrich on arrival, correlate (hold what must wait),
 //! then for each event released: complete, decide, name, redact, annotate (the story), render
 //! once, and hand to every output. No I/O: the node is a [`World`], the outputs an
 //! [`Outlet`], and time is passed in, so every rule here is unit-tested.
@@ -11,15 +12,17 @@ use std::sync::Arc;
 
 pub use question::Question;
 
+use crate::assemble::{Assembler, Forget};
 use crate::container::cache::Lookup;
 use crate::correlate::Correlator;
+use crate::decode::Record;
 use crate::enrich::{self, World};
 use crate::event::{Event, Kind};
 use crate::metrics::Metrics;
 use crate::oom::OomContext;
 use crate::redact::{self, Redaction};
 use crate::render::{self, Context, Format};
-use crate::sink::{Outlet, Record};
+use crate::sink::{self, Outlet};
 use crate::story::Story;
 use question::Progress;
 use twins::Twins;
@@ -40,6 +43,7 @@ pub struct Outputs<O> {
 }
 
 pub struct Pipeline<W, O> {
+    assembler: Assembler,
     world: W,
     out: Outputs<O>,
     correlator: Correlator,
@@ -61,6 +65,7 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
         log_unreadable: bool,
     ) -> Self {
         Pipeline {
+            assembler: Assembler::default(),
             world,
             out,
             correlator: Correlator::default(),
@@ -97,7 +102,20 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
         self.progress.forget(pid);
     }
 
-    /// A record from the kernel, decoded, now.
+    /// A record from the kernel, decoded, now: knowledge is kept, events go on complete.
+    pub fn take(&mut self, record: Record, now: u64) -> io::Result<()> {
+        match self.assembler.take(record) {
+            Some(ev) => self.record(ev, now),
+            None => Ok(()),
+        }
+    }
+
+    /// What the assembler forgot since the last call (the kernel must forget it too).
+    pub fn forgotten(&mut self) -> Forget {
+        self.assembler.forgotten()
+    }
+
+    /// An event from the kernel, complete, now.
     pub fn record(&mut self, mut ev: Event, now: u64) -> io::Result<()> {
         if let Event::Exit(x) = &ev {
             if self.twins.repeats(x.proc.pid, x.time_ns) {
@@ -215,7 +233,7 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
         render::render(*format, ctx, annotated, &mut line)?;
         metrics.count_event(&annotated.event);
         if !line.is_empty() {
-            outlet.send(Record {
+            outlet.send(sink::Record {
                 line: line.into(),
                 kind: annotated.event.kind().as_str(),
                 severity: annotated.event.severity() as u8,

@@ -1,20 +1,27 @@
-//! Reader: the aya edge of the event path. The kernel's ring buffer, awaited through tokio and
-//! drained in turns of bounded size (so one busy ring cannot starve the loop's other work), each
-//! record handed to decode; and the kernel's per-CPU count of records it could not queue.
+//! Reader: the aya edge of the event path. The kernel's two rings (fatal first), awaited
+//! through tokio and drained in turns of bounded size (so one busy ring cannot starve the
+//! loop's other work), each record decoded; the kernel's counters of what it could not queue
+//! (by class) and of what senders' budgets suppressed; and the maps the daemon must trim.
 
+use std::collections::HashMap as StdHashMap;
 use std::io;
+use std::time::{Duration, Instant};
 
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use aya::Ebpf;
-use exitwatch_common::names;
-use tokio::io::unix::{AsyncFd, AsyncFdReadyMutGuard};
+use exitwatch_common::{loss, names, IdentityState, SuppressedKey, SuppressedValue};
+use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
-use crate::decode::{self, DecodeError};
-use crate::event::Event;
+use crate::assemble::Forget;
+use crate::decode::{self, DecodeError, Record};
+use crate::event::{LossClass, Proc, Suppressed};
 
-/// Records handed on per turn before the loop gets to look at its other work.
+/// Records taken from each ring per turn before the loop gets to look at its other work.
 pub const TURN_BUDGET: usize = 4096;
+/// A (sender, signal) whose suppressed count has not grown for this long is dropped from the
+/// kernel's map (its sender has stopped, or is gone).
+const SUPPRESSED_IDLE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReaderError {
@@ -26,105 +33,244 @@ pub enum ReaderError {
     Register(io::Error),
 }
 
-/// What a drain saw of the ring.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Drained {
-    /// Nothing is left in it.
-    Empty,
-    /// The turn's budget ran out, or the consumer had enough: more may be waiting.
-    More,
+/// One turn's records: what the rings held, knowledge (identities, cgroup paths) apart from
+/// the events, which are in the order they happened across both rings.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub knowledge: Vec<Record>,
+    pub events: Vec<Record>,
+    pub malformed: Vec<DecodeError>,
+    /// A ring still held records when its budget ran out.
+    pub more: bool,
+}
+
+impl Batch {
+    fn push(&mut self, bytes: &[u8]) {
+        match decode::decode(bytes) {
+            Ok(r @ (Record::Identity(_) | Record::CgroupName(_))) => self.knowledge.push(r),
+            Ok(r) => self.events.push(r),
+            Err(e) => self.malformed.push(e),
+        }
+    }
+
+    /// Events from both rings, in the order they happened (stable: a ring's own order is kept).
+    fn order(&mut self) {
+        self.events.sort_by_key(time_of);
+    }
+}
+
+fn time_of(r: &Record) -> u64 {
+    match r {
+        Record::Signal { event, .. } => event.time_ns,
+        Record::Exit { event, .. } => event.time_ns,
+        Record::Oom(o) => o.time_ns,
+        Record::Identity(_) | Record::CgroupName(_) => 0,
+    }
 }
 
 pub struct Reader {
-    ring: AsyncFd<RingBuf<MapData>>,
+    fatal: AsyncFd<RingBuf<MapData>>,
+    nonfatal: AsyncFd<RingBuf<MapData>>,
     lost: PerCpuArray<MapData, u64>,
-    /// Lost records already reported (the kernel's counters only grow).
-    lost_reported: u64,
+    /// What each `loss::*` slot held when last reported (the kernel's counters only grow).
+    lost_seen: [u64; loss::SLOTS as usize],
+    suppressed: PerCpuHashMap<MapData, SuppressedKey, SuppressedValue>,
+    /// Each (sender, signal)'s count when last reported, and when it last grew.
+    suppressed_seen: StdHashMap<SuppressedKey, (u64, Instant)>,
+    identities: HashMap<MapData, u32, IdentityState>,
+    cgroups_sent: HashMap<MapData, u64, u32>,
+    doomed: HashMap<MapData, u32, u32>,
+    doomed_evicted_seen: u64,
 }
 
-/// The ring is readable: drain it with [`Turn::drain`].
-pub struct Turn<'a> {
-    guard: AsyncFdReadyMutGuard<'a, RingBuf<MapData>>,
+fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ReaderError> {
+    ebpf.take_map(name).ok_or(ReaderError::NoMap(name))
+}
+
+fn ring(ebpf: &mut Ebpf, name: &'static str) -> Result<AsyncFd<RingBuf<MapData>>, ReaderError> {
+    let ring = RingBuf::try_from(take_map(ebpf, name)?)
+        .map_err(|e| ReaderError::Map(name, e.to_string()))?;
+    // SAFETY: the RingBuf owns its map fd, which stays open and unchanged while the AsyncFd
+    // owns the RingBuf.
+    unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+        .map_err(|e| ReaderError::Register(e.into()))
+}
+
+macro_rules! map {
+    ($ebpf:expr, $name:expr) => {
+        TryFrom::try_from(take_map($ebpf, $name)?)
+            .map_err(|e: aya::maps::MapError| ReaderError::Map($name, e.to_string()))?
+    };
 }
 
 impl Reader {
-    /// Takes the ring buffer and the lost counters out of the loaded programs.
+    /// Takes the rings and the counters out of the loaded programs.
     pub fn new(ebpf: &mut Ebpf) -> Result<Self, ReaderError> {
-        let mut map = |name| ebpf.take_map(name).ok_or(ReaderError::NoMap(name));
-        let ring = RingBuf::try_from(map(names::EVENTS)?)
-            .map_err(|e| ReaderError::Map(names::EVENTS, e.to_string()))?;
-        let lost = PerCpuArray::try_from(map(names::LOST)?)
-            .map_err(|e| ReaderError::Map(names::LOST, e.to_string()))?;
-        // SAFETY: the RingBuf owns its map fd, which stays open and unchanged while the
-        // AsyncFd owns the RingBuf.
-        let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-            .map_err(|e| ReaderError::Register(e.into()))?;
         Ok(Reader {
-            ring,
-            lost,
-            lost_reported: 0,
+            fatal: ring(ebpf, names::EVENTS)?,
+            nonfatal: ring(ebpf, names::EVENTS_NONFATAL)?,
+            lost: map!(ebpf, names::LOST),
+            lost_seen: [0; loss::SLOTS as usize],
+            suppressed: map!(ebpf, names::SUPPRESSED),
+            suppressed_seen: StdHashMap::new(),
+            identities: map!(ebpf, names::IDENTITIES),
+            cgroups_sent: map!(ebpf, names::CGROUPS_SENT),
+            doomed: map!(ebpf, names::DOOMED),
+            doomed_evicted_seen: 0,
         })
     }
 
-    /// Waits until the kernel has queued something.
-    pub async fn readable(&mut self) -> io::Result<Turn<'_>> {
-        Ok(Turn {
-            guard: self.ring.readable_mut().await?,
-        })
-    }
-
-    /// Drains what is queued now, without waiting (see [`Turn::drain`]).
-    pub fn drain_now(
-        &mut self,
-        take: impl FnMut(Result<Event, DecodeError>) -> io::Result<bool>,
-    ) -> io::Result<Drained> {
-        drain(self.ring.get_mut(), TURN_BUDGET, take)
-    }
-
-    /// Records the kernel could not queue since the last call (summed over CPUs).
-    pub fn lost_since_last(&mut self) -> u64 {
-        let total: u64 = self
-            .lost
-            .get(&0, 0)
-            .map(|v| v.iter().sum())
-            .unwrap_or(self.lost_reported);
-        let new = total.saturating_sub(self.lost_reported);
-        self.lost_reported = self.lost_reported.max(total);
-        new
-    }
-}
-
-impl Turn<'_> {
-    /// Hands at most [`TURN_BUDGET`] records, decoded, to `take`, which says whether it wants
-    /// more. The ring is marked idle only once it is empty, so a turn cut short by its budget
-    /// is taken up again on the loop's next round.
-    pub fn drain(
-        mut self,
-        take: impl FnMut(Result<Event, DecodeError>) -> io::Result<bool>,
-    ) -> io::Result<Drained> {
-        let drained = drain(self.guard.get_inner_mut(), TURN_BUDGET, take)?;
-        if drained == Drained::Empty {
-            self.guard.clear_ready();
+    /// Waits until a ring holds records, then takes a turn of both (fatal first). A ring is
+    /// marked idle only once it was found empty, so a turn cut short by its budget is taken
+    /// up again on the loop's next round.
+    pub async fn turn(&mut self) -> io::Result<Batch> {
+        let mut batch = Batch::default();
+        let (fatal, nonfatal) = (&mut self.fatal, &mut self.nonfatal);
+        tokio::select! {
+            biased;
+            guard = fatal.readable_mut() => {
+                let mut guard = guard?;
+                let empty = drain(guard.get_inner_mut(), &mut batch);
+                drain(nonfatal.get_mut(), &mut batch);
+                if empty {
+                    guard.clear_ready();
+                }
+            }
+            guard = nonfatal.readable_mut() => {
+                let mut guard = guard?;
+                drain(fatal.get_mut(), &mut batch);
+                if drain(guard.get_inner_mut(), &mut batch) {
+                    guard.clear_ready();
+                }
+            }
         }
-        Ok(drained)
+        batch.order();
+        Ok(batch)
     }
-}
 
-/// The one drain: up to `budget` records, or until `take` has had enough.
-fn drain(
-    ring: &mut RingBuf<MapData>,
-    budget: usize,
-    mut take: impl FnMut(Result<Event, DecodeError>) -> io::Result<bool>,
-) -> io::Result<Drained> {
-    for _ in 0..budget {
-        let Some(item) = ring.next() else {
-            return Ok(Drained::Empty);
+    /// A turn of what is queued now, without waiting.
+    pub fn turn_now(&mut self) -> Batch {
+        let mut batch = Batch::default();
+        drain(self.fatal.get_mut(), &mut batch);
+        drain(self.nonfatal.get_mut(), &mut batch);
+        batch.order();
+        batch
+    }
+
+    /// What the kernel could not queue since the last call, by class (summed over CPUs).
+    pub fn lost_since_last(&mut self) -> Vec<(LossClass, u64)> {
+        let classes = [
+            (loss::FATAL, LossClass::Fatal),
+            (loss::NONFATAL, LossClass::NonFatal),
+            (loss::IDENTITY, LossClass::Identity),
+            (loss::EXIT, LossClass::Exit),
+        ];
+        classes
+            .into_iter()
+            .filter_map(|(slot, class)| Some((class, self.counter_delta(slot)?)))
+            .filter(|&(_, n)| n > 0)
+            .collect()
+    }
+
+    /// The kernel's counter `slot`, summed over CPUs, and how much it grew since last asked.
+    fn counter_delta(&mut self, slot: u32) -> Option<u64> {
+        let total: u64 = self.lost.get(&slot, 0).ok()?.iter().sum();
+        let seen = &mut self.lost_seen[slot as usize];
+        let grew = total.saturating_sub(*seen);
+        *seen = (*seen).max(total);
+        Some(grew)
+    }
+
+    /// How much each sender's suppressed count grew since the last call; the growth of the
+    /// count kept without sender (the map was full) comes with `sender: None`.
+    pub fn suppressed_since_last(&mut self, now: Instant) -> Vec<Suppressed> {
+        let mut out = Vec::new();
+        let mut idle = Vec::new();
+        for entry in self.suppressed.iter() {
+            let Ok((key, values)) = entry else {
+                continue;
+            };
+            let count: u64 = values.iter().map(|v| v.count).sum();
+            // The CPU that inserted the entry holds the sender's name; the others are zeroed.
+            let first = values.iter().find(|v| v.comm[0] != 0).copied();
+            let (seen, since) = self.suppressed_seen.get(&key).copied().unwrap_or((0, now));
+            if count > seen {
+                self.suppressed_seen.insert(key, (count, now));
+                out.push(Suppressed {
+                    sender: Some(Proc {
+                        pid: key.pid,
+                        tid: key.pid,
+                        ns_pid: None,
+                        comm: first.map_or_else(Vec::new, |v| comm(&v.comm)),
+                        start_ns: key.start_ns,
+                    }),
+                    uid: first.map(|v| v.uid),
+                    signo: key.signo as i32,
+                    count: count - seen,
+                });
+            } else if now.duration_since(since) >= SUPPRESSED_IDLE {
+                idle.push(key);
+            } else {
+                self.suppressed_seen.entry(key).or_insert((count, now));
+            }
+        }
+        for key in idle {
+            let _ = self.suppressed.remove(&key);
+            self.suppressed_seen.remove(&key);
+        }
+        if let Some(n) = self
+            .counter_delta(loss::SUPPRESSED_UNATTRIBUTED)
+            .filter(|&n| n > 0)
+        {
+            out.push(Suppressed {
+                sender: None,
+                uid: None,
+                signo: 0,
+                count: n,
+            });
+        }
+        out
+    }
+
+    /// Targets of reported signals the kernel's `DOOMED` map forgot (it is an LRU) before
+    /// they exited, since the last call: their exits will not be reported.
+    pub fn doomed_evicted_since_last(&mut self) -> u64 {
+        let live = self.doomed.keys().filter(Result::is_ok).count() as u64;
+        let total = |r: &mut Self, slot| -> u64 {
+            r.lost.get(&slot, 0).map(|v| v.iter().sum()).unwrap_or(0)
         };
-        let more = take(decode::decode(&item))?;
-        drop(item);
-        if !more {
-            return Ok(Drained::More);
+        let added = total(self, loss::DOOMED_ADDED);
+        let removed = total(self, loss::DOOMED_REMOVED);
+        let evicted = added.saturating_sub(removed).saturating_sub(live);
+        let grew = evicted.saturating_sub(self.doomed_evicted_seen);
+        self.doomed_evicted_seen = self.doomed_evicted_seen.max(evicted);
+        grew
+    }
+
+    /// Makes the kernel forget having sent what the daemon forgot, so it sends it again.
+    pub fn forget(&mut self, forget: &Forget) {
+        for tgid in &forget.processes {
+            let _ = self.identities.remove(tgid);
+        }
+        for key in &forget.cgroups {
+            let _ = self.cgroups_sent.remove(key);
         }
     }
-    Ok(Drained::More)
+}
+
+fn comm(raw: &[u8]) -> Vec<u8> {
+    let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    raw[..end].to_vec()
+}
+
+/// Up to [`TURN_BUDGET`] records into `batch`; true when the ring was emptied.
+fn drain(ring: &mut RingBuf<MapData>, batch: &mut Batch) -> bool {
+    for _ in 0..TURN_BUDGET {
+        match ring.next() {
+            Some(item) => batch.push(&item),
+            None => return true,
+        }
+    }
+    batch.more = true;
+    false
 }

@@ -81,6 +81,7 @@ impl Story {
             Event::Signal(s) => (None, self.signal(&id, s)),
             Event::Oom(o) => (None, self.oom(&id, o)),
             Event::Exit(x) => (self.exit(x), Vec::new()),
+            Event::Suppressed(x) => (None, diagnosis::signal_flood(x).into_iter().collect()),
             Event::Lost { .. } => (None, Vec::new()),
         };
         Annotated {

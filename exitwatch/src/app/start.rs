@@ -25,6 +25,42 @@ use crate::users::Users;
 
 use super::{AppError, Pipe};
 
+/// The second runtime: outputs, the container runtimes' clients and /metrics run here, so
+/// that nothing they wait on delays the thread that reads the kernel's rings.
+pub fn io_runtime() -> std::io::Result<Background> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let handle = runtime.handle().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    std::thread::Builder::new()
+        .name("exitwatch-io".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                let _ = stopped.await;
+            })
+        })?;
+    Ok(Background { handle, stop })
+}
+
+/// The second runtime's thread: runs what is spawned in its context until `stop`.
+pub struct Background {
+    handle: tokio::runtime::Handle,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Background {
+    /// While the guard lives, `tokio::spawn` (and sockets made in the tasks) go to this runtime.
+    pub fn enter(&self) -> tokio::runtime::EnterGuard<'_> {
+        self.handle.enter()
+    }
+
+    /// Ends it without waiting for what still runs there (the outputs had their deadline).
+    pub fn stop(self) {
+        let _ = self.stop.send(());
+    }
+}
+
 /// The `--pid`s, each resolved to its process (a thread id names its process).
 pub fn resolve_pids(pids: &[u32]) -> Result<BTreeMap<u32, Watched>, ProcError> {
     let mut pending = BTreeMap::new();

@@ -162,3 +162,25 @@ fn redaction_is_off_unless_asked_for() {
 fn count_zero_is_rejected() {
     assert_eq!(config(&["-n", "0"]), Err(UsageError::ZeroCount));
 }
+
+#[test]
+fn the_nonfatal_budget_is_rate_and_burst_or_off() {
+    let budget = |v: &str| {
+        config(&["--nonfatal-budget", v]).map(|c| (c.filter.budget_rate, c.filter.budget_burst))
+    };
+    assert_eq!(
+        config(&[]).unwrap().filter.budget_rate,
+        200,
+        "on by default"
+    );
+    assert_eq!(config(&[]).unwrap().filter.budget_burst, 1000);
+    assert_eq!(budget("50").unwrap(), (50, 250));
+    assert_eq!(budget(" 10 / 30 ").unwrap(), (10, 30));
+    assert_eq!(budget("0").unwrap(), (0, 0));
+    for bad in ["", "x1", "10/0", "abc", "2000000", "0/5", "1/2/3"] {
+        assert!(
+            matches!(budget(bad), Err(UsageError::BadBudget(_))),
+            "{bad}"
+        );
+    }
+}

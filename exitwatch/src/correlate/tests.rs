@@ -31,6 +31,7 @@ fn actor(pid: u32) -> Actor {
         exe_deleted: false,
         ancestry: vec![],
         ancestry_truncated: false,
+        identity_lost: false,
     }
 }
 

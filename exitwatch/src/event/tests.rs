@@ -32,7 +32,10 @@ fn kinds_and_severities() {
             Severity::Warning,
         ),
         (
-            Event::Lost { count: 1 },
+            Event::Lost {
+                count: 1,
+                class: crate::event::LossClass::NonFatal,
+            },
             Kind::Lost,
             "lost",
             Severity::Warning,
@@ -60,8 +63,21 @@ fn places_are_the_senders_then_the_targets() {
     assert_eq!(ids, ["a".repeat(64), "b".repeat(64)]);
     let target = ev.receiving_place().unwrap().container.as_ref().unwrap();
     assert_eq!(target.name.as_deref(), Some("nginx"));
-    assert!(Event::Lost { count: 1 }.receiving_place().is_none());
-    assert_eq!(Event::Lost { count: 1 }.container_ids().count(), 0);
+    assert!(Event::Lost {
+        count: 1,
+        class: crate::event::LossClass::NonFatal
+    }
+    .receiving_place()
+    .is_none());
+    assert_eq!(
+        Event::Lost {
+            count: 1,
+            class: crate::event::LossClass::NonFatal
+        }
+        .container_ids()
+        .count(),
+        0
+    );
 }
 
 #[test]
@@ -88,7 +104,14 @@ fn places_mut_reach_the_kernels_context_task_too() {
 fn times_and_argv() {
     let mut oom = Event::Oom(fixtures::memcg_oom());
     assert_eq!(oom.time_ns(), Some(fixtures::memcg_oom().time_ns));
-    assert_eq!(Event::Lost { count: 1 }.time_ns(), None);
+    assert_eq!(
+        Event::Lost {
+            count: 1,
+            class: crate::event::LossClass::NonFatal
+        }
+        .time_ns(),
+        None
+    );
     assert_eq!(oom.args_mut().map(|a| a.len()), Some(2));
     assert!(fixtures::nginx_exits().args_mut().is_none());
 }

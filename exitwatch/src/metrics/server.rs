@@ -15,14 +15,24 @@ const READ_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_REQUEST: usize = 8 * 1024;
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Binds `addr` (`HOST:PORT`) now, so that a taken port fails at start.
-pub async fn bind(addr: &str) -> io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+/// Binds `addr` (`HOST:PORT`) now, so that a taken port fails at start. A plain socket: it is
+/// registered with whichever runtime serves it (`spawn`), not the one that bound it.
+pub fn bind(addr: &str) -> io::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
-/// Serves until the runtime stops.
-pub fn spawn(listener: TcpListener, metrics: Arc<Metrics>) {
+/// Serves on the current runtime until it stops.
+pub fn spawn(listener: std::net::TcpListener, metrics: Arc<Metrics>) {
     tokio::spawn(async move {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("exitwatch: warning: cannot serve metrics: {e}");
+                return;
+            }
+        };
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
@@ -134,7 +144,7 @@ mod tests {
 
     #[tokio::test]
     async fn answers_over_tcp() {
-        let listener = bind("127.0.0.1:0").await.unwrap();
+        let listener = bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let metrics = Arc::new(Metrics::default());
         spawn(listener, Arc::clone(&metrics));

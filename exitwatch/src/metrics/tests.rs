@@ -1,5 +1,5 @@
 use super::*;
-use crate::event::{Event, ExitEvent};
+use crate::event::{Event, ExitEvent, LossClass, Suppressed};
 use crate::exitstatus::ExitStatus;
 use crate::render::fixtures;
 
@@ -16,15 +16,35 @@ fn events_are_counted_by_kind_signal_and_result() {
     };
     plain.status = ExitStatus::from_exit(3);
     m.count_event(&Event::Exit(ExitEvent { ..plain }));
-    m.count_event(&Event::Lost { count: 7 });
-    m.count_event(&Event::Lost { count: 2 });
+    m.count_event(&Event::Lost {
+        count: 7,
+        class: LossClass::NonFatal,
+    });
+    m.count_event(&Event::Lost {
+        count: 2,
+        class: LossClass::NonFatal,
+    });
+    m.count_event(&Event::Lost {
+        count: 1,
+        class: LossClass::Identity,
+    });
+    m.count_event(&Event::Suppressed(Suppressed {
+        sender: None,
+        uid: None,
+        signo: 15,
+        count: 40,
+    }));
     let text = m.render();
     for line in [
         r#"exitwatch_events_total{kind="signal",signal="SIGKILL",result="delivered"} 2"#,
         r#"exitwatch_events_total{kind="exit",signal="SIGTERM",result="killed"} 1"#,
         r#"exitwatch_events_total{kind="exit",signal="",result="exited"} 1"#,
         r#"exitwatch_events_total{kind="oom",signal="SIGKILL",result="killed"} 1"#,
-        r#"exitwatch_lost_events_total{reason="ring_buffer_full"} 9"#,
+        r#"exitwatch_lost_events_total{reason="ring_buffer_full",class="nonfatal"} 9"#,
+        r#"exitwatch_lost_events_total{reason="ring_buffer_full",class="identity"} 1"#,
+        r#"exitwatch_lost_events_total{reason="ring_buffer_full",class="fatal"} 0"#,
+        r#"exitwatch_suppressed_signals_total{signal="SIGTERM"} 40"#,
+        "exitwatch_exits_untracked_total 0",
         "# TYPE exitwatch_events_total counter",
         "exitwatch_programs_attached 0",
     ] {
@@ -45,7 +65,7 @@ fn sinks_report_their_tallies_with_escaped_names() {
         r#"exitwatch_sink_retries_total{sink="file:///var/log/a \"b\"\\c"} 1"#,
         r#"exitwatch_sink_sent_total{sink="file:///var/log/a \"b\"\\c"} 0"#,
         r#"exitwatch_metadata_cache_containers{state="live"} 12"#,
-        r#"exitwatch_lost_events_total{reason="ring_buffer_full"} 0"#,
+        r#"exitwatch_lost_events_total{reason="ring_buffer_full",class="exit"} 0"#,
     ] {
         assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
     }

@@ -55,7 +55,7 @@ impl Progress {
             Event::Exit(x) => {
                 self.question.pending.remove(&x.proc.pid);
             }
-            Event::Oom(_) | Event::Lost { .. } => {}
+            Event::Oom(_) | Event::Lost { .. } | Event::Suppressed(_) => {}
         }
     }
 

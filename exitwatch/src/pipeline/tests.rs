@@ -67,7 +67,7 @@ impl World for Rc<Node> {
 /// What the outputs and stderr were given.
 #[derive(Default)]
 struct Collected {
-    records: Vec<Record>,
+    records: Vec<crate::sink::Record>,
     aside: Vec<u8>,
 }
 
@@ -75,7 +75,7 @@ struct Collected {
 struct Outs(Rc<RefCell<Collected>>);
 
 impl Outlet for Outs {
-    fn send(&mut self, record: Record) {
+    fn send(&mut self, record: crate::sink::Record) {
         self.0.borrow_mut().records.push(record);
     }
 
@@ -308,7 +308,11 @@ fn redaction_reaches_every_output() {
 fn lost_records_bypass_correlation() {
     let (mut pipe, _node, outs) = Setup::default().start();
     pipe.record(kill_into('c'), NOW).unwrap();
-    pipe.emit_now(Event::Lost { count: 5 }).unwrap();
+    pipe.emit_now(Event::Lost {
+        count: 5,
+        class: crate::event::LossClass::NonFatal,
+    })
+    .unwrap();
     let out = outs.json();
     assert_eq!(out.len(), 1);
     assert_eq!(

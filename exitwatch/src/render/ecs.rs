@@ -34,6 +34,7 @@ fn doc<'a>(ctx: &'a Context, a: &'a Annotated, s: Shorten) -> Doc<'a> {
         Event::Exit(_) => ("end", "process-exited"),
         Event::Oom(_) => ("end", "oom-kill"),
         Event::Lost { .. } => ("info", "events-lost"),
+        Event::Suppressed(_) => ("info", "signals-suppressed"),
     };
     let timestamp = rfc3339_nanos(ctx.event_ns(&a.event));
     let message = sentence::of(a);
@@ -110,7 +111,7 @@ fn doc<'a>(ctx: &'a Context, a: &'a Annotated, s: Shorten) -> Doc<'a> {
             d.process = Some(p);
             d.place = place(&ev.victim_place);
         }
-        Event::Lost { .. } => {}
+        Event::Lost { .. } | Event::Suppressed(_) => {}
     }
     d
 }

@@ -39,7 +39,9 @@ pub struct Extra<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oom: Option<OomX<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lost: Option<LostX>,
+    pub lost: Option<super::gaps::LostView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<super::gaps::SuppressedView>,
     pub diagnosis: &'a [Diagnosis],
     /// argv or ancestry was cut to keep the line under 16 KiB.
     pub truncated: bool,
@@ -213,12 +215,6 @@ pub struct MemcgX<'a> {
     pub peak_bytes: Option<u64>,
 }
 
-#[derive(Serialize)]
-pub struct LostX {
-    pub count: u64,
-    pub reason: &'static str,
-}
-
 /// Everything exitwatch knows beyond the standard's fields; `truncated` is set when `s` cut
 /// the sender's or the victim's argv, or the sender's ancestry.
 pub fn extra<'a>(ctx: &Context, a: &'a Annotated, s: Shorten, std: Standard) -> Extra<'a> {
@@ -246,12 +242,8 @@ pub fn extra<'a>(ctx: &Context, a: &'a Annotated, s: Shorten, std: Standard) -> 
             x.oom = Some(oom(ctx, ev, cut));
             x.truncated = cut;
         }
-        Event::Lost { count } => {
-            x.lost = Some(LostX {
-                count: *count,
-                reason: "ring_buffer_full",
-            })
-        }
+        Event::Lost { count, class } => x.lost = Some(super::gaps::lost(*count, *class)),
+        Event::Suppressed(s) => x.suppressed = Some(super::gaps::suppressed(ctx, s)),
     }
     x
 }

@@ -56,6 +56,7 @@ pub fn pkill_kills_server() -> SignalEvent {
                 anc(23495, "bash", 33475 * MIN + 4_817_798_337),
             ],
             ancestry_truncated: false,
+            identity_lost: false,
         }),
         target: Proc {
             pid: 7942,

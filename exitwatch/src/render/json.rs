@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use super::gaps;
 use super::limit::Shorten;
 use super::Context;
 use crate::event::{Event, Kind};
@@ -29,12 +30,19 @@ pub fn line(ctx: &Context, a: &Annotated, s: Shorten, out: &mut Vec<u8>) -> serd
         Event::Signal(ev) => serde_json::to_writer(out, &signal(ctx, ev, story, s)),
         Event::Exit(ev) => serde_json::to_writer(out, &exit(ctx, ev, story, a.cause.as_ref())),
         Event::Oom(ev) => serde_json::to_writer(out, &oom(ctx, ev, story, s)),
-        Event::Lost { count } => serde_json::to_writer(
+        Event::Lost { count, class } => serde_json::to_writer(
             out,
-            &Lost {
+            &Gap {
                 head: story.head,
-                count: *count,
-                reason: "ring_buffer_full",
+                gap: gaps::lost(*count, *class),
+            },
+        ),
+        Event::Suppressed(x) => serde_json::to_writer(
+            out,
+            &Flood {
+                head: story.head,
+                gap: gaps::suppressed(ctx, x),
+                diagnosis: story.diagnosis,
             },
         ),
     }
@@ -75,15 +83,25 @@ fn event_name(kind: Kind) -> &'static str {
         Kind::Exit => "exit",
         Kind::Oom => "oom_kill",
         Kind::Lost => "lost",
+        Kind::Suppressed => "suppressed",
     }
 }
 
 #[derive(Serialize)]
-struct Lost<'a> {
+struct Gap<'a> {
     #[serde(flatten)]
     head: Head<'a>,
-    count: u64,
-    reason: &'static str,
+    #[serde(flatten)]
+    gap: gaps::LostView,
+}
+
+#[derive(Serialize)]
+struct Flood<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
+    #[serde(flatten)]
+    gap: gaps::SuppressedView,
+    diagnosis: &'a [Diagnosis],
 }
 
 #[cfg(test)]

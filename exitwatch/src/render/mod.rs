@@ -2,6 +2,7 @@
 
 mod ecs;
 mod extra;
+mod gaps;
 mod json;
 pub mod limit;
 mod ocsf;

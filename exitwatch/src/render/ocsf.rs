@@ -135,7 +135,20 @@ fn doc<'a>(ctx: &'a Context, a: &'a Annotated, s: Shorten) -> Doc<'a> {
             d.actor = kernel();
             d.process = Some(p);
         }
-        Event::Lost { count } => {
+        Event::Suppressed(x) => {
+            // A sender's signals counted, not reported: the feed has a (known) gap.
+            d.class_uid = EVENT_LOG_ACTIVITY;
+            d.class_name = "Event Log Activity";
+            d.activity_id = OTHER;
+            d.activity_name = "Signals Suppressed";
+            (d.severity_id, d.severity) = (3, "Medium");
+            (d.status_id, d.status) = (2, "Failure");
+            d.status_detail = Some("sender_budget");
+            d.count = Some(x.count);
+            d.log_provider = Some("exitwatch");
+            d.log_name = Some("kernel signal budget");
+        }
+        Event::Lost { count, .. } => {
             // Not a process activity: exitwatch's own event log lost records. Event Log
             // Activity is OCSF's class for what happens to a logging service's data, and needs
             // no process; Medium, since a gap in a security feed is what an attacker wants.

@@ -41,9 +41,8 @@ pub fn of(a: &Annotated) -> String {
                 who_in(&o.victim, &o.victim_place)
             )
         }
-        Event::Lost { count } => format!(
-            "{count} event(s) lost: the kernel ring buffer was full; raise --ring-buffer-size"
-        ),
+        Event::Lost { count, class } => super::gaps::lost_sentence(*count, *class),
+        Event::Suppressed(x) => super::gaps::suppressed_sentence(x),
     }
 }
 
@@ -107,7 +106,11 @@ mod tests {
             of(&a),
             "the OOM killer killed python3(5937) (memcg constraint); it will exit with code 137"
         );
-        assert!(of(&bare(Event::Lost { count: 3 })).starts_with("3 event(s) lost"));
+        assert!(of(&bare(Event::Lost {
+            count: 3,
+            class: crate::event::LossClass::NonFatal
+        }))
+        .starts_with("3 non-fatal signal record(s) lost"));
     }
 
     #[test]

@@ -77,7 +77,14 @@ mod tests {
     #[test]
     fn exits_are_not_part_of_the_script() {
         let mut out = Vec::new();
-        render(&Event::Lost { count: 3 }, &mut out).unwrap();
+        render(
+            &Event::Lost {
+                count: 3,
+                class: crate::event::LossClass::NonFatal,
+            },
+            &mut out,
+        )
+        .unwrap();
         assert!(out.is_empty());
     }
 }

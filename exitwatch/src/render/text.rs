@@ -25,11 +25,19 @@ pub fn render(ctx: &Context, a: &Annotated, out: &mut dyn Write) -> io::Result<(
         }
         Event::Exit(ev) => verdict::exit(ctx, ev, a.cause.as_ref(), out)?,
         Event::Oom(ev) => oom::oom(ctx, ev, out)?,
-        Event::Lost { count } => writeln!(
+        Event::Lost { count, class } => writeln!(
             out,
-            "{}warning:{} {count} event(s) lost: the kernel ring buffer was full; raise --ring-buffer-size",
+            "{}warning:{} {}",
             paint(ctx, YELLOW),
-            paint(ctx, RESET)
+            paint(ctx, RESET),
+            super::gaps::lost_sentence(*count, *class)
+        )?,
+        Event::Suppressed(x) => writeln!(
+            out,
+            "{}warning:{} {}",
+            paint(ctx, YELLOW),
+            paint(ctx, RESET),
+            escape_text(super::gaps::suppressed_sentence(x).as_bytes())
         )?,
     }
     for d in &a.diagnosis {

@@ -3,6 +3,7 @@
 mod fault;
 mod oom;
 mod self_signal;
+mod signal_flood;
 mod stop_escalated;
 mod suspicious_sender;
 mod term_ignored_by_pid1;
@@ -10,6 +11,7 @@ mod term_ignored_by_pid1;
 pub(super) use fault::fault;
 pub(super) use oom::oom;
 pub(super) use self_signal::self_signal;
+pub(super) use signal_flood::signal_flood;
 pub(super) use stop_escalated::stop_escalated;
 pub(super) use suspicious_sender::suspicious_sender;
 pub(super) use term_ignored_by_pid1::term_ignored_by_pid1;
@@ -70,6 +72,7 @@ pub enum DiagnosisCode {
     SuspiciousSender,
     OomMemcg,
     OomGlobal,
+    SignalFlood,
 }
 
 impl DiagnosisCode {
@@ -82,6 +85,7 @@ impl DiagnosisCode {
             DiagnosisCode::SuspiciousSender => "suspicious_sender",
             DiagnosisCode::OomMemcg => "oom_memcg",
             DiagnosisCode::OomGlobal => "oom_global",
+            DiagnosisCode::SignalFlood => "signal_flood",
         }
     }
 }

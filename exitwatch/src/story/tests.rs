@@ -39,8 +39,14 @@ fn codes(a: &Annotated) -> Vec<DiagnosisCode> {
 #[test]
 fn every_event_gets_a_distinct_id() {
     let mut st = story();
-    let a = st.annotate(Event::Lost { count: 1 });
-    let b = st.annotate(Event::Lost { count: 1 });
+    let a = st.annotate(Event::Lost {
+        count: 1,
+        class: crate::event::LossClass::NonFatal,
+    });
+    let b = st.annotate(Event::Lost {
+        count: 1,
+        class: crate::event::LossClass::NonFatal,
+    });
     assert_eq!((a.id.as_str(), b.id.as_str()), ("r-1", "r-2"));
 }
 

@@ -194,11 +194,14 @@ fn oom_kill_ends_its_victim() {
 
 #[test]
 fn lost_events_are_counted() {
-    let v = ecs(&bare(Event::Lost { count: 7 }));
+    let v = ecs(&bare(Event::Lost {
+        count: 7,
+        class: crate::event::LossClass::NonFatal,
+    }));
     assert_eq!(v["event"]["action"], "events-lost");
     assert_eq!(
         v["exitwatch"]["lost"],
-        json!({ "count": 7, "reason": "ring_buffer_full" })
+        json!({ "count": 7, "reason": "ring_buffer_full", "class": "nonfatal" })
     );
     assert!(v.get("process").is_none());
     assert!(v["@timestamp"].as_str().unwrap().ends_with('Z'));

@@ -117,7 +117,10 @@ fn oom_kill_line_names_the_victims_container() {
 
 #[test]
 fn lost_line_counts() {
-    let v = line(&Event::Lost { count: 7 });
+    let v = line(&Event::Lost {
+        count: 7,
+        class: crate::event::LossClass::NonFatal,
+    });
     assert_eq!(v["event"], "lost");
     assert_eq!(v["count"], 7);
 }

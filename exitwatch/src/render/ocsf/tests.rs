@@ -184,7 +184,10 @@ fn oom_kill_is_a_terminate_by_the_kernel() {
 
 #[test]
 fn lost_events_are_an_event_log_activity() {
-    let v = ocsf(&bare(Event::Lost { count: 7 }));
+    let v = ocsf(&bare(Event::Lost {
+        count: 7,
+        class: crate::event::LossClass::NonFatal,
+    }));
     assert_eq!(v["class_uid"], 1008);
     assert_eq!(v["activity_id"], 99);
     assert_eq!(v["type_uid"], 100899);

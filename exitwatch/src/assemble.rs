@@ -1,0 +1,160 @@
+//! Assemble: joins small signal and exit records with what the kernel sent once before them,
+//! the sender's identity (by process image) and the cgroups' paths (by id), into complete
+//! events. Pure and bounded: what it forgets it says, so the kernel sends it again.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::decode::{CgroupName, Identity, PlaceIds, Record};
+use crate::event::{CgroupPath, Event, Place};
+
+/// Process images remembered, and bytes of identities, at most. Larger than the kernel's
+/// `IDENTITIES` map: an image the kernel still counts as sent is normally still here.
+pub const MAX_IMAGES: usize = 16_384;
+pub const MAX_IDENTITY_BYTES: usize = 16 << 20;
+/// Cgroup paths remembered (more than the kernel's `CGROUPS_SENT`).
+pub const MAX_CGROUPS: usize = 16_384;
+/// `CGROUPS_SENT` keys of the memory hierarchy (as the kernel programs write them).
+pub const MEMORY_KEY: u64 = 1 << 63;
+
+#[derive(Default)]
+pub struct Assembler {
+    /// Identities by (tgid, image), oldest first in `order`.
+    images: HashMap<(u32, u64), Arc<Identity>>,
+    order: VecDeque<(u32, u64)>,
+    identity_bytes: usize,
+    /// Cgroup paths by `CGROUPS_SENT` key.
+    cgroups: HashMap<u64, String>,
+    cgroup_order: VecDeque<u64>,
+    forget: Forget,
+}
+
+/// What the assembler dropped to stay within bounds: the kernel must forget having sent it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Forget {
+    /// tgids to delete from `IDENTITIES`.
+    pub processes: Vec<u32>,
+    /// Keys to delete from `CGROUPS_SENT`.
+    pub cgroups: Vec<u64>,
+}
+
+impl Forget {
+    pub fn is_empty(&self) -> bool {
+        self.processes.is_empty() && self.cgroups.is_empty()
+    }
+}
+
+impl Assembler {
+    /// Takes one record; returns the event it completes, if it is one.
+    pub fn take(&mut self, record: Record) -> Option<Event> {
+        match record {
+            Record::Identity(i) => {
+                self.remember(i);
+                None
+            }
+            Record::CgroupName(c) => {
+                self.name(c);
+                None
+            }
+            Record::Signal {
+                mut event,
+                sender_image,
+                target_place,
+            } => {
+                let pid = event.sender.actor().proc.pid;
+                let identity = sender_image.and_then(|image| self.images.get(&(pid, image)));
+                let identity = identity.cloned();
+                let actor = event.sender.actor_mut();
+                match identity {
+                    Some(i) => {
+                        actor.place = self.place(&i.place);
+                        actor.args = i.args.clone();
+                        actor.args_truncated = i.args_truncated;
+                        actor.loginuid = i.loginuid;
+                        actor.sessionid = i.sessionid;
+                        actor.exe = i.exe.clone();
+                        actor.exe_deleted = i.exe_deleted;
+                        actor.ancestry = i.ancestry.clone();
+                        actor.ancestry_truncated = i.ancestry_truncated;
+                    }
+                    // Lost in the kernel, or forgotten here: say so rather than guess.
+                    None => actor.identity_lost = true,
+                }
+                event.target_place = self.place(&target_place);
+                Some(Event::Signal(event))
+            }
+            Record::Exit { mut event, place } => {
+                event.place = self.place(&place);
+                Some(Event::Exit(event))
+            }
+            Record::Oom(o) => Some(Event::Oom(o)),
+        }
+    }
+
+    /// What was dropped since the last call (for the kernel to forget too).
+    pub fn forgotten(&mut self) -> Forget {
+        std::mem::take(&mut self.forget)
+    }
+
+    /// Identities and cgroup paths held.
+    pub fn size(&self) -> (usize, usize) {
+        (self.images.len(), self.cgroups.len())
+    }
+
+    fn remember(&mut self, i: Identity) {
+        let key = (i.pid, i.image);
+        let bytes = i.bytes();
+        if let Some(old) = self.images.insert(key, Arc::new(i)) {
+            self.identity_bytes -= old.bytes();
+        } else {
+            self.order.push_back(key);
+        }
+        self.identity_bytes += bytes;
+        while self.images.len() > MAX_IMAGES || self.identity_bytes > MAX_IDENTITY_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = self.images.remove(&old) {
+                self.identity_bytes -= gone.bytes();
+                self.forget.processes.push(old.0);
+            }
+        }
+    }
+
+    fn name(&mut self, c: CgroupName) {
+        let key = if c.memory { c.id | MEMORY_KEY } else { c.id };
+        if self.cgroups.insert(key, c.path).is_none() {
+            self.cgroup_order.push_back(key);
+        }
+        while self.cgroups.len() > MAX_CGROUPS {
+            let Some(old) = self.cgroup_order.pop_front() else {
+                break;
+            };
+            self.cgroups.remove(&old);
+            self.forget.cgroups.push(old);
+        }
+    }
+
+    fn path(&self, id: u64, memory: bool) -> Option<CgroupPath> {
+        if id == 0 {
+            return None;
+        }
+        let key = if memory { id | MEMORY_KEY } else { id };
+        let path = self.cgroups.get(&key)?.clone();
+        Some(CgroupPath { id, path })
+    }
+
+    fn place(&self, ids: &PlaceIds) -> Place {
+        let mut place = Place {
+            cgroup: self.path(ids.cgroup, false),
+            memcg: self.path(ids.memcg, true),
+            ns: ids.ns,
+            container: None,
+        };
+        place.identify();
+        place
+    }
+}
+
+#[cfg(test)]
+mod tests;
