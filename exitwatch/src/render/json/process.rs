@@ -26,6 +26,10 @@ pub(super) struct ActorJson<'a> {
     parent: Option<ParentJson>,
     ancestry: Vec<AncestorJson>,
     ancestry_truncated: bool,
+    /// Present only when the identity record was lost: args, exe, ancestry, the container
+    /// and the audit ids are then unknown (empty or null), not guessed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    identity: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -118,5 +122,6 @@ pub(super) fn actor<'a>(ctx: &Context, a: &'a Actor, s: Shorten) -> ActorJson<'a
         }),
         ancestry: ancestry.iter().map(|x| ancestor(ctx, x)).collect(),
         ancestry_truncated: a.ancestry_truncated || ancestry_cut,
+        identity: a.identity_lost.then_some("lost"),
     }
 }

@@ -124,3 +124,81 @@ fn lost_line_counts() {
     assert_eq!(v["event"], "lost");
     assert_eq!(v["count"], 7);
 }
+
+#[test]
+fn lost_lines_say_their_class() {
+    for (class, name) in [
+        (crate::event::LossClass::Fatal, "fatal"),
+        (crate::event::LossClass::Identity, "identity"),
+        (crate::event::LossClass::Exit, "exit"),
+    ] {
+        let v = line(&Event::Lost { count: 2, class });
+        assert_eq!(
+            (v["class"].as_str(), v["reason"].as_str()),
+            (Some(name), Some("ring_buffer_full"))
+        );
+    }
+}
+
+#[test]
+fn a_suppressed_line_names_the_sender_its_signal_and_the_count() {
+    let flood = crate::event::Suppressed {
+        sender: Some(crate::event::Proc {
+            pid: 4242,
+            tid: 4242,
+            ns_pid: None,
+            comm: b"flo\x1bod".to_vec(),
+            start_ns: 5_000_000_000,
+        }),
+        uid: Some(1000),
+        signo: 15,
+        count: 123_456,
+    };
+    let v = line(&Event::Suppressed(flood.clone()));
+    assert_eq!(v["event"], "suppressed");
+    assert_eq!(v["sender"]["pid"], 4242);
+    assert_eq!(v["sender"]["comm"], "flo\u{1b}od");
+    assert_eq!(v["sender"]["uid"], 1000);
+    assert_eq!(
+        v["sender"]["start_time"], "1970-01-01T00:00:05.000000000Z",
+        "start time since boot, in the test's clock"
+    );
+    assert_eq!(
+        v["signal"],
+        serde_json::json!({"number": 15, "name": "SIGTERM"})
+    );
+    assert_eq!(
+        (v["count"].as_u64(), v["reason"].as_str()),
+        (Some(123_456), Some("sender_budget"))
+    );
+    let unattributed = crate::event::Suppressed {
+        sender: None,
+        uid: None,
+        signo: 0,
+        count: 9,
+    };
+    let v = line(&Event::Suppressed(unattributed));
+    assert_eq!((v["sender"].is_null(), v["signal"].is_null()), (true, true));
+}
+
+#[test]
+fn a_sender_whose_identity_was_lost_says_so_and_nothing_else_is_made_up() {
+    let mut ev = fixtures::pkill_kills_server();
+    let a = ev.sender.actor_mut();
+    (a.args, a.exe, a.ancestry, a.identity_lost) = (vec![], None, vec![], true);
+    let v = line(&Event::Signal(ev));
+    assert_eq!(v["sender"]["identity"], "lost");
+    assert_eq!(v["sender"]["comm"], "pkill");
+    assert_eq!(
+        (
+            v["sender"]["exe"].is_null(),
+            v["sender"]["args"].as_array().map(Vec::len)
+        ),
+        (true, Some(0))
+    );
+    let whole = line(&Event::Signal(fixtures::pkill_kills_server()));
+    assert!(
+        whole["sender"].get("identity").is_none(),
+        "absent when captured"
+    );
+}

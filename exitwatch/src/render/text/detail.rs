@@ -89,6 +89,12 @@ fn write_actor(ctx: &Context, label: &str, a: &Actor, out: &mut dyn Write) -> io
         a.proc.tid,
         ns(&a.proc)
     )?;
+    if a.identity_lost {
+        writeln!(
+            out,
+            "  identity  lost (a kernel ring buffer was full): executable, argv, ancestry and container unknown"
+        )?;
+    }
     if let Some(exe) = &a.exe {
         let deleted = if a.exe_deleted { " (deleted)" } else { "" };
         writeln!(out, "  exe       {}{deleted}", escape_text(exe))?;
