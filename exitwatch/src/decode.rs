@@ -15,7 +15,7 @@ use exitwatch_common::{
 
 use crate::event::{
     split_argv, Actor, Ancestor, Event, ExitEvent, Namespaces, OomEvent, OomMemory, Place, Proc,
-    Sender, SignalEvent,
+    Sender, SignalEvent, Via,
 };
 use crate::exitstatus::ExitStatus;
 use crate::signals::{self, Disposition, KernelReason, SignalResult};
@@ -243,12 +243,18 @@ fn signal(r: &SignalRecord) -> Result<Record, DecodeError> {
         f & flag::INFO_PRIV != 0,
         actor.proc.pid == target.pid,
     );
+    // SIGKILL with no siginfo to another process, from a user task: the kernel's cgroup.kill,
+    // run in the context of the process that wrote the file. That process is the sender.
+    let via = (reason == Some(KernelReason::OnBehalfOfSender)
+        && r.signo == signals::SIGKILL
+        && !actor.kernel_thread)
+        .then_some(Via::CgroupKill);
     let sender = match reason {
-        Some(reason) => Sender::Kernel {
+        Some(reason) if via.is_none() => Sender::Kernel {
             reason,
             context: actor,
         },
-        None => Sender::Process(actor),
+        _ => Sender::Process(actor),
     };
     let fault_addr = matches!(
         sender,
@@ -266,6 +272,7 @@ fn signal(r: &SignalRecord) -> Result<Record, DecodeError> {
         group: r.group != 0,
         disposition: (f & flag::HANDLER_UNKNOWN == 0).then(|| Disposition::from_handler(r.handler)),
         fault_addr,
+        via,
         sender,
         target,
         target_place: Place::default(),

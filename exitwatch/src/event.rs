@@ -149,6 +149,8 @@ pub struct SignalEvent {
     pub disposition: Option<Disposition>,
     /// The faulting address for fault signals.
     pub fault_addr: Option<u64>,
+    /// How a process sender sent it, when not with kill(2) and friends.
+    pub via: Option<Via>,
     pub sender: Sender,
     pub target: Proc,
     pub target_place: Place,
@@ -297,6 +299,22 @@ pub fn split_argv(raw: &[u8]) -> Vec<Vec<u8>> {
         return Vec::new();
     }
     raw.split(|&b| b == 0).map(<[u8]>::to_vec).collect()
+}
+
+/// How a process made the kernel send a signal it did not send with kill(2) itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Via {
+    /// It wrote `1` to a cgroup's `cgroup.kill` (runc, systemd, a shell): the kernel then
+    /// SIGKILLs every process of the cgroup in the writer's context, with no siginfo.
+    CgroupKill,
+}
+
+impl Via {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::CgroupKill => "cgroup.kill",
+        }
+    }
 }
 
 /// What an event is about, as the machine formats and the syslog MSGID name it.

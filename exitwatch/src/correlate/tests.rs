@@ -44,6 +44,7 @@ fn kernel_kill(at: u64, current: u32, target: u32) -> Event {
         group: true,
         disposition: Some(Disposition::Default),
         fault_addr: None,
+        via: None,
         sender: Sender::Kernel {
             reason: KernelReason::Kernel,
             context: actor(current),

@@ -265,3 +265,29 @@ fn rejects_short_and_unknown_records() {
     assert_eq!(decode(&[1, 0, 0, 0, 0, 0]), Err(DecodeError::Short(6)));
     assert_eq!(decode(&[99, 0, 0, 0]), Err(DecodeError::UnknownKind(99)));
 }
+
+#[test]
+fn a_sigkill_with_no_siginfo_to_another_process_is_a_cgroup_kill_by_its_writer() {
+    let mut r = kill_record();
+    r.flags |= flag::INFO_NOINFO;
+    let (ev, _, _) = signal_of(&bytes(&r));
+    let Sender::Process(writer) = &ev.sender else {
+        panic!(
+            "the writer of cgroup.kill is the sender, not the kernel: {:?}",
+            ev.sender
+        )
+    };
+    assert_eq!(writer.proc.comm, b"kill");
+    assert_eq!(ev.via, Some(Via::CgroupKill));
+    // The same from a kernel thread, or another signal, stays the kernel's.
+    r.flags |= flag::SENDER_KTHREAD;
+    assert!(matches!(
+        signal_of(&bytes(&r)).0.sender,
+        Sender::Kernel { .. }
+    ));
+    r.flags &= !flag::SENDER_KTHREAD;
+    r.signo = 1;
+    let (ev, _, _) = signal_of(&bytes(&r));
+    assert!(matches!(ev.sender, Sender::Kernel { .. }));
+    assert_eq!(ev.via, None);
+}

@@ -30,6 +30,7 @@ pub fn pkill_kills_server() -> SignalEvent {
         group: true,
         disposition: Some(Disposition::Default),
         fault_addr: None,
+        via: None,
         sender: Sender::Process(Actor {
             proc: Proc {
                 pid: 23549,

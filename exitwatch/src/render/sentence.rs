@@ -28,7 +28,10 @@ pub fn of(a: &Annotated) -> String {
                     .map_or(String::new(), |d| format!(" (disposition {})", d.as_str()));
                 format!("{}{disposition}", ev.result.as_str().replace('_', " "))
             };
-            format!("{sig} from {from} to {target}: {outcome}")
+            let how = ev
+                .via
+                .map_or(String::new(), |v| format!(" through {}", v.as_str()));
+            format!("{sig} from {from}{how} to {target}: {outcome}")
         }
         Event::Exit(x) => format!("{} {}", who_in(&x.proc, &x.place), x.status.describe()),
         Event::Oom(o) => {

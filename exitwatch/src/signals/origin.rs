@@ -95,7 +95,7 @@ impl KernelReason {
             Self::ChildStatus => "a change of state in one of the target's children",
             Self::AsyncIo => "an asynchronous I/O or message-queue notification the target asked for",
             Self::OnBehalfOfSender => {
-                "the kernel, acting on the sender's behalf (a cgroup.kill write, or the parent-death signal)"
+                "the kernel, acting on the sender's behalf (the parent-death signal, a tty or a socket owner's notification)"
             }
             Self::Kernel => "the kernel itself (for example the OOM killer)",
         }

@@ -31,6 +31,9 @@ struct SignalJson {
     group: bool,
     disposition: Option<&'static str>,
     fault_addr: Option<String>,
+    /// How a process sender made the kernel send it (`cgroup.kill`); absent for kill(2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    via: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -78,6 +81,7 @@ pub(super) fn signal<'a>(
             group: ev.group,
             disposition: ev.disposition.map(|d| d.as_str()),
             fault_addr: ev.fault_addr.map(|a| format!("{a:#x}")),
+            via: ev.via.map(|v| v.as_str()),
         },
         sender,
         target: placed(ctx, &ev.target, &ev.target_place),

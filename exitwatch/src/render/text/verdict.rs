@@ -80,7 +80,10 @@ fn sender_phrase(ctx: &Context, ev: &SignalEvent, a: &Actor) -> String {
     } else {
         format!(" ({})", notes.join(", "))
     };
-    format!("{user}'s `{cmd}`{notes}")
+    let how = ev
+        .via
+        .map_or(String::new(), |v| format!(" through {}", v.as_str()));
+    format!("{user}'s `{cmd}`{how}{notes}")
 }
 
 fn outcome(ev: &SignalEvent) -> String {
