@@ -1,3 +1,5 @@
+use exitwatch_common::ABSENT;
+
 use super::*;
 
 /// Writes BTF blobs type by type; ids are handed out in order from 1, as in the format.

@@ -1,27 +1,24 @@
 //! The metadata cache: what every reachable runtime says about its containers, kept fresh by a
 //! background task so that a lookup never waits for a runtime.
 
+mod book;
+mod poll;
+
 use std::{
-    collections::HashMap,
-    future::Future,
-    path::PathBuf,
-    pin::Pin,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex, MutexGuard, PoisonError,
     },
-    task::Poll,
     time::Duration,
 };
 
-use tokio::{
-    sync::{watch, Notify},
-    time::{sleep_until, timeout, Instant},
-};
+use tokio::sync::{watch, Notify};
 
+use self::{book::Book, poll::poll_forever};
 use super::{
     meta::{Metadata, Query},
-    source::{list_paths, SocketSpec, Source, SourceError},
+    runtimes::SocketSpec,
+    source::Source,
 };
 
 /// How the cache polls.
@@ -198,216 +195,6 @@ impl MetadataCache {
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-/// The background task: a listing round, then sleep until the interval is up or a refresh is asked.
-async fn poll_forever(
-    shared: Arc<Shared>,
-    mut sources: Vec<Box<dyn Source>>,
-    config: CacheConfig,
-    done: watch::Sender<u64>,
-) {
-    // Each source's last good listing: a timeout or error keeps it, an absent socket empties it.
-    let mut listings: Vec<Vec<Metadata>> = sources.iter().map(|_| Vec::new()).collect();
-    loop {
-        let round = {
-            let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.started += 1;
-            shared.requested.store(false, Ordering::Release);
-            state.started
-        };
-        let began = Instant::now();
-        let listed = join_all(
-            sources
-                .iter_mut()
-                .map(|s| list_within(s.as_mut(), config.call_timeout))
-                .collect(),
-        )
-        .await;
-        let mut states = Vec::with_capacity(listed.len());
-        let mut errors = Vec::new();
-        for (i, result) in listed.into_iter().enumerate() {
-            states.push(match result {
-                Ok(list) => {
-                    listings[i] = list;
-                    SourceState::Listed(listings[i].len())
-                }
-                Err(err) => {
-                    let state = if let SourceError::Absent { .. } = err {
-                        listings[i].clear();
-                        SourceState::Absent
-                    } else {
-                        SourceState::Failed(err.to_string())
-                    };
-                    errors.push((sources[i].describe(), err));
-                    state
-                }
-            });
-        }
-        let live = merge(&listings);
-        let unavailable = if errors.len() == sources.len() {
-            Some(why_unavailable(&errors))
-        } else {
-            None
-        };
-        {
-            let mut state = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
-            state.book.apply(live, Instant::now(), &config);
-            state.unavailable = unavailable;
-            for ((status, source), new) in state.sources.iter_mut().zip(&sources).zip(states) {
-                *status = SourceStatus {
-                    name: source.describe(),
-                    state: new,
-                };
-            }
-        }
-        done.send_replace(round);
-        if Arc::strong_count(&shared) == 1 {
-            return;
-        }
-        let next = began + config.interval;
-        loop {
-            tokio::select! {
-                () = sleep_until(next) => break,
-                () = shared.wake.notified() => {
-                    if shared.requested.load(Ordering::Acquire) {
-                        sleep_until(began + config.min_gap).await;
-                        break;
-                    }
-                }
-            }
-        }
-    }
-}
-
-async fn list_within(
-    source: &mut dyn Source,
-    limit: Duration,
-) -> Result<Vec<Metadata>, SourceError> {
-    timeout(limit, source.list())
-        .await
-        .unwrap_or(Err(SourceError::Timeout(limit)))
-}
-
-/// Runs the futures concurrently, so one hung runtime costs the others nothing; outputs in order.
-async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
-    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
-            if output.is_none() {
-                match future.as_mut().poll(cx) {
-                    Poll::Ready(value) => *output = Some(value),
-                    Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            Poll::Pending
-        } else {
-            Poll::Ready(())
-        }
-    })
-    .await;
-    outputs.into_iter().flatten().collect()
-}
-
-/// One record per id: the first source to list it leads, later ones fill what it lacks.
-fn merge(listings: &[Vec<Metadata>]) -> HashMap<String, Metadata> {
-    let mut live: HashMap<String, Metadata> = HashMap::new();
-    for meta in listings.iter().flatten() {
-        match live.get_mut(&meta.id) {
-            Some(known) => known.merge(meta.clone()),
-            None => {
-                live.insert(meta.id.clone(), meta.clone());
-            }
-        }
-    }
-    live
-}
-
-/// Why no runtime could be asked, and what to do about it.
-fn why_unavailable(errors: &[(String, SourceError)]) -> String {
-    if errors.is_empty() {
-        return "no container runtime socket is configured".into();
-    }
-    let mut looked_for: Vec<PathBuf> = Vec::new();
-    for (_, err) in errors {
-        let SourceError::Absent { looked_for: paths } = err else {
-            let failures: Vec<_> = errors
-                .iter()
-                .map(|(name, err)| format!("{name}: {err}"))
-                .collect();
-            return format!("no container runtime answered ({})", failures.join("; "));
-        };
-        for path in paths {
-            if !looked_for.contains(path) {
-                looked_for.push(path.clone());
-            }
-        }
-    }
-    format!(
-        "no container runtime socket found (looked for {}); in a container, mount the host's /run",
-        list_paths(&looked_for)
-    )
-}
-
-/// The containers known now, and the recently removed ones.
-#[derive(Default)]
-struct Book {
-    live: HashMap<String, Metadata>,
-    removed: HashMap<String, (Instant, Metadata)>,
-}
-
-impl Book {
-    fn get(&self, id: &str) -> Option<Metadata> {
-        self.live
-            .get(id)
-            .or_else(|| self.removed.get(id).map(|(_, meta)| meta))
-            .cloned()
-    }
-
-    fn find(&self, query: &Query<'_>) -> Vec<Metadata> {
-        let removed = self.removed.values().map(|(_, meta)| meta);
-        let mut found: Vec<_> = self
-            .live
-            .values()
-            .chain(removed)
-            .filter(|m| m.matches(query))
-            .cloned()
-            .collect();
-        found.sort_by(|a, b| a.id.cmp(&b.id));
-        found
-    }
-
-    /// Replaces the live set with `live`: what left it becomes a tombstone, what came back is live again.
-    fn apply(&mut self, live: HashMap<String, Metadata>, now: Instant, config: &CacheConfig) {
-        let old = std::mem::replace(&mut self.live, live);
-        for (id, mut meta) in old {
-            if !self.live.contains_key(&id) {
-                meta.removed = true;
-                self.removed.insert(id, (now, meta));
-            }
-        }
-        self.removed.retain(|id, (at, _)| {
-            !self.live.contains_key(id) && now.duration_since(*at) < config.tombstone_ttl
-        });
-        if self.removed.len() > config.tombstone_max {
-            let mut by_age: Vec<_> = self
-                .removed
-                .iter()
-                .map(|(id, (at, _))| (*at, id.clone()))
-                .collect();
-            by_age.sort();
-            for (_, id) in by_age
-                .iter()
-                .take(self.removed.len() - config.tombstone_max)
-            {
-                self.removed.remove(id);
-            }
-        }
     }
 }
 

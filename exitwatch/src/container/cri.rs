@@ -1,10 +1,15 @@
 //! The Kubernetes CRI client (containerd's CRI plugin, CRI-O): containers and pod sandboxes.
 //!
-//! The messages are written out here, with only the fields exitwatch reads (protobuf skips the
-//! rest): two calls of `runtime.v1.RuntimeService` do not justify protoc and the whole generated API.
+//! The messages are exitwatch-cri's, shared with the tests' kubelet and pinned to upstream's
+//! field numbers there.
 
-use std::{collections::BTreeMap, collections::HashMap, path::PathBuf};
+use std::{collections::HashMap, path::PathBuf};
 
+use exitwatch_cri::{
+    call::{LIST_CONTAINERS, LIST_POD_SANDBOX},
+    Container, ListContainersRequest, ListContainersResponse, ListPodSandboxRequest,
+    ListPodSandboxResponse, PodSandbox,
+};
 use tonic::Request;
 
 use super::{
@@ -13,9 +18,6 @@ use super::{
     path::Runtime,
     source::{Listing, Source, SourceError},
 };
-
-const LIST_CONTAINERS: &str = "/runtime.v1.RuntimeService/ListContainers";
-const LIST_POD_SANDBOX: &str = "/runtime.v1.RuntimeService/ListPodSandbox";
 
 /// Lists a CRI runtime's containers and sandboxes; `runtime` is who serves the socket.
 pub struct CriSource {
@@ -116,80 +118,12 @@ fn to_metadata(
     out
 }
 
-#[derive(Clone, PartialEq, prost::Message)]
-struct ListContainersRequest {}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ListContainersResponse {
-    #[prost(message, repeated, tag = "1")]
-    containers: Vec<Container>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Container {
-    #[prost(string, tag = "1")]
-    id: String,
-    #[prost(string, tag = "2")]
-    pod_sandbox_id: String,
-    #[prost(message, optional, tag = "3")]
-    metadata: Option<ContainerMetadata>,
-    #[prost(message, optional, tag = "4")]
-    image: Option<ImageSpec>,
-    #[prost(string, tag = "5")]
-    image_ref: String,
-    #[prost(btree_map = "string, string", tag = "8")]
-    labels: BTreeMap<String, String>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ContainerMetadata {
-    #[prost(string, tag = "1")]
-    name: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ImageSpec {
-    #[prost(string, tag = "1")]
-    image: String,
-    /// The image as the pod spec named it (newer runtimes); `image` may be a digest.
-    #[prost(string, tag = "18")]
-    user_specified_image: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ListPodSandboxRequest {}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ListPodSandboxResponse {
-    #[prost(message, repeated, tag = "1")]
-    items: Vec<PodSandbox>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct PodSandbox {
-    #[prost(string, tag = "1")]
-    id: String,
-    #[prost(message, optional, tag = "2")]
-    metadata: Option<PodSandboxMetadata>,
-    #[prost(btree_map = "string, string", tag = "5")]
-    labels: BTreeMap<String, String>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct PodSandboxMetadata {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(string, tag = "2")]
-    uid: String,
-    #[prost(string, tag = "3")]
-    namespace: String,
-}
-
 #[cfg(test)]
 mod tests {
-    use prost::Message as _;
+    use std::collections::BTreeMap;
 
     use super::*;
+    use exitwatch_cri::{ContainerMetadata, ImageSpec, PodSandboxMetadata};
 
     const SANDBOX: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const CTR: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
@@ -199,6 +133,7 @@ mod tests {
             name: "web-0".into(),
             uid: "0a1b".into(),
             namespace: "shop".into(),
+            attempt: 0,
         };
         PodSandbox {
             id: SANDBOX.into(),
@@ -213,6 +148,7 @@ mod tests {
             pod_sandbox_id: sandbox.into(),
             metadata: Some(ContainerMetadata {
                 name: "nginx".into(),
+                attempt: 0,
             }),
             image: Some(ImageSpec {
                 image: "sha256:0123".into(),
@@ -250,16 +186,5 @@ mod tests {
     fn without_its_sandbox_a_container_has_no_pod_unless_all_labels_say() {
         let out = to_metadata(Runtime::Containerd, vec![], vec![container("gone")]);
         assert_eq!(out[0].pod, None);
-    }
-
-    #[test]
-    fn decoding_skips_fields_not_declared_here() {
-        // Field 6 (state, varint 1) and 7 (created_at, varint 150) are sent by runtimes, not read.
-        let mut bytes = container(SANDBOX).encode_to_vec();
-        bytes.extend([0x30, 0x01, 0x38, 0x96, 0x01]);
-        assert_eq!(
-            Container::decode(bytes.as_slice()).ok(),
-            Some(container(SANDBOX))
-        );
     }
 }

@@ -8,5 +8,6 @@ mod grpc;
 pub mod identity;
 pub mod meta;
 pub mod path;
+pub mod runtimes;
 pub mod source;
 pub mod watch;

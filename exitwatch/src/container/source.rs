@@ -1,4 +1,4 @@
-//! The runtimes the cache asks, each behind one small trait so the cache can be tested with a fake.
+//! What the runtime clients share: the `Source` trait the cache polls, its errors, socket helpers.
 
 use std::{
     future::Future,
@@ -10,10 +10,7 @@ use std::{
 
 use thiserror::Error;
 
-use super::{
-    containerd::ContainerdSource, cri::CriSource, docker::DockerSource, meta::Metadata,
-    path::Runtime,
-};
+use super::meta::Metadata;
 
 /// What one listing call returns; boxed so sources of different kinds sit in one list.
 pub type Listing<'a> =
@@ -47,71 +44,6 @@ pub enum SourceError {
     Http { call: &'static str, status: u16 },
     #[error("{call}: malformed answer: {why}")]
     Malformed { call: &'static str, why: String },
-}
-
-/// Which protocol a socket speaks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Api {
-    /// Kubernetes' Container Runtime Interface (containerd's CRI plugin, CRI-O).
-    Cri,
-    /// containerd's own API: containers of every namespace, `ctr` and nerdctl ones included.
-    Containerd,
-    /// Docker's HTTP API (podman serves the same one).
-    Docker,
-}
-
-/// A runtime API and the places its socket may be, first existing one wins.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SocketSpec {
-    pub api: Api,
-    pub runtime: Runtime,
-    pub paths: Vec<PathBuf>,
-}
-
-impl SocketSpec {
-    fn new(api: Api, runtime: Runtime, paths: &[&str]) -> Self {
-        let paths = paths.iter().map(PathBuf::from).collect();
-        SocketSpec {
-            api,
-            runtime,
-            paths,
-        }
-    }
-
-    /// The usual sockets, most informative first: CRI knows pods, docker knows names, and containerd's
-    /// own API sees what the others do not (`ctr`, nerdctl, buildkit).
-    pub fn defaults() -> Vec<SocketSpec> {
-        const CONTAINERD: &[&str] = &[
-            "/run/containerd/containerd.sock",
-            "/var/run/containerd/containerd.sock",
-            "/run/k3s/containerd/containerd.sock",
-        ];
-        vec![
-            SocketSpec::new(Api::Cri, Runtime::Containerd, CONTAINERD),
-            SocketSpec::new(
-                Api::Cri,
-                Runtime::CriO,
-                &["/run/crio/crio.sock", "/var/run/crio/crio.sock"],
-            ),
-            SocketSpec::new(
-                Api::Docker,
-                Runtime::Docker,
-                &["/run/docker.sock", "/var/run/docker.sock"],
-            ),
-            SocketSpec::new(Api::Docker, Runtime::Podman, &["/run/podman/podman.sock"]),
-            SocketSpec::new(Api::Containerd, Runtime::Containerd, CONTAINERD),
-        ]
-    }
-
-    /// The client for this socket.
-    pub fn source(&self) -> Box<dyn Source> {
-        let (runtime, paths) = (self.runtime, self.paths.clone());
-        match self.api {
-            Api::Cri => Box::new(CriSource::new(runtime, paths)),
-            Api::Containerd => Box::new(ContainerdSource::new(paths)),
-            Api::Docker => Box::new(DockerSource::new(runtime, paths)),
-        }
-    }
 }
 
 /// The first of `paths` that exists, or `Absent` naming them all.

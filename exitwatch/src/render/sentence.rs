@@ -2,14 +2,14 @@
 
 use crate::escape::json_string;
 use crate::event::{Event, Place, Proc, Sender};
-use crate::signals;
+use crate::signals::Signal;
 use crate::story::{Annotated, DiagnosisCode};
 
 /// "SIGKILL from pkill(23549) to server(7942): delivered, server(7942) will exit with code 137".
 pub fn of(a: &Annotated) -> String {
     match &a.event {
         Event::Signal(ev) => {
-            let sig = signame(ev.signo);
+            let sig = Signal(ev.signo);
             let from = match &ev.sender {
                 Sender::Process(actor) => who_in(&actor.proc, &actor.place),
                 Sender::Kernel { reason, .. } => format!("the kernel ({})", reason.describe()),
@@ -63,10 +63,6 @@ pub fn suspicious(a: &Annotated) -> bool {
         .any(|d| d.code == DiagnosisCode::SuspiciousSender)
 }
 
-fn signame(signo: i32) -> String {
-    signals::name(signo).map_or_else(|| format!("signal {signo}"), str::to_owned)
-}
-
 fn who(p: &Proc) -> String {
     format!("{}({})", json_string(&p.comm), p.pid)
 }
@@ -112,5 +108,17 @@ mod tests {
             "the OOM killer killed python3(5937) (memcg constraint); it will exit with code 137"
         );
         assert!(of(&bare(Event::Lost { count: 3 })).starts_with("3 event(s) lost"));
+    }
+
+    #[test]
+    fn a_signal_without_a_name_reads_signal_n() {
+        let mut ev = fixtures::pkill_kills_server();
+        ev.signo = 65;
+        let a = bare(Event::Signal(ev));
+        assert!(
+            of(&a).starts_with("signal 65 from pkill(23549) to "),
+            "{}",
+            of(&a)
+        );
     }
 }

@@ -2,12 +2,20 @@
 //! sandboxes and their containers through a CRI runtime (containerd's CRI plugin), with the metadata
 //! and labels the kubelet sets, and tears them down.
 //!
-//! The messages are written out by hand with only the fields used, as exitwatch's own CRI client
-//! does (`exitwatch/src/container/cri.rs`): same prost/tonic, no protoc.
+//! The messages are exitwatch's own (the `exitwatch-cri` crate, pinned to upstream's field numbers),
+//! so a wrong one cannot pass here by being copied.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use exitwatch_cri::{
+    call, ContainerConfig, ContainerMetadata, CreateContainerRequest, CreateContainerResponse,
+    Empty, ImageSpec, LinuxContainerConfig, LinuxContainerResources, LinuxContainerSecurityContext,
+    LinuxPodSandboxConfig, LinuxSandboxSecurityContext, NamespaceMode, NamespaceOption,
+    PodSandboxConfig, PodSandboxMetadata, RemovePodSandboxRequest, RunPodSandboxRequest,
+    RunPodSandboxResponse, StartContainerRequest, StatusRequest, StatusResponse,
+    StopContainerRequest, StopPodSandboxRequest,
+};
 use http::uri::PathAndQuery;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixStream;
@@ -28,8 +36,6 @@ usage: cri pod NAME NAMESPACE UID
        cri status
            print `restrict_oom_score_adj=true|false` from the runtime's configuration
 The socket is $CRI_SOCKET, by default /run/containerd/containerd.sock.";
-
-const SERVICE: &str = "/runtime.v1.RuntimeService/";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -71,7 +77,7 @@ async fn run(args: &[String]) -> Result<String, Error> {
             });
             let resp: RunPodSandboxResponse = cri
                 .call(
-                    "RunPodSandbox",
+                    call::RUN_POD_SANDBOX,
                     RunPodSandboxRequest {
                         config: Some(config),
                     },
@@ -92,11 +98,11 @@ async fn run(args: &[String]) -> Result<String, Error> {
                 config: Some(container_config(&pod, container, image, command)),
                 sandbox_config: Some(sandbox_config(&pod)),
             };
-            let resp: CreateContainerResponse = cri.call("CreateContainer", req).await?;
+            let resp: CreateContainerResponse = cri.call(call::CREATE_CONTAINER, req).await?;
             let id = resp.container_id;
             let _: Empty = cri
                 .call(
-                    "StartContainer",
+                    call::START_CONTAINER,
                     StartContainerRequest {
                         container_id: id.clone(),
                     },
@@ -112,29 +118,31 @@ async fn run(args: &[String]) -> Result<String, Error> {
                 container_id: id.to_string(),
                 timeout,
             };
-            let _: Empty = cri.call("StopContainer", req).await?;
+            let _: Empty = cri.call(call::STOP_CONTAINER, req).await?;
             Ok(String::new())
         }
         ["remove-pod", sandbox] => {
             let id = sandbox.to_string();
             let _: Empty = cri
                 .call(
-                    "StopPodSandbox",
-                    PodSandboxIdRequest {
+                    call::STOP_POD_SANDBOX,
+                    StopPodSandboxRequest {
                         pod_sandbox_id: id.clone(),
                     },
                 )
                 .await?;
             let _: Empty = cri
                 .call(
-                    "RemovePodSandbox",
-                    PodSandboxIdRequest { pod_sandbox_id: id },
+                    call::REMOVE_POD_SANDBOX,
+                    RemovePodSandboxRequest { pod_sandbox_id: id },
                 )
                 .await?;
             Ok(String::new())
         }
         ["status"] => {
-            let resp: StatusResponse = cri.call("Status", StatusRequest { verbose: true }).await?;
+            let resp: StatusResponse = cri
+                .call(call::STATUS, StatusRequest { verbose: true })
+                .await?;
             let config = resp.info.get("config").map_or("", String::as_str);
             let restrict = config.contains("\"restrictOOMScoreAdj\":true");
             Ok(format!("restrict_oom_score_adj={restrict}"))
@@ -167,12 +175,15 @@ impl Cri {
         Ok(Cri { socket, channel })
     }
 
-    async fn call<Req, Resp>(&mut self, method: &str, req: Req) -> Result<Resp, Error>
+    /// One unary call of `path` (`exitwatch_cri::call`).
+    async fn call<Req, Resp>(&mut self, path: &'static str, req: Req) -> Result<Resp, Error>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
-        let path = PathAndQuery::try_from(format!("{SERVICE}{method}")).expect("a valid path");
+        // Messages name the method alone: `RunPodSandbox on /run/containerd/containerd.sock: ...`.
+        let method = path.rsplit('/').next().unwrap_or(path);
+        let path = PathAndQuery::from_static(path);
         let mut grpc = Grpc::new(self.channel.clone());
         let failed = |e: &dyn std::fmt::Display| {
             Error::Call(format!("{method} on {}: {e}", self.socket.display()))
@@ -243,6 +254,7 @@ fn container_config(pod: &Pod<'_>, name: &str, image: &str, command: &[&str]) ->
         }),
         image: Some(ImageSpec {
             image: image.to_owned(),
+            user_specified_image: String::new(),
         }),
         command: command.iter().map(|s| s.to_string()).collect(),
         labels,
@@ -256,172 +268,4 @@ fn container_config(pod: &Pod<'_>, name: &str, image: &str, command: &[&str]) ->
             }),
         }),
     }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
-#[repr(i32)]
-enum NamespaceMode {
-    Pod = 0,
-    Container = 1,
-    Node = 2,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct Empty {}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct NamespaceOption {
-    #[prost(enumeration = "NamespaceMode", tag = "1")]
-    network: i32,
-    #[prost(enumeration = "NamespaceMode", tag = "2")]
-    pid: i32,
-    #[prost(enumeration = "NamespaceMode", tag = "3")]
-    ipc: i32,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct PodSandboxMetadata {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(string, tag = "2")]
-    uid: String,
-    #[prost(string, tag = "3")]
-    namespace: String,
-    #[prost(uint32, tag = "4")]
-    attempt: u32,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct LinuxSandboxSecurityContext {
-    #[prost(message, optional, tag = "1")]
-    namespace_options: Option<NamespaceOption>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct LinuxPodSandboxConfig {
-    #[prost(string, tag = "1")]
-    cgroup_parent: String,
-    #[prost(message, optional, tag = "2")]
-    security_context: Option<LinuxSandboxSecurityContext>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct PodSandboxConfig {
-    #[prost(message, optional, tag = "1")]
-    metadata: Option<PodSandboxMetadata>,
-    #[prost(string, tag = "2")]
-    hostname: String,
-    #[prost(btree_map = "string, string", tag = "6")]
-    labels: BTreeMap<String, String>,
-    #[prost(message, optional, tag = "8")]
-    linux: Option<LinuxPodSandboxConfig>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct RunPodSandboxRequest {
-    #[prost(message, optional, tag = "1")]
-    config: Option<PodSandboxConfig>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct RunPodSandboxResponse {
-    #[prost(string, tag = "1")]
-    pod_sandbox_id: String,
-}
-
-/// StopPodSandbox and RemovePodSandbox take the same request.
-#[derive(Clone, PartialEq, prost::Message)]
-struct PodSandboxIdRequest {
-    #[prost(string, tag = "1")]
-    pod_sandbox_id: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ContainerMetadata {
-    #[prost(string, tag = "1")]
-    name: String,
-    #[prost(uint32, tag = "2")]
-    attempt: u32,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ImageSpec {
-    #[prost(string, tag = "1")]
-    image: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct LinuxContainerSecurityContext {
-    #[prost(message, optional, tag = "3")]
-    namespace_options: Option<NamespaceOption>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct LinuxContainerResources {
-    #[prost(int64, tag = "5")]
-    oom_score_adj: i64,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct LinuxContainerConfig {
-    #[prost(message, optional, tag = "1")]
-    resources: Option<LinuxContainerResources>,
-    #[prost(message, optional, tag = "2")]
-    security_context: Option<LinuxContainerSecurityContext>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct ContainerConfig {
-    #[prost(message, optional, tag = "1")]
-    metadata: Option<ContainerMetadata>,
-    #[prost(message, optional, tag = "2")]
-    image: Option<ImageSpec>,
-    #[prost(string, repeated, tag = "3")]
-    command: Vec<String>,
-    #[prost(btree_map = "string, string", tag = "9")]
-    labels: BTreeMap<String, String>,
-    #[prost(message, optional, tag = "15")]
-    linux: Option<LinuxContainerConfig>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct CreateContainerRequest {
-    #[prost(string, tag = "1")]
-    pod_sandbox_id: String,
-    #[prost(message, optional, tag = "2")]
-    config: Option<ContainerConfig>,
-    #[prost(message, optional, tag = "3")]
-    sandbox_config: Option<PodSandboxConfig>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct CreateContainerResponse {
-    #[prost(string, tag = "1")]
-    container_id: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct StartContainerRequest {
-    #[prost(string, tag = "1")]
-    container_id: String,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct StopContainerRequest {
-    #[prost(string, tag = "1")]
-    container_id: String,
-    #[prost(int64, tag = "2")]
-    timeout: i64,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct StatusRequest {
-    #[prost(bool, tag = "1")]
-    verbose: bool,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct StatusResponse {
-    #[prost(btree_map = "string, string", tag = "2")]
-    info: BTreeMap<String, String>,
 }

@@ -1,7 +1,13 @@
 use std::sync::{Arc, Mutex};
 
+use tokio::time::Instant;
+
 use super::*;
-use crate::container::{meta::PodMeta, path::Runtime, source::Listing};
+use crate::container::{
+    meta::PodMeta,
+    path::Runtime,
+    source::{Listing, SourceError},
+};
 
 const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";

@@ -1,0 +1,122 @@
+//! The process views every `exitwatch.v1` document shares: a process, where it lived, an actor with its argv and ancestry.
+
+use serde::Serialize;
+
+use crate::container::identity::ContainerInfo;
+use crate::escape::json_string;
+use crate::event::{Actor, Ancestor, Place, Proc};
+use crate::render::limit::Shorten;
+use crate::render::Context;
+use crate::timefmt::rfc3339_nanos;
+
+#[derive(Serialize)]
+pub(super) struct ActorJson<'a> {
+    #[serde(flatten)]
+    proc: PlacedJson<'a>,
+    args: Vec<String>,
+    args_truncated: bool,
+    uid: u32,
+    gid: u32,
+    euid: u32,
+    loginuid: Option<u32>,
+    sessionid: Option<u32>,
+    kernel_thread: bool,
+    exe: Option<String>,
+    exe_deleted: bool,
+    parent: Option<ParentJson>,
+    ancestry: Vec<AncestorJson>,
+    ancestry_truncated: bool,
+}
+
+#[derive(Serialize)]
+pub(super) struct ProcJson {
+    pid: u32,
+    tid: u32,
+    comm: String,
+    start_time: String,
+    ns_pid: Option<u32>,
+}
+
+/// A process with where it lived: its container (null on the host) and namespaces.
+#[derive(Serialize)]
+pub(super) struct PlacedJson<'a> {
+    #[serde(flatten)]
+    proc: ProcJson,
+    container: Option<&'a ContainerInfo>,
+    namespaces: NamespacesJson,
+}
+
+#[derive(Serialize)]
+struct NamespacesJson {
+    pid: Option<u32>,
+    mnt: Option<u32>,
+    uts: Option<u32>,
+}
+
+pub(super) fn placed<'a>(ctx: &Context, p: &Proc, place: &'a Place) -> PlacedJson<'a> {
+    let ns = place.ns;
+    PlacedJson {
+        proc: proc(ctx, p),
+        container: place.container.as_ref(),
+        namespaces: NamespacesJson {
+            pid: ns.pid,
+            mnt: ns.mnt,
+            uts: ns.uts,
+        },
+    }
+}
+
+#[derive(Serialize)]
+pub(super) struct ParentJson {
+    pub(super) pid: u32,
+    pub(super) comm: String,
+}
+
+#[derive(Serialize)]
+struct AncestorJson {
+    pid: u32,
+    comm: String,
+    start_time: String,
+}
+
+pub(super) fn proc(ctx: &Context, p: &Proc) -> ProcJson {
+    ProcJson {
+        pid: p.pid,
+        tid: p.tid,
+        comm: json_string(&p.comm),
+        start_time: rfc3339_nanos(ctx.wall_ns(p.start_ns)),
+        ns_pid: p.ns_pid,
+    }
+}
+
+fn ancestor(ctx: &Context, a: &Ancestor) -> AncestorJson {
+    AncestorJson {
+        pid: a.pid,
+        comm: json_string(&a.comm),
+        start_time: rfc3339_nanos(ctx.wall_ns(a.start_ns)),
+    }
+}
+
+pub(super) fn actor<'a>(ctx: &Context, a: &'a Actor, s: Shorten) -> ActorJson<'a> {
+    let (args, args_cut) = s.args(&a.args);
+    let (ancestry, ancestry_cut) = s.ancestry(&a.ancestry);
+    ActorJson {
+        proc: placed(ctx, &a.proc, &a.place),
+        args,
+        args_truncated: a.args_truncated || args_cut,
+        uid: a.uid,
+        gid: a.gid,
+        euid: a.euid,
+        loginuid: a.loginuid,
+        sessionid: a.sessionid,
+        kernel_thread: a.kernel_thread,
+        exe: a.exe.as_deref().map(json_string),
+        exe_deleted: a.exe_deleted,
+        parent: a.parent().map(|p| ParentJson {
+            pid: p.pid,
+            comm: json_string(&p.comm),
+        }),
+        ancestry: ancestry.iter().map(|x| ancestor(ctx, x)).collect(),
+        ancestry_truncated: a.ancestry_truncated || ancestry_cut,
+    }
+}

@@ -1,0 +1,86 @@
+//! The `signal` document: the signal, its sender (a process, or the kernel with its context task) and its target.
+
+use serde::Serialize;
+
+use super::process::{actor, placed, ActorJson, PlacedJson};
+use super::{Head, Story};
+use crate::event::{Sender, SignalEvent};
+use crate::render::limit::Shorten;
+use crate::render::Context;
+use crate::signals;
+use crate::story::Diagnosis;
+
+#[derive(Serialize)]
+pub(super) struct SignalLine<'a> {
+    #[serde(flatten)]
+    head: Head<'a>,
+    signal: SignalJson,
+    sender: SenderJson<'a>,
+    target: PlacedJson<'a>,
+    diagnosis: &'a [Diagnosis],
+}
+
+#[derive(Serialize)]
+struct SignalJson {
+    number: i32,
+    name: Option<&'static str>,
+    code: i32,
+    code_name: &'static str,
+    result: &'static str,
+    fatal: bool,
+    group: bool,
+    disposition: Option<&'static str>,
+    fault_addr: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SenderJson<'a> {
+    kind: &'static str,
+    role: Option<&'static str>,
+    reason: Option<&'static str>,
+    #[serde(flatten)]
+    actor: Option<ActorJson<'a>>,
+    context: Option<ActorJson<'a>>,
+}
+
+pub(super) fn signal<'a>(
+    ctx: &'a Context,
+    ev: &'a SignalEvent,
+    story: Story<'a>,
+    s: Shorten,
+) -> SignalLine<'a> {
+    let role = crate::role::of(&ev.sender).map(|r| r.as_str());
+    let sender = match &ev.sender {
+        Sender::Process(a) => SenderJson {
+            kind: "process",
+            role,
+            reason: None,
+            actor: Some(actor(ctx, a, s)),
+            context: None,
+        },
+        Sender::Kernel { reason, context } => SenderJson {
+            kind: "kernel",
+            role,
+            reason: Some(reason.as_str()),
+            actor: None,
+            context: Some(actor(ctx, context, s)),
+        },
+    };
+    SignalLine {
+        head: story.head,
+        signal: SignalJson {
+            number: ev.signo,
+            name: signals::name(ev.signo),
+            code: ev.code,
+            code_name: signals::code_name(ev.signo, ev.code),
+            result: ev.result.as_str(),
+            fatal: ev.fatal(),
+            group: ev.group,
+            disposition: ev.disposition.map(|d| d.as_str()),
+            fault_addr: ev.fault_addr.map(|a| format!("{a:#x}")),
+        },
+        sender,
+        target: placed(ctx, &ev.target, &ev.target_place),
+        diagnosis: story.diagnosis,
+    }
+}
