@@ -2,11 +2,12 @@
 //! MISSING with what to do; probing is kept apart from the verdict so the verdict is tested.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::btf::{self, Btf};
 use crate::caps;
 use crate::cgroupfs;
+use crate::container::runtimes::SocketSpec;
 use crate::loader;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +96,29 @@ pub fn cgroup_mode(mountinfo: &str) -> &'static str {
         (true, false) => "v1",
         (false, true) => "v2",
         (false, false) => "none",
+    }
+}
+
+/// The runtime sockets the daemon would use: its own list (`SocketSpec::defaults`), and for each
+/// runtime API the first path that `exists`, as the daemon picks it; a socket two APIs share, once.
+fn runtime_sockets(exists: impl Fn(&Path) -> bool) -> Check {
+    let mut found: Vec<PathBuf> = Vec::new();
+    for spec in SocketSpec::defaults() {
+        let first = spec.paths.into_iter().find(|p| exists(p));
+        if let Some(path) = first.filter(|p| !found.contains(p)) {
+            found.push(path);
+        }
+    }
+    if found.is_empty() {
+        check(
+            "runtime sockets",
+            Status::Degraded,
+            "none found",
+            Some("containers are reported by id only; mount the runtime socket for names"),
+        )
+    } else {
+        let found: Vec<_> = found.iter().map(|p| p.display().to_string()).collect();
+        check("runtime sockets", Status::Ok, found.join(", "), None)
     }
 }
 
@@ -275,26 +299,7 @@ pub fn probe() -> Vec<Check> {
         ),
         None,
     ));
-    let sockets = [
-        "/run/containerd/containerd.sock",
-        "/run/crio/crio.sock",
-        "/var/run/crio/crio.sock",
-        "/var/run/docker.sock",
-    ];
-    let found: Vec<&str> = sockets
-        .into_iter()
-        .filter(|s| Path::new(s).exists())
-        .collect();
-    checks.push(if found.is_empty() {
-        check(
-            "runtime sockets",
-            Status::Degraded,
-            "none found",
-            Some("containers are reported by id only; mount the runtime socket for names"),
-        )
-    } else {
-        check("runtime sockets", Status::Ok, found.join(", "), None)
-    });
+    checks.push(runtime_sockets(|p| p.exists()));
     checks.push(match std::fs::File::open("/dev/kmsg") {
         Ok(_) => check("kernel log", Status::Ok, "/dev/kmsg readable (OOM constraint and memory cgroup)", None),
         Err(device) => match crate::kmsg::Syslog::open() {
@@ -326,6 +331,39 @@ mod tests {
         assert_eq!(cgroup_mode(v1), "v1");
         assert_eq!(cgroup_mode(&format!("{v1}\n{v2}")), "hybrid");
         assert_eq!(cgroup_mode(""), "none");
+    }
+
+    #[test]
+    fn looks_for_every_runtime_socket_the_daemon_uses() {
+        let daemon: Vec<_> = SocketSpec::defaults()
+            .into_iter()
+            .flat_map(|s| s.paths)
+            .collect();
+        for only in &daemon {
+            let c = runtime_sockets(|p| p == only);
+            assert_eq!(
+                (c.status, c.detail.as_str()),
+                (Status::Ok, only.to_str().unwrap()),
+                "doctor must find {} as the daemon does",
+                only.display()
+            );
+        }
+        // Every other path exists: doctor must not report one the daemon never connects to.
+        let c = runtime_sockets(|p| !daemon.iter().any(|d| d == p));
+        assert_eq!(
+            (c.status, c.detail.as_str()),
+            (Status::Degraded, "none found")
+        );
+    }
+
+    #[test]
+    fn names_the_socket_each_runtime_would_be_reached_through() {
+        // /var/run is usually a link to /run: both paths exist, the daemon uses the first.
+        let c = runtime_sockets(|p| p.ends_with("docker.sock") || p.ends_with("containerd.sock"));
+        assert_eq!(
+            c.detail,
+            "/run/containerd/containerd.sock, /run/docker.sock"
+        );
     }
 
     #[test]

@@ -1,3 +1,5 @@
+//! What an ECS consumer relies on: process and target sides, containers, alerts, exits, OOM kills.
+
 use serde_json::{json, Value};
 
 use crate::event::{Event, Sender};

@@ -1,3 +1,5 @@
+//! What an OCSF consumer relies on: activities and actors, severity, containers, exits, OOM kills.
+
 use serde_json::{json, Value};
 
 use crate::event::{Event, Sender};
