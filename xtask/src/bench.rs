@@ -2,9 +2,13 @@
 //! attached and with bpftrace, in one run; fails when a measure regresses past its threshold.
 
 mod bpfstats;
+mod cgroupkill;
 mod counter;
+mod emptyprog;
 mod filtered;
+mod flood;
 mod footprint;
+mod ledger;
 mod machine;
 mod plan;
 mod procs;
@@ -28,7 +32,7 @@ use crate::{
 };
 
 /// What the bench drives besides what `setup` installs: the peer it compares with.
-const PACKAGES: &[&str] = &["bpftrace", "bpftool", "procps"];
+const PACKAGES: &[&str] = &["bpftrace", "bpftool", "procps", "perl-base", "util-linux"];
 const TRACEFS: &str = "/sys/kernel/tracing";
 
 pub fn bench(short: bool) -> Result<()> {
@@ -55,22 +59,28 @@ pub fn bench(short: bool) -> Result<()> {
     let machine = machine::describe();
     let idle_before = quiet_check("before");
 
-    let results = report::Results {
+    let mut results = report::Results {
         filtered: filtered::run(&bins, &plan)?,
         storms: reported::storms(&bins, &plan)?,
-        ladder: reported::zero_loss(&bins, &plan)?,
+        ladder: reported::zero_loss(&bins, &plan, tools::Storm::IgnoredUsr1)?,
+        fatal_ladder: reported::zero_loss(&bins, &plan, tools::Storm::BlockedTerm)?,
         footprint: footprint::run(&bins, &plan)?,
         startup: footprint::startup(&bins, &plan)?,
         costs: progcost::run(&bins, &plan)?,
+        cgroup: cgroupkill::run(&bins, &plan)?,
+        flood: flood::run(&bins, &plan)?,
+        books: Vec::new(),
     };
+    results.books = ledger::all();
     let idle_after = quiet_check("after");
     let targets = results.targets();
     let regressions = results.regressions();
     let text = format!(
-        "Machine: {machine}; idle before/after the run: {:.0}% / {:.0}%.\n\n{}\n{}\n{}",
+        "Machine: {machine}; idle before/after the run: {:.0}% / {:.0}%.\n\n{}\n{}\n{}\n{}",
         idle_before * 100.0,
         idle_after * 100.0,
         table::markdown(&results),
+        table::books(&results),
         table::checks("target (issue)", &targets, "met", "**missed**"),
         table::checks("regression threshold", &regressions, "ok", "**REGRESSED**"),
     );

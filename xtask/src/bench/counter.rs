@@ -1,5 +1,7 @@
-//! Counts what a tracer printed, as it arrives: reported signals, losses it admitted, the rest.
+//! Counts what a tracer printed, as it arrives: reported signals (fatal or not), exits,
+//! suppressed signals, losses it admitted by class; in detail (who sent what to whom) on request.
 
+use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
@@ -7,29 +9,96 @@ use std::time::Instant;
 /// Whose output a counter reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dialect {
-    /// exitwatch `--format json`: one object per line, `"event":"signal"` or `"event":"lost"`.
+    /// exitwatch `--format json`: one object per line, `"event":"signal"`, `"exit"`,
+    /// `"suppressed"` or `"lost"`.
     ExitwatchJson,
     /// The bench's bpftrace one-liners: `s SIG PID` per signal; bpftrace's own `Lost N events`.
     Bpftrace,
 }
 
+/// How much a counter keeps: counts only (fast enough for 250k lines/s), or also who sent
+/// which signal to whom and who exited (each line parsed as JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    Counts,
+    Everything,
+}
+
+/// exitwatch's classes of lost records, in the order of [`Counts::lost_by`].
+pub const CLASSES: [&str; 4] = ["fatal", "nonfatal", "identity", "exit"];
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
-    Signal,
-    Lost(u64),
+    Signal { fatal: bool },
+    Exit,
+    Suppressed(u64),
+    Lost(u64, Option<usize>),
     Other,
+}
+
+/// One reported signal, kept with [`Detail::Everything`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub signo: i64,
+    pub fatal: bool,
+    pub sender: u32,
+    pub target: u32,
 }
 
 #[derive(Clone, Debug, Default)]
 pub struct Counts {
+    /// Signal lines, fatal or not.
     pub signals: u64,
-    /// What the tracer said it lost (exitwatch: the kernel's exact per-CPU count).
+    pub fatal: u64,
+    pub exits: u64,
+    /// Signals exitwatch said a sender's budget suppressed (sum of the `count`s).
+    pub suppressed: u64,
+    /// What the tracer said it lost (exitwatch: the kernel's exact per-CPU count), all classes.
     pub lost: u64,
+    /// exitwatch's losses by class, in the order of [`CLASSES`].
+    pub lost_by: [u64; 4],
     pub other: u64,
     /// Events exitwatch said on stderr that an output dropped (its queue was full).
     pub dropped: u64,
     /// When the last signal line was read: the end of delivery.
     pub last_signal: Option<Instant>,
+    /// With [`Detail::Everything`]: every signal, every exited pid, suppressed per sender pid.
+    pub seen: Vec<Seen>,
+    pub exited: Vec<u32>,
+    pub suppressed_from: HashMap<u32, u64>,
+}
+
+impl Counts {
+    /// Everything the tracer admitted losing: in the kernel, and in its own outputs.
+    pub fn all_lost(&self) -> u64 {
+        self.lost + self.dropped
+    }
+
+    pub fn lost_class(&self, class: &str) -> u64 {
+        CLASSES
+            .iter()
+            .position(|c| *c == class)
+            .map_or(0, |i| self.lost_by[i])
+    }
+
+    fn add(&mut self, line: Line) {
+        match line {
+            Line::Signal { fatal } => {
+                self.signals += 1;
+                self.fatal += u64::from(fatal);
+                self.last_signal = Some(Instant::now());
+            }
+            Line::Exit => self.exits += 1,
+            Line::Suppressed(n) => self.suppressed += n,
+            Line::Lost(n, class) => {
+                self.lost += n;
+                if let Some(i) = class {
+                    self.lost_by[i] += n;
+                }
+            }
+            Line::Other => self.other += 1,
+        }
+    }
 }
 
 pub fn classify(dialect: Dialect, line: &[u8]) -> Line {
@@ -37,22 +106,54 @@ pub fn classify(dialect: Dialect, line: &[u8]) -> Line {
         Dialect::ExitwatchJson => {
             let head = &line[..line.len().min(96)];
             match find(head, b"\"event\":\"").map(|i| &head[i + 9..]) {
-                Some(rest) if rest.starts_with(b"signal\"") => Line::Signal,
-                Some(rest) if rest.starts_with(b"lost\"") => {
-                    Line::Lost(number_after(line, b"\"count\":").unwrap_or(0))
+                // A quote inside a JSON string is escaped, so `"fatal":true` is the field.
+                Some(rest) if rest.starts_with(b"signal\"") => Line::Signal {
+                    fatal: find(line, b"\"fatal\":true").is_some(),
+                },
+                Some(rest) if rest.starts_with(b"exit\"") => Line::Exit,
+                Some(rest) if rest.starts_with(b"suppressed\"") => {
+                    Line::Suppressed(last_number_after(line, b"\"count\":").unwrap_or(0))
                 }
+                Some(rest) if rest.starts_with(b"lost\"") => Line::Lost(
+                    number_after(line, b"\"count\":").unwrap_or(0),
+                    CLASSES.iter().position(|c| {
+                        find(line, format!("\"class\":\"{c}\"").as_bytes()).is_some()
+                    }),
+                ),
                 _ => Line::Other,
             }
         }
         Dialect::Bpftrace => {
             if line.starts_with(b"s ") {
-                Line::Signal
+                Line::Signal { fatal: false }
             } else if find(line, b" events").is_some() {
-                Line::Lost(number_after(line, b"Lost ").unwrap_or(0))
+                Line::Lost(number_after(line, b"Lost ").unwrap_or(0), None)
             } else {
                 Line::Other
             }
         }
+    }
+}
+
+/// Who sent what to whom, from one exitwatch JSON line.
+fn details(line: &[u8], counts: &mut Counts) {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(line) else {
+        return;
+    };
+    let pid = |p: &serde_json::Value| p["pid"].as_u64().map(|n| n as u32);
+    match v["event"].as_str() {
+        Some("signal") => counts.seen.push(Seen {
+            signo: v["signal"]["number"].as_i64().unwrap_or(0),
+            fatal: v["signal"]["fatal"].as_bool().unwrap_or(false),
+            sender: pid(&v["sender"]).unwrap_or(0),
+            target: pid(&v["target"]).unwrap_or(0),
+        }),
+        Some("exit") => counts.exited.extend(pid(&v["target"])),
+        Some("suppressed") => {
+            let from = pid(&v["sender"]).unwrap_or(0);
+            *counts.suppressed_from.entry(from).or_default() += v["count"].as_u64().unwrap_or(0);
+        }
+        _ => {}
     }
 }
 
@@ -68,25 +169,31 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn number_after(line: &[u8], key: &[u8]) -> Option<u64> {
-    let rest = &line[find(line, key)? + key.len()..];
+fn rfind(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+fn digits_at(rest: &[u8]) -> Option<u64> {
     let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
     std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+fn number_after(line: &[u8], key: &[u8]) -> Option<u64> {
+    digits_at(&line[find(line, key)? + key.len()..])
+}
+
+/// A suppressed line's sender has no `count` field, but its comm could spell one: the
+/// document's own `count` comes after the sender and the signal.
+fn last_number_after(line: &[u8], key: &[u8]) -> Option<u64> {
+    digits_at(&line[rfind(line, key)? + key.len()..])
 }
 
 /// Reads `source` to its end on a thread of its own, so the tracer never blocks on a full pipe.
 pub struct Counter(JoinHandle<io::Result<Counts>>);
 
-impl Counts {
-    /// Everything the tracer admitted losing: in the kernel, and in its own outputs.
-    pub fn all_lost(&self) -> u64 {
-        self.lost + self.dropped
-    }
-}
-
 impl Counter {
-    pub fn spawn(dialect: Dialect, source: impl Read + Send + 'static) -> Counter {
-        Counter(thread::spawn(move || count(dialect, source)))
+    pub fn spawn(dialect: Dialect, detail: Detail, source: impl Read + Send + 'static) -> Counter {
+        Counter(thread::spawn(move || count(dialect, detail, source)))
     }
 
     /// The counts once the writer has closed its end (it has exited).
@@ -97,7 +204,7 @@ impl Counter {
     }
 }
 
-fn count(dialect: Dialect, source: impl Read) -> io::Result<Counts> {
+fn count(dialect: Dialect, detail: Detail, source: impl Read) -> io::Result<Counts> {
     let mut reader = BufReader::with_capacity(1 << 20, source);
     let mut counts = Counts::default();
     let mut line = Vec::with_capacity(4096);
@@ -106,13 +213,9 @@ fn count(dialect: Dialect, source: impl Read) -> io::Result<Counts> {
         if reader.read_until(b'\n', &mut line)? == 0 {
             return Ok(counts);
         }
-        match classify(dialect, &line) {
-            Line::Signal => {
-                counts.signals += 1;
-                counts.last_signal = Some(Instant::now());
-            }
-            Line::Lost(n) => counts.lost += n,
-            Line::Other => counts.other += 1,
+        counts.add(classify(dialect, &line));
+        if detail == Detail::Everything && dialect == Dialect::ExitwatchJson {
+            details(&line, &mut counts);
         }
     }
 }
@@ -121,18 +224,23 @@ fn count(dialect: Dialect, source: impl Read) -> io::Result<Counts> {
 mod tests {
     use super::*;
 
-    const SIGNAL: &str = r#"{"schema":"exitwatch.v1","event":"signal","time":"2026-11-22T17:30:26Z","node":"vm","signal":{"number":10}}"#;
-    const LOST: &str = r#"{"schema":"exitwatch.v1","event":"lost","time":"2026-11-22T17:30:27Z","node":"vm","count":223427,"reason":"ring_buffer_full"}"#;
+    const SIGNAL: &str = r#"{"schema":"exitwatch.v1","event":"signal","time":"2026-11-22T17:30:26Z","node":"vm","signal":{"number":10,"fatal":false},"sender":{"pid":7,"comm":"\"fatal\":true"},"target":{"pid":8}}"#;
+    const FATAL: &str = r#"{"schema":"exitwatch.v1","event":"signal","time":"2026-11-22T17:30:26Z","node":"vm","signal":{"number":9,"fatal":true},"sender":{"pid":7},"target":{"pid":9}}"#;
+    const LOST: &str = r#"{"schema":"exitwatch.v1","event":"lost","time":"2026-11-22T17:30:27Z","node":"vm","count":223427,"reason":"ring_buffer_full","class":"nonfatal"}"#;
+    const SUPPRESSED: &str = r#"{"schema":"exitwatch.v1","event":"suppressed","id":"x","time":"t","node":"vm","sender":{"pid":7,"comm":"count\":5","uid":65534},"signal":{"number":10,"name":"SIGUSR1"},"count":4000,"reason":"sender_budget","diagnosis":[]}"#;
+    const EXIT: &str = r#"{"schema":"exitwatch.v1","event":"exit","time":"t","node":"vm","exit":{"code":137},"target":{"pid":9}}"#;
 
     #[test]
     fn exitwatch_lines() {
         let d = Dialect::ExitwatchJson;
-        assert_eq!(classify(d, SIGNAL.as_bytes()), Line::Signal);
-        assert_eq!(classify(d, LOST.as_bytes()), Line::Lost(223427));
         assert_eq!(
-            classify(d, br#"{"schema":"exitwatch.v1","event":"exit"}"#),
-            Line::Other
+            classify(d, SIGNAL.as_bytes()),
+            Line::Signal { fatal: false }
         );
+        assert_eq!(classify(d, FATAL.as_bytes()), Line::Signal { fatal: true });
+        assert_eq!(classify(d, LOST.as_bytes()), Line::Lost(223427, Some(1)));
+        assert_eq!(classify(d, SUPPRESSED.as_bytes()), Line::Suppressed(4000));
+        assert_eq!(classify(d, EXIT.as_bytes()), Line::Exit);
         // A comm or argv that spells `"event":"lost"` comes after the head, never in it.
         assert_eq!(classify(d, b"garbage"), Line::Other);
     }
@@ -140,8 +248,8 @@ mod tests {
     #[test]
     fn bpftrace_lines() {
         let d = Dialect::Bpftrace;
-        assert_eq!(classify(d, b"s 10 4242\n"), Line::Signal);
-        assert_eq!(classify(d, b"Lost 1234 events\n"), Line::Lost(1234));
+        assert_eq!(classify(d, b"s 10 4242\n"), Line::Signal { fatal: false });
+        assert_eq!(classify(d, b"Lost 1234 events\n"), Line::Lost(1234, None));
         assert_eq!(classify(d, b"Attaching 1 probe...\n"), Line::Other);
         assert_eq!(classify(d, b"@[10]: 5\n"), Line::Other);
     }
@@ -157,9 +265,17 @@ mod tests {
 
     #[test]
     fn counts_a_stream_that_ends() {
-        let text = format!("{SIGNAL}\n{SIGNAL}\n{LOST}\n{{\"event\":\"exit\"}}\n{SIGNAL}");
-        let counts = count(Dialect::ExitwatchJson, text.as_bytes()).unwrap();
-        assert_eq!((counts.signals, counts.lost, counts.other), (3, 223427, 1));
-        assert!(counts.last_signal.is_some());
+        let text = format!(
+            "{SIGNAL}\n{FATAL}\n{LOST}\n{SUPPRESSED}\n{EXIT}\n{{\"event\":\"x\"}}\n{SIGNAL}"
+        );
+        let c = count(Dialect::ExitwatchJson, Detail::Everything, text.as_bytes()).unwrap();
+        assert_eq!((c.signals, c.fatal, c.exits, c.other), (3, 1, 1, 1));
+        assert_eq!((c.lost, c.lost_by), (223427, [0, 223427, 0, 0]));
+        assert_eq!(c.suppressed, 4000);
+        assert_eq!(c.suppressed_from.get(&7), Some(&4000));
+        assert_eq!(c.exited, vec![9]);
+        assert_eq!(c.seen.len(), 3);
+        assert!(c.seen[1].fatal && c.seen[1].target == 9 && c.seen[1].signo == 9);
+        assert!(c.last_signal.is_some());
     }
 }

@@ -20,6 +20,11 @@ pub struct Plan {
     pub startups: usize,
     /// Signals per storm while the kernel's BPF statistics are on.
     pub stats_calls: u64,
+    /// Processes in the cgroup killed at once through cgroup.kill.
+    pub cgroup_procs: u64,
+    /// Calls each unprivileged flooder (one per CPU) makes, and processes killed meanwhile.
+    pub flood_calls: u64,
+    pub flood_kills: usize,
 }
 
 impl Plan {
@@ -37,6 +42,9 @@ impl Plan {
                 load_secs: 4,
                 startups: 3,
                 stats_calls: 100_000,
+                cgroup_procs: 2_000,
+                flood_calls: 1_000_000,
+                flood_kills: 100,
             }
         } else {
             Plan {
@@ -51,6 +59,9 @@ impl Plan {
                 load_secs: 10,
                 startups: 5,
                 stats_calls: 300_000,
+                cgroup_procs: 10_000,
+                flood_calls: 4_000_000,
+                flood_kills: 1_000,
             }
         }
     }
@@ -62,12 +73,16 @@ pub fn exitwatch_default() -> Tracer {
 }
 
 /// exitwatch reporting every signal sent to `pid`: `--pid` keeps other processes' signals
-/// out, so that sent = received + lost can be checked exactly.
+/// out, so that sent = received + suppressed + lost can be checked exactly. One sender sends
+/// them all, so the per-sender budget is turned off (`--nonfatal-budget 0`): these measure
+/// what the rings and the JSON output carry, not the budget (the flood measures that).
 pub fn exitwatch_reporting(pid: u32) -> Tracer {
     Tracer::Exitwatch(args(&[
         "--pid",
         &pid.to_string(),
         "--all-signals",
+        "--nonfatal-budget",
+        "0",
         "--format",
         "json",
     ]))

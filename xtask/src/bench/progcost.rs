@@ -5,8 +5,9 @@ use anyhow::{bail, Result};
 
 use super::{
     bpfstats::{attached_by, run_stats, RunStats, StatsEnabled},
+    emptyprog::EmptyProgram,
     plan::{self, Plan},
-    reported::check_exact,
+    reported,
     tools::{self, Bins, Running, Storm, Tracer, Victim},
 };
 
@@ -30,6 +31,10 @@ pub fn run(bins: &Bins, plan: &Plan) -> Result<Vec<ProgCost>> {
     for storm in [Storm::IgnoredUsr1, Storm::GoLikeUrg] {
         costs.push(measure(bins, plan, "exitwatch", storm, false)?);
         costs.push(measure(bins, plan, "bpftrace count", storm, false)?);
+        match measure_empty(bins, plan, storm) {
+            Ok(c) => costs.push(c),
+            Err(e) => eprintln!("bench: warning: no empty tp_btf program to compare with: {e:#}"),
+        }
     }
     costs.push(measure(bins, plan, "exitwatch", Storm::IgnoredUsr1, true)?);
     costs.push(measure(
@@ -75,7 +80,7 @@ fn measure(
     let delta = total(&ids)?.since(&before);
     let counts = running.stop()?;
     if matches!(tracer, Tracer::Exitwatch(_)) && reported {
-        check_exact(&sent, &counts)?;
+        reported::book("kernel statistics", storm, &sent, &counts);
     }
     let cost = ProgCost {
         who,
@@ -88,6 +93,38 @@ fn measure(
         "bench: kernel statistics, {who}, {} ({}): {:.0} ns per run over {} runs",
         storm.label(),
         if reported { "reported" } else { "filtered out" },
+        cost.ns_per_run,
+        cost.runs
+    );
+    Ok(cost)
+}
+
+/// The same storm with only a tp_btf program that returns at once on `signal_generate`.
+fn measure_empty(bins: &Bins, plan: &Plan, storm: Storm) -> Result<ProgCost> {
+    let victim = Victim::start(bins, storm)?;
+    let empty = EmptyProgram::attach()?;
+    let ids: Vec<u32> = attached_by(std::process::id())
+        .into_iter()
+        .filter(|a| a.hook == "signal_generate")
+        .map(|a| a.prog_id)
+        .collect();
+    if ids.is_empty() {
+        bail!("bpftool shows no signal_generate program attached by the bench");
+    }
+    let before = total(&ids)?;
+    tools::storm(bins, &victim, plan.stats_calls, 1)?;
+    let delta = total(&ids)?.since(&before);
+    drop(empty);
+    let cost = ProgCost {
+        who: "empty tp_btf",
+        storm,
+        reported: false,
+        runs: delta.run_cnt,
+        ns_per_run: delta.ns_per_run(),
+    };
+    eprintln!(
+        "bench: kernel statistics, empty tp_btf program, {}: {:.0} ns per run over {} runs",
+        storm.label(),
         cost.ns_per_run,
         cost.runs
     );

@@ -1,13 +1,15 @@
 //! Parts 2 and 3: signals that ARE reported. A storm as fast as the sender can go (cost per
-//! call, delivery rate, losses; exitwatch's loss count must be exact), then the highest
-//! steady rate that exitwatch's JSON output sustains without losing one event.
+//! call, delivery rate, losses; exitwatch's accounting must be exact), then the highest
+//! steady rate that exitwatch's JSON output sustains without losing one event, for non-fatal
+//! signals (one sender, `--nonfatal-budget 0`) and for fatal ones (never budgeted).
 
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use super::{
     counter::Counts,
+    ledger,
     plan::{self, Plan},
     stats::median,
     tools::{self, Bins, Running, Sent, Storm, Tracer, Victim},
@@ -37,9 +39,10 @@ pub fn storms(bins: &Bins, plan: &Plan) -> Result<Vec<StormResult>> {
                 1 => Some(plan::exitwatch_reporting(victim.pid)),
                 _ => Some(plan::bpftrace_printf(victim.pid)),
             };
-            let (sent, counts, elapsed) = traced(bins, &victim, tracer.as_ref(), |victim| {
-                tools::storm(bins, victim, plan.reported_calls / batches, batches)
-            })?;
+            let (sent, counts, elapsed) =
+                traced(bins, &victim, tracer.as_ref(), "reported storm", |victim| {
+                    tools::storm(bins, victim, plan.reported_calls / batches, batches)
+                })?;
             let lost = match i {
                 0 => 0,
                 1 => counts.all_lost(),
@@ -88,12 +91,13 @@ fn medians(runs: &[StormResult]) -> StormResult {
     }
 }
 
-/// Runs `send` with `tracer` attached, stops the tracer, and checks exitwatch's accounting:
-/// every signal sent was either printed or counted as lost by the kernel.
+/// Runs `send` with `tracer` attached, stops the tracer, and books exitwatch's accounting
+/// under `scenario`: every signal sent was printed, suppressed, or counted as lost.
 pub fn traced(
     bins: &Bins,
     victim: &Victim,
     tracer: Option<&Tracer>,
+    scenario: &str,
     send: impl FnOnce(&Victim) -> Result<Sent>,
 ) -> Result<(Sent, Counts, Duration)> {
     let running = tracer.map(|t| Running::start(bins, t)).transpose()?;
@@ -108,24 +112,19 @@ pub fn traced(
         .unwrap_or(started)
         .duration_since(started);
     if matches!(tracer, Some(Tracer::Exitwatch(_))) {
-        check_exact(&sent, &counts)?;
+        book(scenario, victim.storm, &sent, &counts);
     }
     Ok((sent, counts, elapsed))
 }
 
-pub fn check_exact(sent: &Sent, counts: &Counts) -> Result<()> {
-    let accounted = counts.signals + counts.lost + counts.dropped;
-    if sent.sent != accounted {
-        bail!(
-            "exitwatch's accounting is not exact: {} signals sent, but {} printed + {} counted lost \
-             by the kernel + {} dropped by its output (said on stderr) = {accounted}",
-            sent.sent,
-            counts.signals,
-            counts.lost,
-            counts.dropped,
-        );
-    }
-    Ok(())
+/// Books a scenario whose signals all went to one victim (exitwatch watching only it).
+pub fn book(scenario: &str, storm: Storm, sent: &Sent, counts: &Counts) {
+    let class = if storm == Storm::BlockedTerm {
+        "fatal"
+    } else {
+        "nonfatal"
+    };
+    ledger::book(scenario, class, sent.sent, counts);
 }
 
 /// One step of the ladder.
@@ -145,6 +144,7 @@ impl Step {
 
 #[derive(Clone, Debug)]
 pub struct Ladder {
+    pub storm: Storm,
     pub steps: Vec<Step>,
     /// The highest rate that passed, before the first rate that failed twice.
     pub best: Option<u64>,
@@ -157,9 +157,10 @@ const RATES: [u64; 13] = [
 
 /// Climbs the rates; a failed step is tried again once (noise), a second failure ends the
 /// climb, and one more step halfway between the last pass and the failure refines it.
-pub fn zero_loss(bins: &Bins, plan: &Plan) -> Result<Ladder> {
-    let victim = Victim::start(bins, Storm::IgnoredUsr1)?;
+pub fn zero_loss(bins: &Bins, plan: &Plan, storm: Storm) -> Result<Ladder> {
+    let victim = Victim::start(bins, storm)?;
     let mut ladder = Ladder {
+        storm,
         steps: Vec::new(),
         best: None,
     };
@@ -185,7 +186,7 @@ pub fn zero_loss(bins: &Bins, plan: &Plan) -> Result<Ladder> {
 fn step(bins: &Bins, plan: &Plan, victim: &Victim, rate: u64, ladder: &mut Ladder) -> Result<bool> {
     let count = (rate as f64 * plan.ladder_secs) as u64;
     let tracer = plan::exitwatch_reporting(victim.pid);
-    let (sent, counts, _) = traced(bins, victim, Some(&tracer), |victim| {
+    let (sent, counts, _) = traced(bins, victim, Some(&tracer), "zero-loss ladder", |victim| {
         tools::paced(bins, victim, count, rate)
     })?;
     let step = Step {
@@ -194,7 +195,8 @@ fn step(bins: &Bins, plan: &Plan, victim: &Victim, rate: u64, ladder: &mut Ladde
         lost: counts.all_lost(),
     };
     eprintln!(
-        "bench: zero-loss ladder: {rate}/s asked, {:.0}/s sent, {} lost: {}",
+        "bench: zero-loss ladder ({}): {rate}/s asked, {:.0}/s sent, {} lost: {}",
+        victim.storm.label(),
         step.achieved,
         step.lost,
         if step.passed() { "pass" } else { "FAIL" }

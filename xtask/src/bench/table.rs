@@ -31,10 +31,15 @@ pub fn markdown(r: &Results) -> String {
             .costs
             .iter()
             .find(|b| b.who == "bpftrace count" && b.storm == c.storm && !b.reported);
+        let empty = r
+            .costs
+            .iter()
+            .find(|b| b.who == "empty tp_btf" && b.storm == c.storm);
         let _ = writeln!(
             t,
-            "| filtered out: {}, program ns per signal (kernel stats) | - | {:.0} | {} |",
+            "| filtered out: {}, program ns per signal (kernel stats) | {} (empty tp_btf) | {:.0} | {} |",
             c.storm.label(),
+            empty.map_or("-".into(), |b| format!("{:.0}", b.ns_per_run)),
             c.ns_per_run,
             bpftrace.map_or("-".into(), |b| format!("{:.0}", b.ns_per_run))
         );
@@ -61,7 +66,7 @@ pub fn markdown(r: &Results) -> String {
         );
         let _ = writeln!(
             t,
-            "| reported storm: received + lost of sent | - | {} + {} of {} (exact) | {} + {} of {} |",
+            "| reported storm (--nonfatal-budget 0): received + lost of sent | - | {} + {} of {} | {} + {} of {} |",
             ew.received, ew.lost, ew.sent, bt.received, bt.lost, bt.sent
         );
     }
@@ -73,14 +78,42 @@ pub fn markdown(r: &Results) -> String {
     };
     let _ = writeln!(
         t,
-        "| reported (20k/s, no loss): program ns per signal (kernel stats) | - | {} | {} |",
+        "| reported (20k/s, --nonfatal-budget 0): program ns per signal (kernel stats) | - | {} | {} |",
         reported("exitwatch"),
         reported("bpftrace printf")
     );
+    for l in [&r.ladder, &r.fatal_ladder] {
+        let _ = writeln!(
+            t,
+            "| highest zero-loss rate through the JSON formatter, {} (events/s) | - | {} | - |",
+            l.storm.label(),
+            l.best.map_or("none".into(), |b| b.to_string())
+        );
+    }
+    let c = &r.cgroup;
     let _ = writeln!(
         t,
-        "| highest zero-loss rate through the JSON formatter (events/s) | - | {} | - |",
-        r.ladder.best.map_or("none".into(), |b| b.to_string())
+        "| cgroup.kill of {} processes: SIGKILLs / exits reported, lost (fatal, nonfatal, identity, exit) | - | {} / {}, {:?} | - |",
+        c.members, c.killed, c.exited, c.lost_by
+    );
+    let _ = writeln!(
+        t,
+        "| cgroup.kill: ms until the cgroup was empty / until the last signal line | - | {:.0} / {:.0} | - |",
+        c.die_ms, c.reported_ms
+    );
+    let f = &r.flood;
+    let _ = writeln!(
+        t,
+        "| flood, {} unprivileged senders (default budget 200/1000): sent (per s) = printed + suppressed + lost | - | {} ({:.0}/s) = {} + {} + {} | - |",
+        f.senders, f.sent, f.rate, f.received, f.suppressed, f.lost_nonfatal
+    );
+    let _ = writeln!(
+        t,
+        "| flood: fatal signals reported of sent (half SIGKILL by root, half SIGTERM by uid 65534), lost | - | {} of {}{}, {} | - |",
+        f.fatal_reported,
+        f.fatal_sent,
+        if f.kills_during_flood { "" } else { " (after the flood)" },
+        f.lost_fatal
     );
     for s in &r.footprint {
         let what = match s.rate {
@@ -112,6 +145,28 @@ pub fn markdown(r: &Results) -> String {
         median(&st.wall_ms),
         max(&st.wall_ms)
     );
+    t
+}
+
+/// Every scenario's books.
+pub fn books(r: &Results) -> String {
+    let mut t = String::from(
+        "| accounting: scenario (class) | sent | printed | suppressed | lost | dropped | |\n|---|---:|---:|---:|---:|---:|---|\n",
+    );
+    for b in &r.books {
+        let _ = writeln!(
+            t,
+            "| {} ({}) | {} | {} | {} | {} | {} | {} |",
+            b.scenario,
+            b.class,
+            b.sent,
+            b.received,
+            b.suppressed,
+            b.lost,
+            b.dropped,
+            if b.exact() { "exact" } else { "**NOT EXACT**" }
+        );
+    }
     t
 }
 

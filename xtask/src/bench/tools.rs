@@ -14,7 +14,7 @@ use anyhow::{bail, Context as _, Result};
 
 use super::{
     bpfstats,
-    counter::{classify, sink_dropped, Counter, Counts, Dialect, Line},
+    counter::{classify, sink_dropped, Counter, Counts, Detail, Dialect, Line},
     procs::Guarded,
 };
 
@@ -37,6 +37,10 @@ pub enum Storm {
     IgnoredUsr1,
     /// tgkill(SIGURG) to a thread of a process that handles it, as Go's preemption does.
     GoLikeUrg,
+    /// kill(SIGTERM) to a process that blocks it with the default action: each one is queued
+    /// (the first delivered, then already pending) to a target it would end, so exitwatch
+    /// classes every one as fatal and sends it to the fatal ring, outside any budget.
+    BlockedTerm,
 }
 
 impl Storm {
@@ -44,6 +48,7 @@ impl Storm {
         match self {
             Storm::IgnoredUsr1 => "SIGUSR1 to a process ignoring it",
             Storm::GoLikeUrg => "SIGURG to a Go-like handler",
+            Storm::BlockedTerm => "SIGTERM to a process blocking it (fatal)",
         }
     }
 
@@ -51,6 +56,7 @@ impl Storm {
         match self {
             Storm::IgnoredUsr1 => 10,
             Storm::GoLikeUrg => 23,
+            Storm::BlockedTerm => 15,
         }
     }
 }
@@ -59,19 +65,27 @@ pub struct Victim {
     guard: Guarded,
     pub pid: u32,
     tid: u32,
-    storm: Storm,
+    pub storm: Storm,
 }
 
 impl Victim {
     pub fn start(bins: &Bins, storm: Storm) -> Result<Victim> {
-        let mut cmd = Command::new(&bins.victim);
+        Victim::start_as(bins, storm, VICTIM_CPU, None)
+    }
+
+    /// A victim on `cpu`, run as `uid` (and its group) when given.
+    pub fn start_as(bins: &Bins, storm: Storm, cpu: &str, uid: Option<u32>) -> Result<Victim> {
+        let mut cmd = as_user(uid, &bins.victim);
         match storm {
-            Storm::IgnoredUsr1 => cmd.args(["ignore", "10"]),
-            Storm::GoLikeUrg => cmd.arg("go-like"),
+            Storm::IgnoredUsr1 => cmd.args(["ignore", "10", "--cpu", cpu]),
+            Storm::GoLikeUrg => cmd.args(["go-like", "--cpu", cpu]),
+            // storm-victim has no such mode; perl (Debian's perl-base) blocks and waits.
+            Storm::BlockedTerm => {
+                cmd = as_user(uid, "taskset");
+                cmd.args(["-c", cpu, "perl", "-MPOSIX", "-e", BLOCKED_TERM])
+            }
         };
-        cmd.args(["--cpu", VICTIM_CPU])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped());
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped());
         let mut guard = Guarded::spawn(&mut cmd, "the victim")?;
         let mut line = String::new();
         let stdout = guard.child.stdout.take().context("victim stdout")?;
@@ -90,6 +104,27 @@ impl Victim {
                 storm,
             }),
             _ => bail!("the victim did not say it was ready (it said {line:?})"),
+        }
+    }
+}
+
+const BLOCKED_TERM: &str = "sigprocmask(SIG_BLOCK, POSIX::SigSet->new(SIGTERM)) or die; \
+    $| = 1; print \"ready pid=$$ tid=$$\\n\"; my @rest = <STDIN>;";
+
+/// `program` run as `uid` (group `uid`, no supplementary groups) through setpriv, or as is.
+pub fn as_user(uid: Option<u32>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match uid {
+        None => Command::new(program),
+        Some(uid) => {
+            let mut cmd = Command::new("setpriv");
+            cmd.args([
+                format!("--reuid={uid}"),
+                format!("--regid={uid}"),
+                "--clear-groups".into(),
+                "--".into(),
+            ])
+            .arg(program);
+            cmd
         }
     }
 }
@@ -134,16 +169,9 @@ pub fn paced(bins: &Bins, victim: &Victim, count: u64, rate: u64) -> Result<Sent
 }
 
 fn sender(bins: &Bins, victim: &Victim, extra: &[&str]) -> Result<Sent> {
-    let mut cmd = Command::new(&bins.sender);
-    cmd.args(["--pid", &victim.pid.to_string()])
-        .args(["--signal", &victim.storm.signo().to_string()])
-        .args(["--cpu", SENDER_CPU])
-        .args(extra);
-    if victim.storm == Storm::GoLikeUrg {
-        cmd.args(["--tid", &victim.tid.to_string()]);
-    }
+    let mut cmd = sender_command(bins, victim, SENDER_CPU, None);
+    cmd.args(extra);
     let out = cmd.output().context("running storm-sender")?;
-    let text = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         bail!(
             "storm-sender failed ({}): {}",
@@ -151,6 +179,23 @@ fn sender(bins: &Bins, victim: &Victim, extra: &[&str]) -> Result<Sent> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
+    parse_sent(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// storm-sender aimed at `victim`, pinned to `cpu`, run as `uid` when given.
+pub fn sender_command(bins: &Bins, victim: &Victim, cpu: &str, uid: Option<u32>) -> Command {
+    let mut cmd = as_user(uid, &bins.sender);
+    cmd.args(["--pid", &victim.pid.to_string()])
+        .args(["--signal", &victim.storm.signo().to_string()])
+        .args(["--cpu", cpu]);
+    if victim.storm == Storm::GoLikeUrg {
+        cmd.args(["--tid", &victim.tid.to_string()]);
+    }
+    cmd
+}
+
+/// storm-sender's `key=value` lines.
+pub fn parse_sent(text: &str) -> Result<Sent> {
     let mut sent = Sent::default();
     for line in text.lines() {
         for (key, value) in line.split_whitespace().filter_map(|w| w.split_once('=')) {
@@ -187,6 +232,11 @@ pub struct Running {
 
 impl Running {
     pub fn start(bins: &Bins, tracer: &Tracer) -> Result<Running> {
+        Running::start_with(bins, tracer, Detail::Counts)
+    }
+
+    /// With [`Detail::Everything`], the counts say who sent what to whom (slower to read).
+    pub fn start_with(bins: &Bins, tracer: &Tracer, detail: Detail) -> Result<Running> {
         let (mut cmd, dialect, what) = match tracer {
             Tracer::Exitwatch(args) => {
                 let mut cmd = Command::new(&bins.exitwatch);
@@ -204,7 +254,11 @@ impl Running {
             .stderr(Stdio::piped());
         let started = Instant::now();
         let mut guard = Guarded::spawn(&mut cmd, what)?;
-        let counter = Counter::spawn(dialect, guard.child.stdout.take().context("stdout")?);
+        let counter = Counter::spawn(
+            dialect,
+            detail,
+            guard.child.stdout.take().context("stdout")?,
+        );
         let (ready_tx, ready_rx) = mpsc::channel();
         let stderr = guard.child.stderr.take().context("stderr")?;
         let stderr = thread::spawn(move || watch_stderr(dialect, stderr, ready_tx));
@@ -283,7 +337,7 @@ fn watch_stderr(dialect: Dialect, stderr: impl Read, ready: mpsc::Sender<f64>) -
             let _ = ready.send(ms);
             continue;
         }
-        if let Line::Lost(n) = classify(dialect, line.as_bytes()) {
+        if let Line::Lost(n, _) = classify(dialect, line.as_bytes()) {
             counts.lost += n;
         }
         if let Some(n) = sink_dropped(&line) {
