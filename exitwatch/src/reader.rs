@@ -274,3 +274,69 @@ fn drain(ring: &mut RingBuf<MapData>, batch: &mut Batch) -> bool {
     batch.more = true;
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::PlaceIds;
+    use crate::render::fixtures;
+
+    fn signal_at(time_ns: u64, signo: i32) -> Record {
+        let mut event = fixtures::pkill_kills_server();
+        (event.time_ns, event.signo) = (time_ns, signo);
+        Record::Signal {
+            event,
+            sender_image: None,
+            target_place: PlaceIds::default(),
+        }
+    }
+
+    #[test]
+    fn a_turn_orders_both_rings_events_by_time_and_keeps_equal_times_in_ring_order() {
+        // The fatal ring is read first: its SIGKILL at t=20 comes before the non-fatal
+        // ring's SIGTERM at t=10, which must still be handed on first (stop_escalated).
+        let mut batch = Batch {
+            events: vec![
+                signal_at(20, 9),
+                signal_at(30, 9),
+                signal_at(10, 15),
+                signal_at(30, 15),
+            ],
+            ..Batch::default()
+        };
+        batch.order();
+        let order: Vec<(u64, i32)> = batch
+            .events
+            .iter()
+            .map(|r| match r {
+                Record::Signal { event, .. } => (event.time_ns, event.signo),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(order, [(10, 15), (20, 9), (30, 9), (30, 15)]);
+    }
+
+    #[test]
+    fn knowledge_is_kept_apart_from_events() {
+        let mut batch = Batch::default();
+        let mut rec: exitwatch_common::CgroupNameRecord = unsafe { std::mem::zeroed() };
+        rec.kind = exitwatch_common::RecordKind::CgroupName as u32;
+        // SAFETY: a plain #[repr(C)] integer record.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&rec as *const exitwatch_common::CgroupNameRecord).cast::<u8>(),
+                std::mem::size_of_val(&rec),
+            )
+        };
+        batch.push(bytes);
+        batch.push(&[1, 0]);
+        assert_eq!(
+            (
+                batch.knowledge.len(),
+                batch.events.len(),
+                batch.malformed.len()
+            ),
+            (1, 0, 1)
+        );
+    }
+}
