@@ -129,7 +129,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
             },
             _ = tick.tick() => {
                 ticks += 1;
-                report_gaps(&mut reader, &mut pipe, &metrics, Instant::now(), ticks % 10 == 0)?;
+                report_gaps(&mut reader, &mut pipe, &metrics, Instant::now(), ticks.is_multiple_of(10))?;
                 if let Some(r) = &mut receivers {
                     r.refresh(&cache);
                 }

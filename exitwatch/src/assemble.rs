@@ -49,7 +49,7 @@ impl Assembler {
     pub fn take(&mut self, record: Record) -> Option<Event> {
         match record {
             Record::Identity(i) => {
-                self.remember(i);
+                self.remember(*i);
                 None
             }
             Record::CgroupName(c) => {

@@ -37,6 +37,8 @@ pub enum DecodeError {
 
 /// What one record says. Signals and exits still name places by cgroup id, and a signal its
 /// sender's identity by image: [`crate::assemble`] completes them.
+// Signals are the common case: moving one is cheaper than allocating a box for each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     Signal {
@@ -52,7 +54,8 @@ pub enum Record {
         place: PlaceIds,
     },
     Oom(OomEvent),
-    Identity(Identity),
+    /// Boxed: an identity is an order of magnitude larger than the records that use it.
+    Identity(Box<Identity>),
     CgroupName(CgroupName),
 }
 
@@ -110,7 +113,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record, DecodeError> {
         Some(RecordKind::Signal) => signal(&read::<SignalRecord>(bytes, 0)?),
         Some(RecordKind::Exit) => Ok(exit(&read::<ExitRecord>(bytes, 0)?)),
         Some(RecordKind::Oom) => Ok(Record::Oom(oom(&read::<OomRecord>(bytes, 0)?))),
-        Some(RecordKind::Identity) => identity(bytes).map(Record::Identity),
+        Some(RecordKind::Identity) => identity(bytes).map(|i| Record::Identity(Box::new(i))),
         Some(RecordKind::CgroupName) => {
             let r = read::<CgroupNameRecord>(bytes, 0)?;
             Ok(Record::CgroupName(CgroupName {

@@ -27,6 +27,11 @@ fn identity(pid: u32, image: u64, args: &[&str]) -> Identity {
     }
 }
 
+/// An identity record.
+fn known(pid: u32, image: u64, args: &[&str]) -> Record {
+    Record::Identity(Box::new(identity(pid, image, args)))
+}
+
 /// `pkill -9 server` as the kernel's small record says it: no identity yet.
 fn kill(image: Option<u64>, target_cgroup: u64) -> Record {
     let mut event = fixtures::pkill_kills_server();
@@ -60,14 +65,7 @@ fn signal(ev: Option<Event>) -> crate::event::SignalEvent {
 fn a_signal_gets_the_identity_of_its_senders_image() {
     let mut a = Assembler::default();
     let pid = fixtures::pkill_kills_server().sender.actor().proc.pid;
-    assert_eq!(
-        a.take(Record::Identity(identity(
-            pid,
-            7,
-            &["pkill", "-9", "server"]
-        ))),
-        None
-    );
+    assert_eq!(a.take(known(pid, 7, &["pkill", "-9", "server"])), None);
     let s = signal(a.take(kill(Some(7), 0)));
     let actor = s.sender.actor();
     assert_eq!(
@@ -91,12 +89,8 @@ fn a_signal_gets_the_identity_of_its_senders_image() {
 fn an_exec_is_another_image_and_never_borrows_the_old_identity() {
     let mut a = Assembler::default();
     let pid = fixtures::pkill_kills_server().sender.actor().proc.pid;
-    a.take(Record::Identity(identity(pid, 7, &["bash"])));
-    a.take(Record::Identity(identity(
-        pid,
-        9,
-        &["pkill", "-9", "server"],
-    )));
+    a.take(known(pid, 7, &["bash"]));
+    a.take(known(pid, 9, &["pkill", "-9", "server"]));
     let before = signal(a.take(kill(Some(7), 0)));
     let after = signal(a.take(kill(Some(9), 0)));
     assert_eq!(before.sender.actor().args, [b"bash".to_vec()]);
@@ -180,7 +174,7 @@ fn an_exit_gets_its_place() {
 fn what_is_forgotten_to_stay_bounded_is_said_for_the_kernel() {
     let mut a = Assembler::default();
     for pid in 0..(MAX_IMAGES as u32 + 3) {
-        a.take(Record::Identity(identity(pid, 1, &["x"])));
+        a.take(known(pid, 1, &["x"]));
     }
     assert_eq!(a.size().0, MAX_IMAGES);
     let forget = a.forgotten();
@@ -203,7 +197,7 @@ fn identity_bytes_are_bounded_too() {
     let big = vec!["y".repeat(250); 40];
     let big: Vec<&str> = big.iter().map(String::as_str).collect();
     for pid in 0..2000 {
-        a.take(Record::Identity(identity(pid, 1, &big)));
+        a.take(known(pid, 1, &big));
     }
     assert!(a.identity_bytes <= MAX_IDENTITY_BYTES);
     assert!(!a.forgotten().processes.is_empty());
