@@ -48,12 +48,16 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
         count(loss::DOOMED_REMOVED);
     }
     // The end of a fatal story (or of a process the user watches) is never crowded out.
-    let rings = if doom == doomed::NONFATAL {
-        ring::NONFATAL
+    if doom == doomed::NONFATAL {
+        record::<{ ring::NONFATAL }>(task)
     } else {
-        ring::FATAL
-    };
-    let Some(mut entry) = events(rings).reserve::<ExitRecord>(0) else {
+        record::<{ ring::FATAL }>(task)
+    }
+}
+
+#[inline(always)]
+fn record<const RING: u32>(task: Task) -> Option<()> {
+    let Some(mut entry) = events::<RING>().reserve::<ExitRecord>(0) else {
         count(loss::EXIT);
         return None;
     };
@@ -63,7 +67,7 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     rec.exit_code = read::<u32>(task, konst!(OFFSETS.task_exit_code)).unwrap_or(0);
     rec._pad = 0;
     let mut flags = task::fill(task, &mut rec.task);
-    flags |= place::fill_ref(task, &mut rec.place, rings);
+    flags |= place::fill_ref::<RING>(task, &mut rec.place);
     rec.flags = flags;
     entry.submit(0);
     Some(())

@@ -12,10 +12,10 @@ use crate::{
     task::{self, read, Task},
 };
 
-/// The image of `current`'s process whose identity is in `rings` (sending it there first if
+/// The image of `current`'s process whose identity is in `RING` (sending it there first if
 /// it is not); 0 when it could not be sent (counted as a lost identity).
 #[inline(always)]
-pub fn announce(current: Task, tgid: u32, now: u64, rings: u32) -> u64 {
+pub fn announce<const RING: u32>(current: Task, tgid: u32, now: u64) -> u64 {
     let leader = read::<Task>(current, konst!(OFFSETS.task_group_leader)).unwrap_or(current);
     let start_ns = task::start_ns(leader);
     let (image, have) = match unsafe { IDENTITIES.get(&tgid) } {
@@ -23,17 +23,17 @@ pub fn announce(current: Task, tgid: u32, now: u64, rings: u32) -> u64 {
         // First seen, exec'd since (the exec hook forgot it), or a reused pid.
         _ => (now, 0),
     };
-    if have & rings != 0 {
+    if have & RING != 0 {
         return image;
     }
-    if send(current, leader, image, now, rings).is_none() {
+    if send::<RING>(current, leader, image, now).is_none() {
         count(loss::IDENTITY);
         return 0;
     }
     let state = IdentityState {
         start_ns,
         image,
-        rings: have | rings,
+        rings: have | RING,
         _pad: 0,
     };
     let _ = IDENTITIES.insert(&tgid, &state, 0);
@@ -41,7 +41,7 @@ pub fn announce(current: Task, tgid: u32, now: u64, rings: u32) -> u64 {
 }
 
 #[inline(always)]
-fn send(current: Task, leader: Task, image: u64, now: u64, rings: u32) -> Option<()> {
+fn send<const RING: u32>(current: Task, leader: Task, image: u64, now: u64) -> Option<()> {
     let rec = unsafe { &mut *SCRATCH.get_ptr_mut(0)? };
     rec.kind = RecordKind::Identity as u32;
     rec.time_ns = now;
@@ -49,7 +49,7 @@ fn send(current: Task, leader: Task, image: u64, now: u64, rings: u32) -> Option
     rec._pad = 0;
     let mut flags = task::fill(current, &mut rec.task);
     rec.task.start_ns = task::start_ns(leader);
-    flags |= place::fill_ref(current, &mut rec.place, rings);
+    flags |= place::fill_ref::<RING>(current, &mut rec.place);
     flags |= audit(current, rec);
     flags |= task::current_args(current, &mut rec.args, &mut rec.args_len);
     flags |= task::exe(current, &mut rec.exe, &mut rec.exe_depth);
@@ -60,7 +60,7 @@ fn send(current: Task, leader: Task, image: u64, now: u64, rings: u32) -> Option
     let len = IdentityRecord::HEAD + n * core::mem::size_of::<AncestorRecord>();
     let bytes =
         unsafe { core::slice::from_raw_parts((rec as *const IdentityRecord).cast::<u8>(), len) };
-    events(rings).output::<[u8]>(bytes, 0).ok()
+    events::<RING>().output::<[u8]>(bytes, 0).ok()
 }
 
 #[inline(always)]

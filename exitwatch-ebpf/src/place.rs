@@ -84,16 +84,16 @@ fn namespaces(task: Task, ns: &mut NsRecord) {
     }
 }
 
-/// Fills `rec` with `task`'s cgroup ids and namespaces, first sending in `rings` the path of
+/// Fills `rec` with `task`'s cgroup ids and namespaces, first sending in `RING` the path of
 /// each cgroup not sent there yet. Returns `flag::CGROUP_NAME_LOST` when one could not be.
 #[inline(always)]
-pub fn fill_ref(task: Task, rec: &mut PlaceRef, rings: u32) -> u32 {
+pub fn fill_ref<const RING: u32>(task: Task, rec: &mut PlaceRef) -> u32 {
     let mut flags = 0;
-    let (id, lost) = announce(kernfs_node(task, false), false, rings);
+    let (id, lost) = announce::<RING>(kernfs_node(task, false), false);
     rec.cgroup = id;
     flags |= lost;
     if konst!(OFFSETS.memory_v1) != 0 {
-        let (id, lost) = announce(kernfs_node(task, true), true, rings);
+        let (id, lost) = announce::<RING>(kernfs_node(task, true), true);
         rec.memcg = id;
         flags |= lost;
     } else {
@@ -104,9 +104,9 @@ pub fn fill_ref(task: Task, rec: &mut PlaceRef, rings: u32) -> u32 {
 }
 
 /// The id of the cgroup at `kn` (0 for a hierarchy's root, or unknown), its path sent in
-/// `rings` if it was not yet; and `flag::CGROUP_NAME_LOST` when it could not be.
+/// `RING` if it was not yet; and `flag::CGROUP_NAME_LOST` when it could not be.
 #[inline(always)]
-fn announce(kn: Task, memory: bool, rings: u32) -> (u64, u32) {
+fn announce<const RING: u32>(kn: Task, memory: bool) -> (u64, u32) {
     if kn.is_null() || parent(kn).is_null() {
         return (0, 0);
     }
@@ -115,10 +115,10 @@ fn announce(kn: Task, memory: bool, rings: u32) -> (u64, u32) {
     };
     let key = if memory { id | MEMORY_KEY } else { id };
     let have = unsafe { CGROUPS_SENT.get(&key) }.copied().unwrap_or(0);
-    if have & rings != 0 {
+    if have & RING != 0 {
         return (id, 0);
     }
-    let Some(mut entry) = events(rings).reserve::<CgroupNameRecord>(0) else {
+    let Some(mut entry) = events::<RING>().reserve::<CgroupNameRecord>(0) else {
         count(loss::IDENTITY);
         return (id, flag::CGROUP_NAME_LOST);
     };
@@ -127,7 +127,7 @@ fn announce(kn: Task, memory: bool, rings: u32) -> (u64, u32) {
     rec.flags = if memory { flag::MEMORY_HIERARCHY } else { 0 };
     cgroup(kn, &mut rec.cgroup);
     entry.submit(0);
-    let _ = CGROUPS_SENT.insert(&key, &(have | rings), 0);
+    let _ = CGROUPS_SENT.insert(&key, &(have | RING), 0);
     (id, 0)
 }
 

@@ -74,19 +74,51 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     let now = unsafe { bpf_ktime_get_boot_ns() };
     let current = unsafe { bpf_get_current_task() } as Task;
     let sender_tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let fatal = kills(sig, verdict, handler);
-    let rings = if fatal { ring::FATAL } else { ring::NONFATAL };
-    if !fatal && !budget::take(sender_tgid, now) {
-        budget::suppress(current, sender_tgid, sig);
-        return None;
+    let sent = Sent {
+        sig,
+        verdict,
+        handler,
+        target,
+        current,
+        sender_tgid,
+        now,
+    };
+    if kills(sig, verdict, handler) {
+        record::<{ ring::FATAL }>(ctx, &sent)?;
+    } else {
+        if !budget::take(sender_tgid, now) {
+            budget::suppress(current, sender_tgid, sig);
+            return None;
+        }
+        record::<{ ring::NONFATAL }>(ctx, &sent)?;
     }
-    let mut flags = if fatal { flag::FATAL } else { 0 };
-    let image = identity::announce(current, sender_tgid, now, rings);
+    doom(target_tgid, kills(sig, verdict, handler));
+    Some(())
+}
+
+/// A signal that passed the filter, as the tracepoint and the current task gave it.
+struct Sent {
+    sig: i32,
+    verdict: i32,
+    handler: u64,
+    target: Task,
+    current: Task,
+    sender_tgid: u32,
+    now: u64,
+}
+
+/// The sender's identity (if not sent yet) and the signal's record, in `RING`.
+#[inline(always)]
+fn record<const RING: u32>(ctx: &BtfTracePointContext, s: &Sent) -> Option<()> {
+    let (sig, verdict, handler, target, current, now) =
+        (s.sig, s.verdict, s.handler, s.target, s.current, s.now);
+    let mut flags = if RING == ring::FATAL { flag::FATAL } else { 0 };
+    let image = identity::announce::<RING>(current, s.sender_tgid, now);
     if image == 0 {
         flags |= flag::IDENTITY_LOST;
     }
-    let Some(mut entry) = events(rings).reserve::<SignalRecord>(0) else {
-        count(signal_loss(rings));
+    let Some(mut entry) = events::<RING>().reserve::<SignalRecord>(0) else {
+        count(signal_loss::<RING>());
         return None;
     };
     let rec = unsafe { &mut *entry.as_mut_ptr() };
@@ -120,7 +152,7 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
         }
     };
     flags |= task::fill(target, &mut rec.target);
-    flags |= place::fill_ref(target, &mut rec.target_place, rings);
+    flags |= place::fill_ref::<RING>(target, &mut rec.target_place);
     flags |= task::fill(current, &mut rec.sender);
     credentials(current, rec);
     if task::is_kthread(current) {
@@ -128,19 +160,18 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     }
     rec.flags = flags;
     entry.submit(0);
-    doom(target_tgid, fatal);
     Some(())
 }
 
-/// Will `sig` end the target? SIGKILL does once queued; another signal does when delivered to
-/// a target that keeps the default action, if that action ends the process.
+/// Does this signal end the target, for the fatal ring? SIGKILL does once delivered; another
+/// signal does when delivered to a target that keeps the default action, if that action ends
+/// the process. A signal already pending is the repeat of one reported before: it goes with
+/// the non-fatal noise (and its budget), or a sender hammering a process that blocks SIGTERM,
+/// or one stuck in D state, could fill the fatal ring.
 #[inline(always)]
 fn kills(sig: i32, verdict: i32, handler: u64) -> bool {
-    let queued = verdict == result::DELIVERED || verdict == result::ALREADY_PENDING;
-    if !queued {
-        return false;
-    }
-    sig == SIGKILL || (handler == 0 && DEFAULT_ENDS_PROCESS & (1u64 << (sig - 1)) != 0)
+    verdict == result::DELIVERED
+        && (sig == SIGKILL || (handler == 0 && DEFAULT_ENDS_PROCESS & (1u64 << (sig - 1)) != 0))
 }
 
 /// Remembers the target so its exit is reported, in the ring of the worst signal it received.

@@ -19,8 +19,9 @@ use crate::event::{LossClass, Proc, Suppressed};
 
 /// Records taken from each ring per turn before the loop gets to look at its other work.
 pub const TURN_BUDGET: usize = 4096;
-/// A (sender, signal) whose suppressed count has not grown for this long is dropped from the
-/// kernel's map (its sender has stopped, or is gone).
+/// A (sender, signal) whose suppressed count has not grown for this long, and whose sender is
+/// gone (so nothing can add to it between the last read and the removal), is dropped from the
+/// kernel's map.
 const SUPPRESSED_IDLE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +82,10 @@ pub struct Reader {
     cgroups_sent: HashMap<MapData, u64, u32>,
     doomed: HashMap<MapData, u32, u32>,
     doomed_evicted_seen: u64,
+    /// The last turn stopped at its budget with records left. The kernel wakes a reader only
+    /// when it had caught up, so those records would wait for ever: the next turn starts
+    /// without waiting.
+    behind: bool,
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ReaderError> {
@@ -117,6 +122,7 @@ impl Reader {
             cgroups_sent: map!(ebpf, names::CGROUPS_SENT),
             doomed: map!(ebpf, names::DOOMED),
             doomed_evicted_seen: 0,
+            behind: false,
         })
     }
 
@@ -124,6 +130,11 @@ impl Reader {
     /// marked idle only once it was found empty, so a turn cut short by its budget is taken
     /// up again on the loop's next round.
     pub async fn turn(&mut self) -> io::Result<Batch> {
+        if self.behind {
+            // Let the loop's other branches run between turns of a backlog.
+            tokio::task::yield_now().await;
+            return Ok(self.turn_now());
+        }
         let mut batch = Batch::default();
         let (fatal, nonfatal) = (&mut self.fatal, &mut self.nonfatal);
         tokio::select! {
@@ -145,6 +156,7 @@ impl Reader {
             }
         }
         batch.order();
+        self.behind = batch.more;
         Ok(batch)
     }
 
@@ -154,6 +166,7 @@ impl Reader {
         drain(self.fatal.get_mut(), &mut batch);
         drain(self.nonfatal.get_mut(), &mut batch);
         batch.order();
+        self.behind = batch.more;
         batch
     }
 
@@ -208,7 +221,8 @@ impl Reader {
                     signo: key.signo as i32,
                     count: count - seen,
                 });
-            } else if now.duration_since(since) >= SUPPRESSED_IDLE {
+            } else if now.duration_since(since) >= SUPPRESSED_IDLE && !alive(key.pid, key.start_ns)
+            {
                 idle.push(key);
             } else {
                 self.suppressed_seen.entry(key).or_insert((count, now));
@@ -256,6 +270,16 @@ impl Reader {
             let _ = self.cgroups_sent.remove(key);
         }
     }
+}
+
+/// Is the process `pid` that started at `start_ns` (since boot) still there? /proc counts start
+/// times in clock ticks: a process with that pid started within a tick or two is the same one.
+fn alive(pid: u32, start_ns: u64) -> bool {
+    let Ok(stat) = procfs::process::Process::new(pid as i32).and_then(|p| p.stat()) else {
+        return false;
+    };
+    let tick_ns = 1_000_000_000 / procfs::ticks_per_second().max(1);
+    stat.starttime.saturating_mul(tick_ns).abs_diff(start_ns) <= 2 * tick_ns
 }
 
 fn comm(raw: &[u8]) -> Vec<u8> {
@@ -338,5 +362,19 @@ mod tests {
             ),
             (1, 0, 1)
         );
+    }
+
+    #[test]
+    fn a_sender_is_alive_only_with_its_own_start_time() {
+        let me = procfs::process::Process::myself().unwrap().stat().unwrap();
+        let tick_ns = 1_000_000_000 / procfs::ticks_per_second();
+        let start_ns = me.starttime * tick_ns;
+        let pid = std::process::id();
+        assert!(alive(pid, start_ns));
+        assert!(
+            !alive(pid, start_ns + 1_000_000_000),
+            "a reused pid is another process"
+        );
+        assert!(!alive(u32::MAX >> 1, start_ns), "no such pid");
     }
 }
