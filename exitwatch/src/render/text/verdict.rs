@@ -8,7 +8,7 @@ use crate::event::{Actor, ExitEvent, Sender, SignalEvent};
 use crate::render::Context;
 use crate::signals::{Disposition, Signal, SignalResult};
 use crate::story::Cause;
-use crate::timefmt::{human_duration, rfc3339_nanos};
+use crate::timefmt::{human_duration, Rfc3339};
 
 /// Characters of the sender's command line quoted in the one-line verdict.
 const VERDICT_CMD_CHARS: usize = 60;
@@ -27,7 +27,7 @@ pub(super) fn signal(ctx: &Context, ev: &SignalEvent, out: &mut dyn Write) -> io
     writeln!(
         out,
         "{} {hl}{sig}{reset} from {from}, {}",
-        rfc3339_nanos(ctx.wall_ns(ev.time_ns)),
+        Rfc3339(ctx.wall_ns(ev.time_ns)),
         outcome(ev)
     )
 }
@@ -131,7 +131,7 @@ pub(super) fn exit(
     writeln!(
         out,
         "{} {} {}{after}",
-        rfc3339_nanos(ctx.wall_ns(ev.time_ns)),
+        Rfc3339(ctx.wall_ns(ev.time_ns)),
         who(&ev.proc),
         ev.status.describe()
     )
