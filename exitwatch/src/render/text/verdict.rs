@@ -16,10 +16,7 @@ const VERDICT_CMD_CHARS: usize = 60;
 /// "2026-… SIGKILL from root's `pkill -9 server` (via vGhyM0 → bash), delivered: server(7942) will exit with code 137"
 pub(super) fn signal(ctx: &Context, ev: &SignalEvent, out: &mut dyn Write) -> io::Result<()> {
     let sig = Signal(ev.signo);
-    let from = match &ev.sender {
-        Sender::Process(a) => sender_phrase(ctx, ev, a),
-        Sender::Kernel { reason, .. } => format!("the kernel ({})", reason.describe()),
-    };
+    let from = from(ctx, ev);
     let (hl, reset) = (
         paint(ctx, if ev.fatal() { RED } else { BOLD }),
         paint(ctx, RESET),
@@ -30,6 +27,14 @@ pub(super) fn signal(ctx: &Context, ev: &SignalEvent, out: &mut dyn Write) -> io
         Rfc3339(ctx.wall_ns(ev.time_ns)),
         outcome(ev)
     )
+}
+
+/// Who sent it: "root's `pkill -9 server` (via sshd → bash)", or "the kernel (a fault)".
+pub(super) fn from(ctx: &Context, ev: &SignalEvent) -> String {
+    match &ev.sender {
+        Sender::Process(a) => sender_phrase(ctx, ev, a),
+        Sender::Kernel { reason, .. } => format!("the kernel ({})", reason.describe()),
+    }
 }
 
 /// "root's `pkill -9 server` (via sshd → bash)"
