@@ -80,7 +80,8 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         story,
         unreadable,
     )
-    .redact(config.redaction.clone());
+    .redact(config.redaction.clone())
+    .verbose(config.verbose);
 
     // Handlers before `ready`: a Ctrl-C the moment we say ready must still stop us cleanly.
     let mut sigint = signal(SignalKind::interrupt())?;

@@ -78,6 +78,12 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
 
+    /// Text output: list every event of a burst (three or more signals from one sender into one
+    /// container or cgroup, or their exits) instead of one summary line with the count and the
+    /// first and last targets. The machine formats always have one object per event.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+
     /// Size of each of the kernel's two ring buffers, the fatal one and the non-fatal one
     /// (bytes, or with a K/M suffix; a power of two, at least 64K).
     #[arg(long, value_name = "SIZE", default_value = "4M")]
@@ -180,6 +186,8 @@ pub struct Config {
     pub count: Option<u64>,
     pub format: Format,
     pub color: Color,
+    /// List every event of a burst in text output (`--verbose`).
+    pub verbose: bool,
     pub ring_buffer_size: u32,
     pub rules: Rules,
     /// The receiving side to watch (`--container`, `--pod`, `--namespace`).
@@ -286,6 +294,7 @@ impl Args {
             count: self.count,
             format: self.format,
             color: self.color,
+            verbose: self.verbose,
             ring_buffer_size: ring_buffer_size as u32,
         })
     }

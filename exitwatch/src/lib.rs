@@ -16,6 +16,8 @@
 //!   [`metrics::server`]. [`app`] wires them: start → loop → shutdown.
 //! - Everything between is pure and unit-tested without root: [`decode`], [`pipeline`] (which
 //!   takes a fake [`enrich::World`] and [`sink::Outlet`]), [`correlate`], [`story`], [`render`].
+//! - Text output tells a burst (many signals from one sender into one container, and their
+//!   exits) in one summary: [`render::burst`] holds it briefly, with time passed in.
 //! - Facts about an event (kind, time, places, containers, severity) are methods on
 //!   [`event::Event`]; no stage re-derives them.
 //! - Before any of it: [`cli`] and [`config`] turn what the user typed into a checked

@@ -1,7 +1,7 @@
 //! The event path after decode, in order: assemble (join records with the identities and
 //! cgroup paths sent before them), enrich on arrival, correlate (hold what must wait),
-//! then for each event released: complete, decide, name, redact, annotate (the story), render
-//! once, and hand to every output. No I/O: the node is a [`World`], the outputs an
+//! then for each event released: complete, decide, name, redact, annotate (the story), gather
+//! bursts (text only), render once, and hand to every output. No I/O: the node is a [`World`], the outputs an
 //! [`Outlet`], and time is passed in, so every rule here is unit-tested.
 
 mod question;
@@ -21,6 +21,7 @@ use crate::event::{Event, Kind};
 use crate::metrics::Metrics;
 use crate::oom::OomContext;
 use crate::redact::{self, Redaction};
+use crate::render::burst::{Bursts, Out};
 use crate::render::{self, Context, Format};
 use crate::sink::{self, Outlet};
 use crate::story::Story;
@@ -54,6 +55,10 @@ pub struct Pipeline<W, O> {
     twins: Twins,
     /// The kernel log cannot be read: OOM kills will lack their log line, and say why.
     log_unreadable: bool,
+    /// Text output's bursts, summarised; None lists every event (`--verbose`, other formats).
+    bursts: Option<Bursts>,
+    /// The latest time given (ns since boot), for what comes without one.
+    now: u64,
 }
 
 impl<W: World, O: Outlet> Pipeline<W, O> {
@@ -64,6 +69,7 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
         story: Story,
         log_unreadable: bool,
     ) -> Self {
+        let bursts = (out.format == Format::Text).then(Bursts::default);
         Pipeline {
             assembler: Assembler::default(),
             world,
@@ -74,7 +80,17 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
             redaction: None,
             twins: Twins::default(),
             log_unreadable,
+            bursts,
+            now: 0,
         }
+    }
+
+    /// Lists every event of a burst in text output instead of summarising it (`--verbose`).
+    pub fn verbose(mut self, verbose: bool) -> Self {
+        if verbose {
+            self.bursts = None;
+        }
+        self
     }
 
     /// Redacts argv (sender's, OOM victim's) in every event from now on.
@@ -117,6 +133,7 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
 
     /// An event from the kernel, complete, now.
     pub fn record(&mut self, mut ev: Event, now: u64) -> io::Result<()> {
+        self.now = self.now.max(now);
         if let Event::Exit(x) = &ev {
             if self.twins.repeats(x.proc.pid, x.time_ns) {
                 return Ok(());
@@ -152,6 +169,7 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
     }
 
     pub fn kernel_log(&mut self, lines: Vec<OomContext>, now: u64) -> io::Result<()> {
+        self.now = self.now.max(now);
         for line in lines {
             let ready = self.correlator.log(line, now);
             self.emit_all(ready)?;
@@ -161,6 +179,7 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
 
     /// The runtimes' listing number `answer` is in the cache: events waiting for names go.
     pub fn metadata_answered(&mut self, answer: u64, now: u64) -> io::Result<()> {
+        self.now = self.now.max(now);
         let (world, filtering) = (&self.world, self.progress.filters_receivers());
         // Settled once every container it names is known, and the filters can decide.
         let settles = |ev: &Event| {
@@ -178,19 +197,32 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
 
     /// Time passed: releases what waited long enough.
     pub fn tick(&mut self, now: u64) -> io::Result<()> {
+        self.now = self.now.max(now);
         let ready = self.correlator.release(now);
-        self.emit_all(ready)
+        self.emit_all(ready)?;
+        let ended = self
+            .bursts
+            .as_mut()
+            .map(|b| b.tick(now))
+            .unwrap_or_default();
+        self.send_all(ended)
     }
 
     /// When `tick` may next have something to release (ns since boot).
     pub fn next_deadline(&self) -> Option<u64> {
-        self.correlator.next_deadline()
+        let bursts = self.bursts.as_ref().and_then(Bursts::next_deadline);
+        match (self.correlator.next_deadline(), bursts) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Releases everything still held (at shutdown).
     pub fn finish(&mut self) -> io::Result<()> {
         let rest = self.correlator.flush();
-        self.emit_all(rest)
+        self.emit_all(rest)?;
+        let held = self.bursts.as_mut().map(Bursts::finish).unwrap_or_default();
+        self.send_all(held)
     }
 
     /// Bypasses correlation (lost counts, exits found in /proc at start).
@@ -213,7 +245,12 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
                 redact::redact_event(&mut ev, rules);
             }
             let annotated = self.story.annotate(ev);
-            self.deliver(&annotated)?;
+            self.out.metrics.count_event(&annotated.event);
+            let ready = match &mut self.bursts {
+                Some(bursts) => bursts.take(annotated, self.now),
+                None => vec![Out::One(annotated)],
+            };
+            self.send_all(ready)?;
             if self.done() {
                 break;
             }
@@ -221,17 +258,30 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
         Ok(())
     }
 
+    fn send_all(&mut self, ready: Vec<Out>) -> io::Result<()> {
+        ready.iter().try_for_each(|out| self.deliver(out))
+    }
+
     /// Renders once and hands the line to every output.
-    fn deliver(&mut self, annotated: &crate::story::Annotated) -> io::Result<()> {
+    fn deliver(&mut self, ready: &Out) -> io::Result<()> {
         let Outputs {
             format,
             ctx,
             outlet,
-            metrics,
+            ..
         } = &mut self.out;
         let mut line = Vec::with_capacity(2048);
-        render::render(*format, ctx, annotated, &mut line)?;
-        metrics.count_event(&annotated.event);
+        // A burst's summary stands for its events: it is filed as its first one.
+        let annotated = match ready {
+            Out::One(a) => {
+                render::render(*format, ctx, a, &mut line)?;
+                a
+            }
+            Out::Burst(b) => {
+                render::text_burst(ctx, b, &mut line)?;
+                &b.first
+            }
+        };
         if !line.is_empty() {
             outlet.send(sink::Record {
                 line: line.into(),

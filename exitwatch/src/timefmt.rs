@@ -6,18 +6,72 @@ const NS_PER_SEC: i128 = 1_000_000_000;
 /// Accepts u64 (kernel-style) or i64/i128 (before 1970). Years outside 0..=9999, which RFC 3339
 /// cannot express, are written with a sign as ISO 8601's expanded form does ("+10000-...").
 pub fn rfc3339_nanos(unix_ns: impl Into<i128>) -> String {
-    let ns: i128 = unix_ns.into();
-    let secs = ns.div_euclid(NS_PER_SEC);
-    let frac = ns.rem_euclid(NS_PER_SEC);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    let (h, m, s) = (sod / 3600, sod % 3600 / 60, sod % 60);
-    let year = if (0..=9999).contains(&year) {
-        format!("{year:04}")
-    } else {
-        format!("{year:+05}")
-    };
-    format!("{year}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{frac:09}Z")
+    Rfc3339(unix_ns.into()).to_string()
+}
+
+/// An instant (Unix ns) written as [`rfc3339_nanos`] writes it, without allocating: the
+/// machine formats serialise it straight into their line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rfc3339(pub i128);
+
+/// The longest form: a sign, the 22 digits of the farthest year an i128 of ns reaches, and
+/// "-MM-DDTHH:MM:SS.NNNNNNNNNZ".
+const RFC3339_MAX: usize = 1 + 22 + 26;
+
+impl Rfc3339 {
+    /// Writes into `buf` from its end and returns the text.
+    fn write(self, buf: &mut [u8; RFC3339_MAX]) -> &str {
+        let ns = self.0;
+        let secs = ns.div_euclid(NS_PER_SEC);
+        let frac = ns.rem_euclid(NS_PER_SEC) as u64;
+        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+        let sod = secs.rem_euclid(86_400) as u64;
+        let mut at = buf.len();
+        let mut put = |n: u64, width: usize, after: u8| {
+            at -= 1;
+            buf[at] = after;
+            let mut n = n;
+            for _ in 0..width {
+                at -= 1;
+                buf[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+        };
+        put(frac, 9, b'Z');
+        put(sod % 60, 2, b'.');
+        put(sod % 3600 / 60, 2, b':');
+        put(sod / 3600, 2, b':');
+        put(u64::from(day), 2, b'T');
+        put(u64::from(month), 2, b'-');
+        // The year: four digits, or ISO 8601's expanded form with a sign outside 0..=9999.
+        at -= 1;
+        buf[at] = b'-';
+        let mut y = year.unsigned_abs();
+        let mut digits = 0;
+        while digits < 4 || y > 0 {
+            at -= 1;
+            buf[at] = b'0' + (y % 10) as u8;
+            y /= 10;
+            digits += 1;
+        }
+        if !(0..=9999).contains(&year) {
+            at -= 1;
+            buf[at] = if year < 0 { b'-' } else { b'+' };
+        }
+        std::str::from_utf8(&buf[at..]).expect("ASCII digits and separators")
+    }
+}
+
+impl std::fmt::Display for Rfc3339 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.write(&mut [0; RFC3339_MAX]))
+    }
+}
+
+impl serde::Serialize for Rfc3339 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.write(&mut [0; RFC3339_MAX]))
+    }
 }
 
 /// (year, month, day) of the proleptic Gregorian calendar for days since 1970-01-01
@@ -156,6 +210,38 @@ mod tests {
         );
         assert_eq!(rfc3339_nanos(u64::MAX), "2554-07-21T23:34:33.709551615Z");
         assert_eq!(rfc3339_nanos(i64::MIN), "1677-09-21T00:12:43.145224192Z");
+    }
+
+    #[test]
+    fn the_newtype_writes_the_same_text_in_display_and_json() {
+        for ns in [
+            0,
+            -1,
+            i128::from(u64::MAX),
+            253_402_300_800 * S,
+            i128::MAX,
+            i128::MIN,
+        ] {
+            let text = rfc3339_nanos(ns);
+            assert_eq!(Rfc3339(ns).to_string(), text);
+            assert_eq!(
+                serde_json::to_string(&Rfc3339(ns)).unwrap(),
+                format!("\"{text}\"")
+            );
+        }
+        assert_eq!(
+            rfc3339_nanos(-70_000_000_000 * S),
+            "-0249-10-15T19:33:20.000000000Z"
+        );
+        // The farthest instants (checked against the calendar outside Rust).
+        assert_eq!(
+            rfc3339_nanos(i128::MAX),
+            "+5391559471918239498981-03-22T13:41:55.884105727Z"
+        );
+        assert_eq!(
+            rfc3339_nanos(i128::MIN),
+            "-5391559471918239495042-10-11T10:18:04.115894272Z"
+        );
     }
 
     #[test]

@@ -184,3 +184,33 @@ fn the_nonfatal_budget_is_rate_and_burst_or_off() {
         );
     }
 }
+
+#[test]
+fn verbose_lists_bursts_from_the_flag_or_the_config_file() {
+    assert!(!config(&[]).unwrap().verbose);
+    assert!(config(&["-v"]).unwrap().verbose);
+    assert!(config(&["--verbose"]).unwrap().verbose);
+    let file = |text: &str| {
+        let text = text.to_owned();
+        crate::config::args(
+            ["exitwatch", "--config", "/x.toml"]
+                .map(Into::into)
+                .to_vec(),
+            move |_| Ok(text.clone()),
+        )
+        .unwrap()
+        .into_config()
+        .unwrap()
+        .verbose
+    };
+    assert!(file("verbose = true\n"));
+    assert!(!file("verbose = false\n"));
+    let env = crate::config::command()
+        .get_arguments()
+        .find(|a| a.get_long() == Some("verbose"))
+        .and_then(|a| a.get_env().map(|e| e.to_owned()));
+    assert_eq!(
+        env.as_deref(),
+        Some(std::ffi::OsStr::new("EXITWATCH_VERBOSE"))
+    );
+}

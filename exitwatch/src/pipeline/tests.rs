@@ -321,5 +321,6 @@ fn lost_records_bypass_correlation() {
     );
 }
 
+mod burst;
 mod oom;
 mod question;

@@ -6,7 +6,7 @@ use super::{sentence, Context};
 use crate::escape::json_string;
 use crate::event::{Event, Place, Proc};
 use crate::story::Annotated;
-use crate::timefmt::rfc3339_nanos;
+use crate::timefmt::Rfc3339;
 
 mod doc;
 
@@ -36,7 +36,7 @@ fn doc<'a>(ctx: &'a Context, a: &'a Annotated, s: Shorten) -> Doc<'a> {
         Event::Lost { .. } => ("info", "events-lost"),
         Event::Suppressed(_) => ("info", "signals-suppressed"),
     };
-    let timestamp = rfc3339_nanos(ctx.event_ns(&a.event));
+    let timestamp = Rfc3339(ctx.event_ns(&a.event));
     let message = sentence::of(a);
     let mut d = Doc {
         event: EventF {
@@ -81,7 +81,7 @@ fn doc<'a>(ctx: &'a Context, a: &'a Annotated, s: Shorten) -> Doc<'a> {
             p.parent = a.parent().map(|x| ParentF {
                 pid: x.pid,
                 name: json_string(&x.comm),
-                start: rfc3339_nanos(ctx.wall_ns(x.start_ns)),
+                start: Rfc3339(ctx.wall_ns(x.start_ns)),
             });
             p.user = user(ctx, a.euid);
             p.real_user = user(ctx, a.uid);
@@ -100,7 +100,7 @@ fn doc<'a>(ctx: &'a Context, a: &'a Annotated, s: Shorten) -> Doc<'a> {
             let mut p = process(ctx, &ev.proc);
             // What `docker ps` and `kubectl describe` show: the code, or 128+n for signal n.
             p.exit_code = Some(ev.status.container_code());
-            p.end = Some(d.timestamp.clone());
+            p.end = Some(d.timestamp);
             d.process = Some(p);
             d.place = place(&ev.place);
         }
@@ -121,7 +121,7 @@ fn process<'a>(ctx: &Context, p: &Proc) -> ProcessF<'a> {
         pid: p.pid,
         vpid: p.ns_pid,
         name: json_string(&p.comm),
-        start: rfc3339_nanos(ctx.wall_ns(p.start_ns)),
+        start: Rfc3339(ctx.wall_ns(p.start_ns)),
         thread: Thread { id: p.tid },
         ..ProcessF::default()
     }

@@ -10,7 +10,7 @@ use crate::event::{Event, OomEvent, Place, Sender, SignalEvent};
 use crate::exitstatus::ExitStatus;
 use crate::signals;
 use crate::story::{Annotated, Cause, Diagnosis};
-use crate::timefmt::rfc3339_nanos;
+use crate::timefmt::Rfc3339;
 
 /// What the renderer puts in: OCSF also gets what ECS keeps in its own fields.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -103,7 +103,7 @@ pub struct IdsX {
 pub struct AncestorX {
     pub pid: u32,
     pub name: String,
-    pub start: String,
+    pub start: Rfc3339,
 }
 
 #[derive(Serialize)]
@@ -297,7 +297,7 @@ fn sender<'a>(
             .map(|x| AncestorX {
                 pid: x.pid,
                 name: json_string(&x.comm),
-                start: rfc3339_nanos(ctx.wall_ns(x.start_ns)),
+                start: Rfc3339(ctx.wall_ns(x.start_ns)),
             })
             .collect(),
         ancestry_truncated: a.ancestry_truncated || ancestry_cut,

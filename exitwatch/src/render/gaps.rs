@@ -7,7 +7,7 @@ use super::Context;
 use crate::escape::json_string;
 use crate::event::{LossClass, Suppressed};
 use crate::signals::{self, Signal};
-use crate::timefmt::rfc3339_nanos;
+use crate::timefmt::Rfc3339;
 
 /// "3 fatal signal or OOM record(s) lost: ..." — what the loss means for the reader.
 pub fn lost_sentence(count: u64, class: LossClass) -> String {
@@ -72,7 +72,7 @@ pub struct SenderView {
     pub pid: u32,
     pub comm: String,
     pub uid: Option<u32>,
-    pub start_time: String,
+    pub start_time: Rfc3339,
 }
 
 #[derive(Serialize)]
@@ -95,7 +95,7 @@ pub fn suppressed(ctx: &Context, s: &Suppressed) -> SuppressedView {
             pid: p.pid,
             comm: json_string(&p.comm),
             uid: s.uid,
-            start_time: rfc3339_nanos(ctx.wall_ns(p.start_ns)),
+            start_time: Rfc3339(ctx.wall_ns(p.start_ns)),
         }),
         signal: (s.signo != 0).then(|| SignalView {
             number: s.signo,

@@ -7,7 +7,7 @@ use super::limit::Shorten;
 use super::Context;
 use crate::event::{Event, Kind};
 use crate::story::{Annotated, Diagnosis};
-use crate::timefmt::rfc3339_nanos;
+use crate::timefmt::Rfc3339;
 
 mod exit;
 mod oom;
@@ -59,7 +59,7 @@ struct Head<'a> {
     schema: &'static str,
     event: &'static str,
     id: &'a str,
-    time: String,
+    time: Rfc3339,
     node: &'a str,
 }
 
@@ -70,7 +70,7 @@ impl<'a> Head<'a> {
             schema: SCHEMA,
             event: event_name(a.event.kind()),
             id: &a.id,
-            time: rfc3339_nanos(ctx.event_ns(&a.event)),
+            time: Rfc3339(ctx.event_ns(&a.event)),
             node: &ctx.node,
         }
     }

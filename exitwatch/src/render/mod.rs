@@ -1,5 +1,6 @@
 //! Rendering events for people (text, stap) and machines (json, ecs, ocsf). Pure: writes into any `Write`.
 
+pub mod burst;
 mod ecs;
 mod extra;
 mod gaps;
@@ -110,6 +111,11 @@ pub fn render(
         Format::Ecs => write_fitted(out, |s, line| ecs::line(ctx, event, s, line)),
         Format::Ocsf => write_fitted(out, |s, line| ocsf::line(ctx, event, s, line)),
     }
+}
+
+/// A burst the text format summarises (see [`burst`]).
+pub fn text_burst(ctx: &Context, b: &burst::Burst, out: &mut dyn Write) -> io::Result<()> {
+    text::render_burst(ctx, b, out)
 }
 
 fn write_fitted(

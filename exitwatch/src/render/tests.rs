@@ -95,3 +95,34 @@ fn text_is_exempt_from_the_cap() {
     super::render(Format::Text, &fixtures::ctx(), &huge, &mut out).unwrap();
     assert!(out.len() > MAX_LINE);
 }
+
+/// How long a machine line takes: N lines of the fixtures into a Vec, in ns per event.
+/// `cargo test --release -p exitwatch --lib -- --ignored --nocapture render_speed`
+#[test]
+#[ignore = "a measurement, not a check: run it in release"]
+fn render_speed() {
+    const N: u32 = 200_000;
+    let ctx = fixtures::ctx();
+    let mut story = crate::story::Story::new("s".into(), crate::story::Rules::default());
+    let events: Vec<Annotated> = [
+        Event::Signal(fixtures::kill_in_pod()),
+        fixtures::nginx_exits(),
+        Event::Signal(fixtures::pkill_kills_server()),
+        Event::Oom(fixtures::memcg_oom()),
+    ]
+    .into_iter()
+    .map(|ev| story.annotate(ev))
+    .collect();
+    for format in MACHINE {
+        let mut out = Vec::with_capacity(8 << 20);
+        let start = std::time::Instant::now();
+        for i in 0..N {
+            super::render(format, &ctx, &events[i as usize % events.len()], &mut out).unwrap();
+            if out.len() > 4 << 20 {
+                out.clear();
+            }
+        }
+        let ns = start.elapsed().as_nanos() / u128::from(N);
+        println!("render_speed {format:?}: {ns} ns/event over {N} events");
+    }
+}

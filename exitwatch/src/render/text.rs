@@ -6,8 +6,9 @@ use std::io::{self, Write};
 use super::Context;
 use crate::escape::escape_text;
 use crate::event::{Event, Place, Proc};
-use crate::story::Annotated;
+use crate::story::{Annotated, Diagnosis};
 
+mod burst;
 mod detail;
 mod oom;
 mod verdict;
@@ -41,17 +42,30 @@ pub fn render(ctx: &Context, a: &Annotated, out: &mut dyn Write) -> io::Result<(
         )?,
     }
     for d in &a.diagnosis {
-        // Messages quote process names and cgroup paths: escape them like every kernel string.
-        let message = escape_text(d.message.as_bytes());
-        writeln!(
-            out,
-            "  {}diagnosis{} {}: {message}",
-            paint(ctx, YELLOW),
-            paint(ctx, RESET),
-            d.code
-        )?;
+        diagnosis_line(ctx, d, "", out)?;
     }
     Ok(())
+}
+
+/// Many signals from one sender into one place, or their exits, as one summary.
+pub fn render_burst(
+    ctx: &Context,
+    b: &crate::render::burst::Burst,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    burst::render(ctx, b, out)
+}
+
+fn diagnosis_line(ctx: &Context, d: &Diagnosis, more: &str, out: &mut dyn Write) -> io::Result<()> {
+    // Messages quote process names and cgroup paths: escape them like every kernel string.
+    let message = escape_text(d.message.as_bytes());
+    writeln!(
+        out,
+        "  {}diagnosis{} {}: {message}{more}",
+        paint(ctx, YELLOW),
+        paint(ctx, RESET),
+        d.code
+    )
 }
 
 fn paint(ctx: &Context, code: &'static str) -> &'static str {

@@ -3,11 +3,12 @@
 use serde::Serialize;
 
 use crate::render::extra::{Extra, SignalX};
+use crate::timefmt::Rfc3339;
 
 #[derive(Serialize)]
 pub(super) struct Doc<'a> {
     #[serde(rename = "@timestamp")]
-    pub(super) timestamp: String,
+    pub(super) timestamp: Rfc3339,
     pub(super) message: String,
     pub(super) ecs: Version,
     pub(super) event: EventF<'a>,
@@ -73,7 +74,7 @@ pub(super) struct ProcessF<'a> {
     pub(super) args_count: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) command_line: Option<String>,
-    pub(super) start: String,
+    pub(super) start: Rfc3339,
     pub(super) thread: Thread,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) parent: Option<ParentF>,
@@ -88,7 +89,7 @@ pub(super) struct ProcessF<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) exit_code: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) end: Option<String>,
+    pub(super) end: Option<Rfc3339>,
 }
 
 #[derive(Serialize, Default)]
@@ -100,7 +101,7 @@ pub(super) struct Thread {
 pub(super) struct ParentF {
     pub(super) pid: u32,
     pub(super) name: String,
-    pub(super) start: String,
+    pub(super) start: Rfc3339,
 }
 
 #[derive(Serialize)]

@@ -7,7 +7,7 @@ use crate::escape::json_string;
 use crate::event::{Actor, Ancestor, Place, Proc};
 use crate::render::limit::Shorten;
 use crate::render::Context;
-use crate::timefmt::rfc3339_nanos;
+use crate::timefmt::Rfc3339;
 
 #[derive(Serialize)]
 pub(super) struct ActorJson<'a> {
@@ -37,7 +37,7 @@ pub(super) struct ProcJson {
     pid: u32,
     tid: u32,
     comm: String,
-    start_time: String,
+    start_time: Rfc3339,
     ns_pid: Option<u32>,
 }
 
@@ -80,7 +80,7 @@ pub(super) struct ParentJson {
 struct AncestorJson {
     pid: u32,
     comm: String,
-    start_time: String,
+    start_time: Rfc3339,
 }
 
 pub(super) fn proc(ctx: &Context, p: &Proc) -> ProcJson {
@@ -88,7 +88,7 @@ pub(super) fn proc(ctx: &Context, p: &Proc) -> ProcJson {
         pid: p.pid,
         tid: p.tid,
         comm: json_string(&p.comm),
-        start_time: rfc3339_nanos(ctx.wall_ns(p.start_ns)),
+        start_time: Rfc3339(ctx.wall_ns(p.start_ns)),
         ns_pid: p.ns_pid,
     }
 }
@@ -97,7 +97,7 @@ fn ancestor(ctx: &Context, a: &Ancestor) -> AncestorJson {
     AncestorJson {
         pid: a.pid,
         comm: json_string(&a.comm),
-        start_time: rfc3339_nanos(ctx.wall_ns(a.start_ns)),
+        start_time: Rfc3339(ctx.wall_ns(a.start_ns)),
     }
 }
 

@@ -10,13 +10,29 @@ use crate::signals::{self, Signal};
 
 /// The sender's (or context task's) lines, then the signal, the target's container and the target.
 pub(super) fn signal(ctx: &Context, ev: &SignalEvent, out: &mut dyn Write) -> io::Result<()> {
+    sender_and_signal(ctx, ev, out)?;
+    let disposition = ev.disposition.map_or("unknown", |d| d.as_str());
+    writeln!(
+        out,
+        "  target    {} tid {}{}, disposition {disposition}",
+        who(&ev.target),
+        ev.target.tid,
+        ns(&ev.target)
+    )
+}
+
+/// All but the target: what a burst's targets share.
+pub(super) fn sender_and_signal(
+    ctx: &Context,
+    ev: &SignalEvent,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     let sig = Signal(ev.signo);
     let (label, actor) = match &ev.sender {
         Sender::Process(a) => ("sender", a),
         Sender::Kernel { context, .. } => ("context", context),
     };
     write_actor(ctx, label, actor, out)?;
-    let disposition = ev.disposition.map_or("unknown", |d| d.as_str());
     let mut detail = format!(
         "{sig} ({}), {}",
         signals::code_name(ev.signo, ev.code),
@@ -29,14 +45,7 @@ pub(super) fn signal(ctx: &Context, ev: &SignalEvent, out: &mut dyn Write) -> io
         detail.push_str(&format!(", fault address {addr:#x}"));
     }
     writeln!(out, "  signal    {detail}")?;
-    write_container(&ev.target_place, out)?;
-    writeln!(
-        out,
-        "  target    {} tid {}{}, disposition {disposition}",
-        who(&ev.target),
-        ev.target.tid,
-        ns(&ev.target)
-    )
+    write_container(&ev.target_place, out)
 }
 
 fn ns(p: &Proc) -> String {

@@ -8,7 +8,7 @@ use crate::escape::{escape_text, shell_words};
 use crate::event::OomEvent;
 use crate::oom::Constraint;
 use crate::render::Context;
-use crate::timefmt::rfc3339_nanos;
+use crate::timefmt::Rfc3339;
 
 /// "64 MiB", "1.5 GiB", "512 KiB".
 pub(super) fn bytes(n: u64) -> String {
@@ -52,7 +52,7 @@ pub(super) fn oom(ctx: &Context, ev: &OomEvent, out: &mut dyn Write) -> io::Resu
     writeln!(
         out,
         "{} {red}OOM killer{reset}: {cause}; killed {} ({mem}oom_score_adj {}), triggered by {trigger}. Exit code will be 137.",
-        rfc3339_nanos(ctx.wall_ns(ev.time_ns)),
+        Rfc3339(ctx.wall_ns(ev.time_ns)),
         who_in(&ev.victim, &ev.victim_place),
         ev.oom_score_adj
     )?;

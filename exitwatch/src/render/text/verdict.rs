@@ -8,7 +8,7 @@ use crate::event::{Actor, ExitEvent, Sender, SignalEvent};
 use crate::render::Context;
 use crate::signals::{Disposition, Signal, SignalResult};
 use crate::story::Cause;
-use crate::timefmt::{human_duration, rfc3339_nanos};
+use crate::timefmt::{human_duration, Rfc3339};
 
 /// Characters of the sender's command line quoted in the one-line verdict.
 const VERDICT_CMD_CHARS: usize = 60;
@@ -16,10 +16,7 @@ const VERDICT_CMD_CHARS: usize = 60;
 /// "2026-… SIGKILL from root's `pkill -9 server` (via vGhyM0 → bash), delivered: server(7942) will exit with code 137"
 pub(super) fn signal(ctx: &Context, ev: &SignalEvent, out: &mut dyn Write) -> io::Result<()> {
     let sig = Signal(ev.signo);
-    let from = match &ev.sender {
-        Sender::Process(a) => sender_phrase(ctx, ev, a),
-        Sender::Kernel { reason, .. } => format!("the kernel ({})", reason.describe()),
-    };
+    let from = from(ctx, ev);
     let (hl, reset) = (
         paint(ctx, if ev.fatal() { RED } else { BOLD }),
         paint(ctx, RESET),
@@ -27,9 +24,17 @@ pub(super) fn signal(ctx: &Context, ev: &SignalEvent, out: &mut dyn Write) -> io
     writeln!(
         out,
         "{} {hl}{sig}{reset} from {from}, {}",
-        rfc3339_nanos(ctx.wall_ns(ev.time_ns)),
+        Rfc3339(ctx.wall_ns(ev.time_ns)),
         outcome(ev)
     )
+}
+
+/// Who sent it: "root's `pkill -9 server` (via sshd → bash)", or "the kernel (a fault)".
+pub(super) fn from(ctx: &Context, ev: &SignalEvent) -> String {
+    match &ev.sender {
+        Sender::Process(a) => sender_phrase(ctx, ev, a),
+        Sender::Kernel { reason, .. } => format!("the kernel ({})", reason.describe()),
+    }
 }
 
 /// "root's `pkill -9 server` (via sshd → bash)"
@@ -131,7 +136,7 @@ pub(super) fn exit(
     writeln!(
         out,
         "{} {} {}{after}",
-        rfc3339_nanos(ctx.wall_ns(ev.time_ns)),
+        Rfc3339(ctx.wall_ns(ev.time_ns)),
         who(&ev.proc),
         ev.status.describe()
     )
