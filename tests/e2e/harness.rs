@@ -171,7 +171,7 @@ impl Exitwatch {
 
     /// Reads stdout until a JSON line satisfies `pred`; panics with the output so far if none
     /// does within `timeout`.
-    pub fn wait_json(&mut self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_json(&mut self, timeout: Duration, mut pred: impl FnMut(&Value) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -187,6 +187,28 @@ impl Exitwatch {
                 .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(line)));
             if pred(&v) {
                 return v;
+            }
+        }
+    }
+
+    /// Reads stdout, a JSON line at a time, until `done` says so (true) or `timeout` passes
+    /// (false). For tests that count many events and report the counts themselves rather than
+    /// every line; `stop` or `wait_exit` still return (and schema-check) every line.
+    pub fn read_json_until(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&Value) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(line) = self.stdout.next(left) else {
+                return false;
+            };
+            let v: Value = serde_json::from_slice(line)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(line)));
+            if done(&v) {
+                return true;
             }
         }
     }
@@ -216,10 +238,18 @@ impl Exitwatch {
     }
 
     /// Sends `sig` (SIGINT, SIGTERM) and waits for exitwatch to exit.
-    pub fn stop_with(self, sig: i32) -> Finished {
-        // SAFETY: plain syscall on our own child.
+    pub fn stop_with(mut self, sig: i32) -> Finished {
+        if self.exited() {
+            return self.wait_exit(Duration::ZERO);
+        }
+        // SAFETY: plain syscall on our own child, not yet reaped.
         unsafe { libc::kill(self.pid() as i32, sig) };
         self.wait_exit(Duration::from_secs(3))
+    }
+
+    /// Whether exitwatch has exited by itself (it is then reaped; `stop` just collects it).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     fn finished(&mut self, status: ExitStatus) -> Finished {

@@ -105,6 +105,28 @@ pub fn stap_ancestry_line(line: &str) -> Option<Vec<&str>> {
     (!names.is_empty()).then_some(names)
 }
 
+/// `2026-11-22T17:10:09.123456789Z` (exitwatch's timestamps: UTC, nine digits) -> Unix ns.
+pub fn unix_ns_from_rfc3339(s: &str) -> Option<i128> {
+    let b = s.as_bytes();
+    if b.len() != 30 || b[29] != b'Z' || &s[4..5] != "-" || &s[10..11] != "T" || &s[19..20] != "." {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i128> {
+        let t = &s[r];
+        is_digits(t).then(|| t.parse().ok())?
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, min, sec, frac) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..29)?);
+    // Howard Hinnant's days_from_civil.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + min * 60 + sec) * 1_000_000_000) + frac)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +138,24 @@ mod tests {
         assert_eq!(parse_signal("15"), Some(15));
         assert_eq!(parse_signal("0"), None);
         assert_eq!(parse_signal("NOPE"), None);
+    }
+
+    #[test]
+    fn rfc3339_times_back_to_unix_ns() {
+        assert_eq!(
+            unix_ns_from_rfc3339("1970-01-01T00:00:01.000000002Z"),
+            Some(1_000_000_002)
+        );
+        assert_eq!(
+            unix_ns_from_rfc3339("2026-11-22T17:10:09.123456789Z"),
+            Some(1_795_367_409_123_456_789)
+        );
+        assert_eq!(
+            unix_ns_from_rfc3339("2024-02-29T00:00:00.000000000Z"),
+            Some(1_709_164_800_000_000_000)
+        );
+        assert_eq!(unix_ns_from_rfc3339("2026-11-22T17:10:09Z"), None);
+        assert_eq!(unix_ns_from_rfc3339("2026-11-22 17:10:09.123456789Z"), None);
     }
 
     #[test]
