@@ -18,6 +18,7 @@ mod formats;
 mod kernel;
 mod lifecycle;
 mod oom;
+mod pressure;
 mod sender;
 mod siem;
 mod story;
