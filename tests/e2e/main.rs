@@ -4,7 +4,8 @@
 //! Needs root and a BPF-capable kernel. Run one test at a time:
 //! `EXITWATCH_BIN=$PWD/target/release/exitwatch cargo test -p exitwatch-tests --test e2e -- --test-threads=1`
 //! (or `cargo xtask test`). Each test starts its own exitwatch, scoped with `--pid` to its own
-//! victims so that whatever else the machine does cannot disturb it.
+//! victims so that whatever else the machine does cannot disturb it; the few that must watch
+//! the whole machine (pressure's cgroup.kill burst) pick out their own processes' events.
 
 mod harness;
 mod runtime;
