@@ -3,11 +3,11 @@
 use aya_ebpf::{
     helpers::bpf_ktime_get_boot_ns, macros::btf_tracepoint, programs::BtfTracePointContext,
 };
-use exitwatch_common::{doomed, loss, ring, ExitRecord, RecordKind};
+use exitwatch_common::{doomed, loss, ExitRecord, RecordKind};
 
 use crate::{
     config::konst,
-    maps::{count, events, DOOMED, WATCHED},
+    maps::{count, set_ring, DOOMED, EVENTS, EVENTS_NONFATAL, WATCHED},
     place,
     task::{self, read, Task},
 };
@@ -48,16 +48,14 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
         count(loss::DOOMED_REMOVED);
     }
     // The end of a fatal story (or of a process the user watches) is never crowded out.
-    if doom == doomed::NONFATAL {
-        record::<{ ring::NONFATAL }>(task)
+    let fatal = doom != doomed::NONFATAL;
+    set_ring(fatal);
+    let entry = if fatal {
+        EVENTS.reserve::<ExitRecord>(0)
     } else {
-        record::<{ ring::FATAL }>(task)
-    }
-}
-
-#[inline(always)]
-fn record<const RING: u32>(task: Task) -> Option<()> {
-    let Some(mut entry) = events::<RING>().reserve::<ExitRecord>(0) else {
+        EVENTS_NONFATAL.reserve::<ExitRecord>(0)
+    };
+    let Some(mut entry) = entry else {
         count(loss::EXIT);
         return None;
     };
@@ -67,7 +65,7 @@ fn record<const RING: u32>(task: Task) -> Option<()> {
     rec.exit_code = read::<u32>(task, konst!(OFFSETS.task_exit_code)).unwrap_or(0);
     rec._pad = 0;
     let mut flags = task::fill(task, &mut rec.task);
-    flags |= place::fill_ref::<RING>(task, &mut rec.place);
+    flags |= place::fill_ref(task, &mut rec.place);
     rec.flags = flags;
     entry.submit(0);
     Some(())

@@ -7,15 +7,16 @@ use exitwatch_common::{
 
 use crate::{
     config::konst,
-    maps::{count, events, IDENTITIES, SCRATCH},
+    maps::{count, output, ring, IDENTITIES, SCRATCH},
     place,
     task::{self, read, Task},
 };
 
-/// The image of `current`'s process whose identity is in `RING` (sending it there first if
-/// it is not); 0 when it could not be sent (counted as a lost identity).
-#[inline(always)]
-pub fn announce<const RING: u32>(current: Task, tgid: u32, now: u64) -> u64 {
+/// The image of `current`'s process whose identity is in the ring of the record being made
+/// (sending it there first if it is not); 0 when it could not be sent (counted as a lost
+/// identity).
+#[inline(never)]
+pub fn announce(current: Task, tgid: u32, now: u64) -> u64 {
     let leader = read::<Task>(current, konst!(OFFSETS.task_group_leader)).unwrap_or(current);
     let start_ns = task::start_ns(leader);
     let (image, have) = match unsafe { IDENTITIES.get(&tgid) } {
@@ -23,17 +24,17 @@ pub fn announce<const RING: u32>(current: Task, tgid: u32, now: u64) -> u64 {
         // First seen, exec'd since (the exec hook forgot it), or a reused pid.
         _ => (now, 0),
     };
-    if have & RING != 0 {
+    if have & ring() != 0 {
         return image;
     }
-    if send::<RING>(current, leader, image, now).is_none() {
+    if send(current, leader, image, now).is_none() {
         count(loss::IDENTITY);
         return 0;
     }
     let state = IdentityState {
         start_ns,
         image,
-        rings: have | RING,
+        rings: have | ring(),
         _pad: 0,
     };
     let _ = IDENTITIES.insert(&tgid, &state, 0);
@@ -41,7 +42,7 @@ pub fn announce<const RING: u32>(current: Task, tgid: u32, now: u64) -> u64 {
 }
 
 #[inline(always)]
-fn send<const RING: u32>(current: Task, leader: Task, image: u64, now: u64) -> Option<()> {
+fn send(current: Task, leader: Task, image: u64, now: u64) -> Option<()> {
     let rec = unsafe { &mut *SCRATCH.get_ptr_mut(0)? };
     rec.kind = RecordKind::Identity as u32;
     rec.time_ns = now;
@@ -49,7 +50,7 @@ fn send<const RING: u32>(current: Task, leader: Task, image: u64, now: u64) -> O
     rec._pad = 0;
     let mut flags = task::fill(current, &mut rec.task);
     rec.task.start_ns = task::start_ns(leader);
-    flags |= place::fill_ref::<RING>(current, &mut rec.place);
+    flags |= place::fill_ref(current, &mut rec.place);
     flags |= audit(current, rec);
     flags |= task::current_args(current, &mut rec.args, &mut rec.args_len);
     flags |= task::exe(current, &mut rec.exe, &mut rec.exe_depth);
@@ -60,7 +61,7 @@ fn send<const RING: u32>(current: Task, leader: Task, image: u64, now: u64) -> O
     let len = IdentityRecord::HEAD + n * core::mem::size_of::<AncestorRecord>();
     let bytes =
         unsafe { core::slice::from_raw_parts((rec as *const IdentityRecord).cast::<u8>(), len) };
-    events::<RING>().output::<[u8]>(bytes, 0).ok()
+    output(bytes).then_some(())
 }
 
 #[inline(always)]
@@ -87,7 +88,7 @@ fn audit(current: Task, rec: &mut IdentityRecord) -> u32 {
 }
 
 /// The ancestors, parent first, up to the root (swapper, pid 0) or `MAX_ANCESTORS`.
-#[inline(always)]
+#[inline(never)]
 fn ancestry(current: Task, rec: &mut IdentityRecord) -> u32 {
     let mut t = current;
     let mut n = 0u32;

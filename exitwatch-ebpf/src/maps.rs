@@ -5,7 +5,7 @@ use aya_ebpf::{
     maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
 };
 use exitwatch_common::{
-    loss, ring, IdentityRecord, IdentityState, SuppressedKey, SuppressedValue, MAX_BUDGETS,
+    loss, ring, CgroupNameRecord, IdentityRecord, IdentityState, SuppressedKey, SuppressedValue, MAX_BUDGETS,
     MAX_CGROUPS_SENT, MAX_DOOMED, MAX_IDENTITIES, MAX_SUPPRESSED, MAX_WATCHED, MAX_WATCHED_CGROUPS,
 };
 
@@ -71,6 +71,10 @@ pub static SUPPRESSED: PerCpuHashMap<SuppressedKey, SuppressedValue> =
 #[map(name = "SCRATCH")]
 pub static SCRATCH: PerCpuArray<IdentityRecord> = PerCpuArray::with_max_entries(1, 0);
 
+/// Where a cgroup path record is put together before it is copied into a ring.
+#[map(name = "CGROUP_SCRATCH")]
+pub static CGROUP_SCRATCH: PerCpuArray<CgroupNameRecord> = PerCpuArray::with_max_entries(1, 0);
+
 /// A token bucket: `tokens` in billionths of a signal, refilled at the configured rate.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -102,26 +106,39 @@ pub fn count(class: u32) {
     }
 }
 
-/// The ring `RING` (`ring::FATAL` or `ring::NONFATAL`). A constant, not an argument: each
-/// ring's path through a program is then straight code the verifier walks once, rather than
-/// branches at every record whose combinations it would walk one by one.
+/// The ring (`ring::*`) of the record this run of a program is making, kept in memory rather
+/// than in a register: code that builds big records (identities, cgroup paths) then reads as
+/// one path to the verifier whichever the ring, instead of one path per ring.
+#[map(name = "RING")]
+pub static RING: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+
+/// Sets the ring of the record being made on this CPU (`ring::FATAL` or `ring::NONFATAL`).
 #[inline(always)]
-pub fn events<const RING: u32>() -> &'static RingBuf {
-    if RING == ring::FATAL {
-        &EVENTS
-    } else {
-        &EVENTS_NONFATAL
+pub fn set_ring(fatal: bool) {
+    if let Some(slot) = RING.get_ptr_mut(0) {
+        unsafe { *slot = if fatal { ring::FATAL } else { ring::NONFATAL } };
     }
 }
 
-/// The loss class of a signal in `RING`.
+/// The ring bit of the record being made on this CPU.
 #[inline(always)]
-pub fn signal_loss<const RING: u32>() -> u32 {
-    if RING == ring::FATAL {
-        loss::FATAL
-    } else {
-        loss::NONFATAL
+pub fn ring() -> u32 {
+    match RING.get_ptr(0) {
+        Some(slot) => unsafe { core::ptr::read_volatile(slot) },
+        None => ring::FATAL,
     }
+}
+
+/// Copies `bytes` (a record put together in a scratch map) into the ring of the record being
+/// made. Big records are built once, ring-blind, and only this copy picks the ring.
+#[inline(always)]
+pub fn output(bytes: &[u8]) -> bool {
+    let ring = if ring() == ring::FATAL {
+        &EVENTS
+    } else {
+        &EVENTS_NONFATAL
+    };
+    ring.output::<[u8]>(bytes, 0).is_ok()
 }
 
 #[inline(always)]

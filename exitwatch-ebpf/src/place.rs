@@ -10,7 +10,7 @@ use exitwatch_common::{
 
 use crate::{
     config::konst,
-    maps::{count, events, CGROUPS_SENT, WATCHED_CGROUPS},
+    maps::{count, output, ring, CGROUPS_SENT, CGROUP_SCRATCH, WATCHED_CGROUPS},
     task::{read, Task},
 };
 
@@ -84,16 +84,17 @@ fn namespaces(task: Task, ns: &mut NsRecord) {
     }
 }
 
-/// Fills `rec` with `task`'s cgroup ids and namespaces, first sending in `RING` the path of
-/// each cgroup not sent there yet. Returns `flag::CGROUP_NAME_LOST` when one could not be.
+/// Fills `rec` with `task`'s cgroup ids and namespaces, first sending in the ring of the
+/// record being made the path of each cgroup not sent there yet. Returns
+/// `flag::CGROUP_NAME_LOST` when one could not be.
 #[inline(always)]
-pub fn fill_ref<const RING: u32>(task: Task, rec: &mut PlaceRef) -> u32 {
+pub fn fill_ref(task: Task, rec: &mut PlaceRef) -> u32 {
     let mut flags = 0;
-    let (id, lost) = announce::<RING>(kernfs_node(task, false), false);
+    let (id, lost) = announce(kernfs_node(task, false), false);
     rec.cgroup = id;
     flags |= lost;
     if konst!(OFFSETS.memory_v1) != 0 {
-        let (id, lost) = announce::<RING>(kernfs_node(task, true), true);
+        let (id, lost) = announce(kernfs_node(task, true), true);
         rec.memcg = id;
         flags |= lost;
     } else {
@@ -104,9 +105,10 @@ pub fn fill_ref<const RING: u32>(task: Task, rec: &mut PlaceRef) -> u32 {
 }
 
 /// The id of the cgroup at `kn` (0 for a hierarchy's root, or unknown), its path sent in
-/// `RING` if it was not yet; and `flag::CGROUP_NAME_LOST` when it could not be.
-#[inline(always)]
-fn announce<const RING: u32>(kn: Task, memory: bool) -> (u64, u32) {
+/// the ring of the record being made if it was not yet; and `flag::CGROUP_NAME_LOST` when it
+/// could not be.
+#[inline(never)]
+fn announce(kn: Task, memory: bool) -> (u64, u32) {
     if kn.is_null() || parent(kn).is_null() {
         return (0, 0);
     }
@@ -115,19 +117,27 @@ fn announce<const RING: u32>(kn: Task, memory: bool) -> (u64, u32) {
     };
     let key = if memory { id | MEMORY_KEY } else { id };
     let have = unsafe { CGROUPS_SENT.get(&key) }.copied().unwrap_or(0);
-    if have & RING != 0 {
+    if have & ring() != 0 {
         return (id, 0);
     }
-    let Some(mut entry) = events::<RING>().reserve::<CgroupNameRecord>(0) else {
-        count(loss::IDENTITY);
+    let Some(rec) = CGROUP_SCRATCH.get_ptr_mut(0) else {
         return (id, flag::CGROUP_NAME_LOST);
     };
-    let rec = unsafe { &mut *entry.as_mut_ptr() };
+    let rec = unsafe { &mut *rec };
     rec.kind = RecordKind::CgroupName as u32;
     rec.flags = if memory { flag::MEMORY_HIERARCHY } else { 0 };
     cgroup(kn, &mut rec.cgroup);
-    entry.submit(0);
-    let _ = CGROUPS_SENT.insert(&key, &(have | RING), 0);
+    let bytes = unsafe {
+        core::slice::from_raw_parts(
+            (rec as *const CgroupNameRecord).cast::<u8>(),
+            core::mem::size_of::<CgroupNameRecord>(),
+        )
+    };
+    if !output(bytes) {
+        count(loss::IDENTITY);
+        return (id, flag::CGROUP_NAME_LOST);
+    }
+    let _ = CGROUPS_SENT.insert(&key, &(have | ring()), 0);
     (id, 0)
 }
 

@@ -9,14 +9,14 @@ use aya_ebpf::{
     programs::BtfTracePointContext,
 };
 use exitwatch_common::{
-    doomed, flag, loss, result, ring, RecordKind, SignalRecord, ABSENT, DEFAULT_ENDS_PROCESS,
+    doomed, flag, loss, result, RecordKind, SignalRecord, ABSENT, DEFAULT_ENDS_PROCESS,
 };
 
 use crate::{
     budget,
     config::konst,
     identity,
-    maps::{count, events, is_watched, signal_loss, stash_priv_kill, DOOMED},
+    maps::{count, is_watched, set_ring, stash_priv_kill, DOOMED, EVENTS, EVENTS_NONFATAL},
     place,
     task::{self, read, Task},
 };
@@ -74,51 +74,24 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     let now = unsafe { bpf_ktime_get_boot_ns() };
     let current = unsafe { bpf_get_current_task() } as Task;
     let sender_tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
-    let sent = Sent {
-        sig,
-        verdict,
-        handler,
-        target,
-        current,
-        sender_tgid,
-        now,
-    };
-    if kills(sig, verdict, handler) {
-        record::<{ ring::FATAL }>(ctx, &sent)?;
-    } else {
-        if !budget::take(sender_tgid, now) {
-            budget::suppress(current, sender_tgid, sig);
-            return None;
-        }
-        record::<{ ring::NONFATAL }>(ctx, &sent)?;
+    let fatal = kills(sig, verdict, handler);
+    if !fatal && !budget::take(sender_tgid, now) {
+        budget::suppress(current, sender_tgid, sig);
+        return None;
     }
-    doom(target_tgid, kills(sig, verdict, handler));
-    Some(())
-}
-
-/// A signal that passed the filter, as the tracepoint and the current task gave it.
-struct Sent {
-    sig: i32,
-    verdict: i32,
-    handler: u64,
-    target: Task,
-    current: Task,
-    sender_tgid: u32,
-    now: u64,
-}
-
-/// The sender's identity (if not sent yet) and the signal's record, in `RING`.
-#[inline(always)]
-fn record<const RING: u32>(ctx: &BtfTracePointContext, s: &Sent) -> Option<()> {
-    let (sig, verdict, handler, target, current, now) =
-        (s.sig, s.verdict, s.handler, s.target, s.current, s.now);
-    let mut flags = if RING == ring::FATAL { flag::FATAL } else { 0 };
-    let image = identity::announce::<RING>(current, s.sender_tgid, now);
+    set_ring(fatal);
+    let mut flags = if fatal { flag::FATAL } else { 0 };
+    let image = identity::announce(current, sender_tgid, now);
     if image == 0 {
         flags |= flag::IDENTITY_LOST;
     }
-    let Some(mut entry) = events::<RING>().reserve::<SignalRecord>(0) else {
-        count(signal_loss::<RING>());
+    let entry = if fatal {
+        EVENTS.reserve::<SignalRecord>(0)
+    } else {
+        EVENTS_NONFATAL.reserve::<SignalRecord>(0)
+    };
+    let Some(mut entry) = entry else {
+        count(if fatal { loss::FATAL } else { loss::NONFATAL });
         return None;
     };
     let rec = unsafe { &mut *entry.as_mut_ptr() };
@@ -152,7 +125,7 @@ fn record<const RING: u32>(ctx: &BtfTracePointContext, s: &Sent) -> Option<()> {
         }
     };
     flags |= task::fill(target, &mut rec.target);
-    flags |= place::fill_ref::<RING>(target, &mut rec.target_place);
+    flags |= place::fill_ref(target, &mut rec.target_place);
     flags |= task::fill(current, &mut rec.sender);
     credentials(current, rec);
     if task::is_kthread(current) {
@@ -160,6 +133,7 @@ fn record<const RING: u32>(ctx: &BtfTracePointContext, s: &Sent) -> Option<()> {
     }
     rec.flags = flags;
     entry.submit(0);
+    doom(target_tgid, fatal);
     Some(())
 }
 

@@ -141,7 +141,10 @@ pub fn current_args(current: Task, dst: &mut [u8; ARGS_LEN], out_len: &mut u32) 
 /// The path of `task`'s executable, file name first, walking dentries up to the root and
 /// crossing mount points the way d_path does (within the task's mount namespace view of the
 /// global tree). Returns `flag` bits.
-#[inline(always)]
+///
+/// One turn of the outer loop per recorded name, so that the name's slot is the loop's own
+/// index: the verifier then walks `EXE_DEPTH` turns, not every (turn, slot) pair.
+#[inline(never)]
 pub fn exe(task: Task, dst: &mut [[u8; EXE_NAME_LEN]; EXE_DEPTH], depth: &mut u32) -> u32 {
     *depth = 0;
     let null = core::ptr::null();
@@ -164,35 +167,50 @@ pub fn exe(task: Task, dst: &mut [[u8; EXE_NAME_LEN]; EXE_DEPTH], depth: &mut u3
     } else {
         vfsmount.wrapping_sub(mount_mnt as usize)
     };
-    let mut slot = 0usize;
-    for _ in 0..EXE_DEPTH * 2 {
-        let parent = read::<Task>(dentry, konst!(OFFSETS.dentry_parent)).unwrap_or(null);
-        if parent.is_null() {
+    for (slot, out) in dst.iter_mut().enumerate() {
+        let Some(parent) = climb(&mut dentry, &mut mount) else {
             return flags;
-        }
-        if parent == dentry {
-            // The root of a mount: continue from where it is mounted, or stop at the top.
-            let up = read::<Task>(mount, konst!(OFFSETS.mount_parent)).unwrap_or(null);
-            if mount.is_null() || up.is_null() || up == mount {
-                return flags;
-            }
-            dentry = read::<Task>(mount, konst!(OFFSETS.mount_mountpoint)).unwrap_or(null);
-            mount = up;
-            if dentry.is_null() {
-                return flags;
-            }
-            continue;
-        }
-        let Some(out) = dst.get_mut(slot) else {
-            return flags | flag::EXE_TRUNCATED;
         };
         let name = read::<*const u8>(dentry, konst!(OFFSETS.dentry_name)).unwrap_or(null);
         if unsafe { bpf_probe_read_kernel_str_bytes(name, out) }.is_err() {
             out[0] = 0;
         }
-        slot += 1;
-        *depth = slot as u32;
+        *depth = slot as u32 + 1;
         dentry = parent;
     }
-    flags | flag::EXE_TRUNCATED
+    match climb(&mut dentry, &mut mount) {
+        Some(_) => flags | flag::EXE_TRUNCATED,
+        None => flags,
+    }
+}
+
+/// Mount roots a path may cross between two of its names (bind mounts stacked on one
+/// another); past that the walk stops, as at the top.
+const MAX_MOUNTS_CROSSED: usize = 4;
+
+/// The parent of `dentry`, first crossing from mount roots to where they are mounted (moving
+/// `dentry` and `mount`); None at the top of the tree.
+#[inline(always)]
+fn climb(dentry: &mut Task, mount: &mut Task) -> Option<Task> {
+    let null = core::ptr::null();
+    for _ in 0..=MAX_MOUNTS_CROSSED {
+        let parent = read::<Task>(*dentry, konst!(OFFSETS.dentry_parent)).unwrap_or(null);
+        if parent.is_null() {
+            return None;
+        }
+        if parent != *dentry {
+            return Some(parent);
+        }
+        // The root of a mount: continue from where it is mounted, or stop at the top.
+        let up = read::<Task>(*mount, konst!(OFFSETS.mount_parent)).unwrap_or(null);
+        if mount.is_null() || up.is_null() || up == *mount {
+            return None;
+        }
+        *dentry = read::<Task>(*mount, konst!(OFFSETS.mount_mountpoint)).unwrap_or(null);
+        *mount = up;
+        if dentry.is_null() {
+            return None;
+        }
+    }
+    None
 }

@@ -96,6 +96,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut ticks = 0u64;
+    let mut vanished = start::Vanished::default();
     let mut answers = cache.answers();
     let mut answers_open = true;
     while !pipe.done() {
@@ -131,6 +132,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
             _ = tick.tick() => {
                 ticks += 1;
                 report_gaps(&mut reader, &mut pipe, &metrics, Instant::now(), ticks.is_multiple_of(10))?;
+                vanished.check(&pending, &mut pipe, Instant::now())?;
                 if let Some(r) = &mut receivers {
                     r.refresh(&cache);
                 }

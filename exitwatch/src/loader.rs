@@ -172,7 +172,18 @@ pub fn load(
         }
     }
     for hook in HOOKS {
+        let t = std::time::Instant::now();
         attach(&mut ebpf, hook, &kernel_btf)?;
+        if std::env::var_os("EXITWATCH_DEBUG_LOAD").is_some() {
+            let insns = ebpf
+                .program(hook)
+                .and_then(|p| p.info().ok())
+                .and_then(|i| i.verified_instruction_count());
+            eprintln!(
+                "exitwatch: {hook}: loaded and attached in {:.0} ms, {insns:?} instructions verified",
+                t.elapsed().as_secs_f64() * 1e3
+            );
+        }
     }
     Ok(Loaded { ebpf, degraded })
 }

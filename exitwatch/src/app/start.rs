@@ -132,8 +132,60 @@ pub fn story(config: &Config) -> Story {
 /// A watched process may have ended between the /proc check and the attach: a zombie still
 /// shows its status; one already reaped is said to be unknown.
 pub fn settle_early_exits(pending: &BTreeMap<u32, Watched>, pipe: &mut Pipe) -> io::Result<()> {
+    settle(pending, pipe, "exited before exitwatch attached", |_| true)
+}
+
+/// How long a watched process must have been gone from /proc, with its exit still not read
+/// from the kernel, before exitwatch stops waiting for it: its exit record was lost.
+const VANISHED_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Watched processes gone from /proc while their exit was never read (its record lost to a
+/// full ring): after [`VANISHED_AFTER`], settled from /proc as at start, so that `--pid`
+/// still ends when every watched process has.
+#[derive(Default)]
+pub struct Vanished {
+    since: std::collections::HashMap<u32, std::time::Instant>,
+}
+
+impl Vanished {
+    pub fn check(
+        &mut self,
+        pending: &BTreeMap<u32, Watched>,
+        pipe: &mut Pipe,
+        now: std::time::Instant,
+    ) -> io::Result<()> {
+        for &pid in pending.keys() {
+            let gone = pipe.is_pending(pid) && procs::state(pid) != State::Alive;
+            if !gone {
+                self.since.remove(&pid);
+            } else {
+                self.since.entry(pid).or_insert(now);
+            }
+        }
+        let since = &self.since;
+        settle(
+            pending,
+            pipe,
+            "exited but its exit record was lost",
+            |pid| {
+                since
+                    .get(&pid)
+                    .is_some_and(|t| now.duration_since(*t) >= VANISHED_AFTER)
+            },
+        )
+    }
+}
+
+/// Settles the still pending processes `due` picks from /proc: a zombie's status is its exit;
+/// one already reaped ended `why`, status unknown.
+fn settle(
+    pending: &BTreeMap<u32, Watched>,
+    pipe: &mut Pipe,
+    why: &str,
+    due: impl Fn(u32) -> bool,
+) -> io::Result<()> {
     for (&pid, w) in pending {
-        if !pipe.is_pending(pid) {
+        if !pipe.is_pending(pid) || !due(pid) {
             continue;
         }
         match procs::state(pid) {
@@ -154,7 +206,10 @@ pub fn settle_early_exits(pending: &BTreeMap<u32, Watched>, pipe: &mut Pipe) -> 
                 }))?;
             }
             State::Zombie(None) | State::Gone => {
-                eprintln!("exitwatch: {}({pid}) exited before exitwatch attached; its exit status is unknown", w.comm);
+                eprintln!(
+                    "exitwatch: {}({pid}) {why}; its exit status is unknown",
+                    crate::escape::escape_text(w.comm.as_bytes())
+                );
                 pipe.forget(pid);
             }
         }
