@@ -46,6 +46,9 @@ pub mod names {
     pub const PROG_EXIT: &str = "sched_process_exit";
     pub const PROG_EXEC: &str = "sched_process_exec";
     pub const PROG_OOM: &str = "mark_victim";
+    /// Loaded, not attached: `signal_generate` tail-calls it through `IDENTITY_PROG`.
+    pub const PROG_IDENTITY: &str = "signal_identity";
+    pub const IDENTITY_PROG: &str = "IDENTITY_PROG";
     pub const PRIV_KILL: &str = "PRIV_KILL";
     pub const WATCHED_CGROUPS: &str = "WATCHED_CGROUPS";
     pub const IDENTITIES: &str = "IDENTITIES";

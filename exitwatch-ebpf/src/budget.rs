@@ -17,7 +17,7 @@ const MAX_IDLE_NS: u64 = 1_000_000_000_000;
 const NOEXIST: u64 = 1;
 
 /// Takes a token from `tgid`'s bucket; false when it is empty (the signal is suppressed).
-#[inline(never)]
+#[inline(always)]
 pub fn take(tgid: u32, now: u64) -> bool {
     let rate = konst!(FILTER.budget_rate) as u64;
     if rate == 0 {

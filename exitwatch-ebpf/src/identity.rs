@@ -12,10 +12,22 @@ use crate::{
     task::{self, read, Task},
 };
 
+/// The image of `current`'s process if its identity was already sent in the ring of the
+/// record being made (the common case: nothing more to do).
+#[inline(always)]
+pub fn sent(current: Task, tgid: u32) -> Option<u64> {
+    let leader = read::<Task>(current, konst!(OFFSETS.task_group_leader)).unwrap_or(current);
+    let start_ns = task::start_ns(leader);
+    match unsafe { IDENTITIES.get(&tgid) } {
+        Some(s) if s.start_ns == start_ns && s.rings & ring() != 0 => Some(s.image),
+        _ => None,
+    }
+}
+
 /// The image of `current`'s process whose identity is in the ring of the record being made
 /// (sending it there first if it is not); 0 when it could not be sent (counted as a lost
 /// identity).
-#[inline(never)]
+#[inline(always)]
 pub fn announce(current: Task, tgid: u32, now: u64) -> u64 {
     let leader = read::<Task>(current, konst!(OFFSETS.task_group_leader)).unwrap_or(current);
     let start_ns = task::start_ns(leader);
@@ -88,7 +100,7 @@ fn audit(current: Task, rec: &mut IdentityRecord) -> u32 {
 }
 
 /// The ancestors, parent first, up to the root (swapper, pid 0) or `MAX_ANCESTORS`.
-#[inline(never)]
+#[inline(always)]
 fn ancestry(current: Task, rec: &mut IdentityRecord) -> u32 {
     let mut t = current;
     let mut n = 0u32;

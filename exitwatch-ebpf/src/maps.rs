@@ -2,11 +2,12 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf},
 };
 use exitwatch_common::{
-    loss, ring, CgroupNameRecord, IdentityRecord, IdentityState, SuppressedKey, SuppressedValue, MAX_BUDGETS,
-    MAX_CGROUPS_SENT, MAX_DOOMED, MAX_IDENTITIES, MAX_SUPPRESSED, MAX_WATCHED, MAX_WATCHED_CGROUPS,
+    loss, ring, CgroupNameRecord, IdentityRecord, IdentityState, SuppressedKey, SuppressedValue,
+    MAX_BUDGETS, MAX_CGROUPS_SENT, MAX_DOOMED, MAX_IDENTITIES, MAX_SUPPRESSED, MAX_WATCHED,
+    MAX_WATCHED_CGROUPS,
 };
 
 /// Fatal signals, OOM kills, the exits of their targets, and the identities and cgroup paths
@@ -74,6 +75,30 @@ pub static SCRATCH: PerCpuArray<IdentityRecord> = PerCpuArray::with_max_entries(
 /// Where a cgroup path record is put together before it is copied into a ring.
 #[map(name = "CGROUP_SCRATCH")]
 pub static CGROUP_SCRATCH: PerCpuArray<CgroupNameRecord> = PerCpuArray::with_max_entries(1, 0);
+
+/// Slot 0: `signal_identity`, which sends a sender's identity and then its signal's record.
+/// `signal_generate` tail-calls it the first time it sees a sender (per image and ring): the
+/// verifier then walks the big identity code once, from one state, not once per way
+/// `signal_generate` can reach it.
+#[map(name = "IDENTITY_PROG")]
+pub static IDENTITY_PROG: ProgramArray = ProgramArray::with_max_entries(1, 0);
+
+/// What `signal_generate` hands to `signal_identity` across the tail call (same CPU, same run).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Pending {
+    pub now: u64,
+    pub handler: u64,
+    pub sig: i32,
+    pub verdict: i32,
+    pub sender_tgid: u32,
+    pub target_tgid: u32,
+    pub fatal: u32,
+    pub _pad: u32,
+}
+
+#[map(name = "PENDING")]
+pub static PENDING: PerCpuArray<Pending> = PerCpuArray::with_max_entries(1, 0);
 
 /// A token bucket: `tokens` in billionths of a signal, refilled at the configured rate.
 #[repr(C)]

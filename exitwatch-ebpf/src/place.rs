@@ -107,7 +107,7 @@ pub fn fill_ref(task: Task, rec: &mut PlaceRef) -> u32 {
 /// The id of the cgroup at `kn` (0 for a hierarchy's root, or unknown), its path sent in
 /// the ring of the record being made if it was not yet; and `flag::CGROUP_NAME_LOST` when it
 /// could not be.
-#[inline(never)]
+#[inline(always)]
 fn announce(kn: Task, memory: bool) -> (u64, u32) {
     if kn.is_null() || parent(kn).is_null() {
         return (0, 0);

@@ -4,9 +4,12 @@
 //! identity (argv, ancestry...) and the cgroups' paths travel once, before it.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_boot_ns},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_boot_ns, bpf_tail_call,
+    },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
+    EbpfContext,
 };
 use exitwatch_common::{
     doomed, flag, loss, result, RecordKind, SignalRecord, ABSENT, DEFAULT_ENDS_PROCESS,
@@ -16,7 +19,10 @@ use crate::{
     budget,
     config::konst,
     identity,
-    maps::{count, is_watched, set_ring, stash_priv_kill, DOOMED, EVENTS, EVENTS_NONFATAL},
+    maps::{
+        count, is_watched, set_ring, stash_priv_kill, Pending, DOOMED, EVENTS, EVENTS_NONFATAL,
+        IDENTITY_PROG, PENDING,
+    },
     place,
     task::{self, read, Task},
 };
@@ -29,7 +35,9 @@ const SI_USER: i32 = 0;
 const SI_KERNEL: i32 = 0x80;
 
 // TP_PROTO(int sig, struct kernel_siginfo *info, struct task_struct *task, int group, int result)
+// Inlined into the entry point the macro makes: the verifier allows a tail call only there.
 #[btf_tracepoint(function = "signal_generate")]
+#[inline(always)]
 pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
     let _ = try_signal_generate(&ctx);
     0
@@ -80,8 +88,65 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
         return None;
     }
     set_ring(fatal);
+    let pending = Pending {
+        now,
+        handler,
+        sig,
+        verdict,
+        sender_tgid,
+        target_tgid,
+        fatal: u32::from(fatal),
+        _pad: 0,
+    };
+    match identity::sent(current, sender_tgid) {
+        Some(image) => record(ctx, &pending, image),
+        None => {
+            // First seen in this ring: `signal_identity` sends who it is, then the record.
+            if let Some(slot) = PENDING.get_ptr_mut(0) {
+                unsafe {
+                    *slot = pending;
+                    // The helper itself, not ProgramArray::tail_call: that one may stay a
+                    // function of its own, and the verifier refuses tail calls from those.
+                    // ProgramArray is repr(transparent) over its map definition.
+                    bpf_tail_call(
+                        ctx.as_ptr(),
+                        core::ptr::addr_of!(IDENTITY_PROG) as *mut core::ffi::c_void,
+                        0,
+                    );
+                }
+            }
+            // The tail call did not happen (it cannot, once loaded): record without identity.
+            count(loss::IDENTITY);
+            record(ctx, &pending, 0)
+        }
+    }
+}
+
+/// `signal_identity`: run by `signal_generate` (a tail call) for a sender whose identity is
+/// not in the ring yet: sends it, then the signal's record.
+#[btf_tracepoint(function = "signal_generate")]
+pub fn signal_identity(ctx: BtfTracePointContext) -> i32 {
+    let _ = try_signal_identity(&ctx);
+    0
+}
+
+#[inline(always)]
+fn try_signal_identity(ctx: &BtfTracePointContext) -> Option<()> {
+    let pending = *PENDING.get(0)?;
+    set_ring(pending.fatal != 0);
+    let current = unsafe { bpf_get_current_task() } as Task;
+    let image = identity::announce(current, pending.sender_tgid, pending.now);
+    record(ctx, &pending, image)
+}
+
+/// The signal's record, in its ring; `image` 0 when the sender's identity could not be sent.
+#[inline(always)]
+fn record(ctx: &BtfTracePointContext, p: &Pending, image: u64) -> Option<()> {
+    let fatal = p.fatal != 0;
+    let (sig, verdict, handler) = (p.sig, p.verdict, p.handler);
+    let target: Task = ctx.arg(2);
+    let current = unsafe { bpf_get_current_task() } as Task;
     let mut flags = if fatal { flag::FATAL } else { 0 };
-    let image = identity::announce(current, sender_tgid, now);
     if image == 0 {
         flags |= flag::IDENTITY_LOST;
     }
@@ -96,7 +161,7 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     };
     let rec = unsafe { &mut *entry.as_mut_ptr() };
     rec.kind = RecordKind::Signal as u32;
-    rec.time_ns = now;
+    rec.time_ns = p.now;
     rec.signo = sig;
     rec.result = verdict;
     rec.group = ctx.arg::<i32>(3);
@@ -133,7 +198,7 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
     }
     rec.flags = flags;
     entry.submit(0);
-    doom(target_tgid, fatal);
+    doom(p.target_tgid, fatal);
     Some(())
 }
 

@@ -144,7 +144,7 @@ pub fn current_args(current: Task, dst: &mut [u8; ARGS_LEN], out_len: &mut u32) 
 ///
 /// One turn of the outer loop per recorded name, so that the name's slot is the loop's own
 /// index: the verifier then walks `EXE_DEPTH` turns, not every (turn, slot) pair.
-#[inline(never)]
+#[inline(always)]
 pub fn exe(task: Task, dst: &mut [[u8; EXE_NAME_LEN]; EXE_DEPTH], depth: &mut u32) -> u32 {
     *depth = 0;
     let null = core::ptr::null();

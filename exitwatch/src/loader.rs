@@ -165,6 +165,7 @@ pub fn load(
             map.insert(pid, 1, 0).map_err(LoadError::from_aya)?;
         }
     }
+    identity_program(&mut ebpf, &kernel_btf)?;
     let mut degraded = preflight.degraded;
     for hook in preflight.optional_hooks {
         if let Err(e) = attach(&mut ebpf, hook, &kernel_btf) {
@@ -186,6 +187,45 @@ pub fn load(
         }
     }
     Ok(Loaded { ebpf, degraded })
+}
+
+/// Loads `signal_identity` (on the `signal_generate` tracepoint, like its caller) and puts it
+/// where `signal_generate` tail-calls it; it is never attached itself.
+fn identity_program(ebpf: &mut Ebpf, kernel_btf: &aya::Btf) -> Result<(), LoadError> {
+    let program: &mut BtfTracePoint = ebpf
+        .program_mut(names::PROG_IDENTITY)
+        .ok_or_else(|| {
+            LoadError::Ebpf(format!(
+                "program {} missing from the object",
+                names::PROG_IDENTITY
+            ))
+        })?
+        .try_into()
+        .map_err(LoadError::from_aya)?;
+    let t = std::time::Instant::now();
+    program
+        .load(names::PROG_SIGNAL, kernel_btf)
+        .map_err(LoadError::from_aya)?;
+    if std::env::var_os("EXITWATCH_DEBUG_LOAD").is_some() {
+        let insns = program
+            .info()
+            .ok()
+            .and_then(|i| i.verified_instruction_count());
+        eprintln!(
+            "exitwatch: {}: loaded in {:.0} ms, {insns:?} instructions verified",
+            names::PROG_IDENTITY,
+            t.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    let fd = program
+        .fd()
+        .and_then(|fd| fd.try_clone().map_err(Into::into))
+        .map_err(LoadError::from_aya)?;
+    let map = ebpf
+        .map_mut(names::IDENTITY_PROG)
+        .ok_or_else(|| LoadError::Ebpf(format!("no {} map", names::IDENTITY_PROG)))?;
+    let mut slots = aya::maps::ProgramArray::try_from(map).map_err(LoadError::from_aya)?;
+    slots.set(0, &fd, 0).map_err(LoadError::from_aya)
 }
 
 fn attach(ebpf: &mut Ebpf, hook: &str, kernel_btf: &aya::Btf) -> Result<(), LoadError> {

@@ -13,7 +13,15 @@ use serde_json::Value;
 use crate::schema;
 
 /// How long exitwatch may take to load and attach its programs.
-const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long exitwatch may take to load and attach its programs: 10 s on a real machine;
+/// `EXITWATCH_READY_TIMEOUT` (seconds) raises it where the kernel's verifier runs emulated
+/// (the QEMU TCG guests of `cargo xtask kernels`, tens of times slower).
+fn ready_timeout() -> Duration {
+    std::env::var("EXITWATCH_READY_TIMEOUT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(10), Duration::from_secs)
+}
 /// How long an event may take to come out once its cause happened.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -149,7 +157,7 @@ impl Exitwatch {
             child,
             args: args.iter().map(|s| s.to_string()).collect(),
         };
-        let deadline = Instant::now() + READY_TIMEOUT;
+        let deadline = Instant::now() + ready_timeout();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match ew.stderr.next(left) {

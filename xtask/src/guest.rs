@@ -109,6 +109,8 @@ pub fn initramfs(
         ("E2E_BIN", suite.e2e.to_string_lossy()),
         ("E2E_DIR", suite.test_crate.to_string_lossy()),
         ("E2E_ARGS", args.join(" ").into()),
+        // The verifier runs emulated here: loading the programs takes seconds, not 100s of ms.
+        ("EXITWATCH_READY_TIMEOUT", "120".into()),
     ]
     .iter()
     .map(|(k, v)| format!("{k}={}\n", sh_quote(v)))

@@ -8,7 +8,7 @@
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/busybox
 export HOME=/root RUST_BACKTRACE=1
 . /etc/exitwatch-guest.env
-export EXITWATCH_BIN
+export EXITWATCH_BIN EXITWATCH_READY_TIMEOUT
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -35,11 +35,12 @@ echo "EXITWATCH-GUEST cpus=$(nproc) mem_kb=$(awk '/MemTotal/ {print $2}' /proc/m
 smoke() {
     sleep 600 &
     victim=$!
-    "$EXITWATCH_BIN" --pid "$victim" --format text --color never >/tmp/smoke.out 2>/tmp/smoke.err &
+    # EXITWATCH_DEBUG_LOAD: each program's load time and verified instructions, in the log.
+    EXITWATCH_DEBUG_LOAD=1 "$EXITWATCH_BIN" --pid "$victim" --format text --color never >/tmp/smoke.out 2>/tmp/smoke.err &
     ew=$!
     started=$(date +%s)
     until grep -q '^exitwatch: ready' /tmp/smoke.err; do
-        if ! kill -0 "$ew" 2>/dev/null || [ $(($(date +%s) - started)) -gt 60 ]; then
+        if ! kill -0 "$ew" 2>/dev/null || [ $(($(date +%s) - started)) -gt 120 ]; then
             break
         fi
         sleep 0.2
