@@ -3,19 +3,22 @@
 //! Every event takes one path, one way, through one room per stage:
 //!
 //! ```text
-//!  kernel programs        reader        decode       pipeline ─────────────────────────────────────────────►  sink
-//!  (exitwatch-ebpf)  ──►  ring buffer ─► bytes →  ─►  enrich ─► correlate ─► story ─────► render ─────────►  stdout, file,
-//!  signal_generate        AsyncFd,      Event        (World:   (OOM join,    (ids,         (text, stap,       syslog, http
-//!  sched_process_exit     turn budget,  (pure)        runtime   hold for      causes,       json, ecs,         (Outlet)
-//!  mark_victim            lost counts                 names,    names and     diagnoses)    ocsf; pure)
-//!                         (I/O edge)                  /proc)    log lines)
+//!  kernel programs          reader           decode     pipeline ─────────────────────────────────────────────────────►  sink
+//!  (exitwatch-ebpf)  ──►   fatal ring ──┐   bytes →  ─► assemble ─► enrich ─► correlate ─► story ─────► render ──────►  (io thread:
+//!  signal_generate         non-fatal ───┴►  Record      (identity,  (World:   (OOM join,    (ids,         (text, stap,     stdout, file,
+//!  (+ signal_identity)     ring: one turn   (pure)      cgroup      runtime   hold for      causes,       json, ecs,       syslog, http;
+//!  sched_process_exit      of both, ordered             paths by    names,    names and     diagnoses)    ocsf; text       Outlet)
+//!  sched_process_exec      by time; lost                id; pure)   /proc)    log lines)                  bursts; pure)
+//!  mark_victim             and suppressed counts (I/O edge)
 //! ```
 //!
 //! - I/O lives at the edges: [`reader`] (the aya maps), [`enrich::system`] (the runtimes'
 //!   [`container::cache`], /proc, cgroupfs), [`kmsg`] (the kernel log), [`sink`] (outputs),
 //!   [`metrics::server`]. [`app`] wires them: start → loop → shutdown.
-//! - Everything between is pure and unit-tested without root: [`decode`], [`pipeline`] (which
-//!   takes a fake [`enrich::World`] and [`sink::Outlet`]), [`correlate`], [`story`], [`render`].
+//! - Everything between is pure and unit-tested without root: [`decode`], [`assemble`] (small
+//!   records joined with the identities and cgroup paths the kernel sends once),
+//!   [`pipeline`] (which takes a fake [`enrich::World`] and [`sink::Outlet`]), [`correlate`],
+//!   [`story`], [`render`].
 //! - Text output tells a burst (many signals from one sender into one container, and their
 //!   exits) in one summary: [`render::burst`] holds it briefly, with time passed in.
 //! - Facts about an event (kind, time, places, containers, severity) are methods on
