@@ -145,6 +145,43 @@ struct Out {
     queue_size: usize,
     reported_drops: u64,
     reported_at: Option<Instant>,
+    /// Reports of what was not reported (`lost`, `suppressed`) that found the queue full:
+    /// kept until it has room, so that a reader can account for every event.
+    held: std::sync::Mutex<std::collections::VecDeque<Record>>,
+}
+
+/// Reports of gaps held per output while its queue is full, at most (they come at most a
+/// few per second; past this, they are dropped and counted like any other event).
+const MAX_HELD: usize = 4096;
+
+impl Out {
+    fn hold(&self, record: Record) {
+        let mut held = self.held();
+        if held.len() < MAX_HELD {
+            held.push_back(record);
+        } else {
+            self.stats.dropped.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Record>> {
+        self.held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Moves held reports into the queue while it has room; true when none is left.
+    fn flush_held(&self, tx: &mpsc::Sender<Record>) -> bool {
+        let mut held = self.held();
+        while let Some(r) = held.front() {
+            if tx.try_send(r.clone()).is_err() {
+                return false;
+            }
+            held.pop_front();
+            self.stats.queued.fetch_add(1, Relaxed);
+        }
+        true
+    }
 }
 
 /// How often drops of one output are reported on stderr, at most.
@@ -226,6 +263,7 @@ impl FanOut {
                 queue_size,
                 reported_drops: 0,
                 reported_at: None,
+                held: Default::default(),
             });
         }
         Ok(FanOut {
@@ -236,12 +274,21 @@ impl FanOut {
 
     /// Hands one event to every output; never waits.
     pub fn send(&self, record: Record) {
+        let gap = matches!(record.kind, "lost" | "suppressed");
         for out in &self.outs {
             let Some(tx) = &out.tx else { continue };
+            if !out.flush_held(tx) && gap {
+                out.hold(record.clone());
+                continue;
+            }
             out.stats.queued.fetch_add(1, Relaxed);
             if tx.try_send(record.clone()).is_err() {
                 out.stats.queued.fetch_sub(1, Relaxed);
-                out.stats.dropped.fetch_add(1, Relaxed);
+                if gap {
+                    out.hold(record.clone());
+                } else {
+                    out.stats.dropped.fetch_add(1, Relaxed);
+                }
             }
         }
     }
@@ -253,11 +300,18 @@ impl FanOut {
 
     /// Says on stderr which outputs dropped events since the last report (at most every 10 s each).
     pub fn report(&mut self, now: Instant) {
+        self.report_drops(now, false);
+    }
+
+    /// Says the drops not said yet: at most every [`REPORT_EVERY`] per output, or all of them
+    /// (`all`: at shutdown, when nothing more will be sent, so none goes unsaid).
+    fn report_drops(&mut self, now: Instant, all: bool) {
         for out in &mut self.outs {
             let dropped = out.stats.dropped.load(Relaxed);
-            let due = out
-                .reported_at
-                .is_none_or(|at| now.duration_since(at) >= REPORT_EVERY);
+            let due = all
+                || out
+                    .reported_at
+                    .is_none_or(|at| now.duration_since(at) >= REPORT_EVERY);
             if dropped > out.reported_drops && due {
                 let why = out
                     .stats
@@ -278,13 +332,44 @@ impl FanOut {
     /// Closes every queue and waits, until `deadline` at most, for the workers to deliver what
     /// they hold. Says on stderr what could not be delivered in time. Later events go nowhere.
     pub async fn close(&mut self, deadline: tokio::time::Instant) {
+        // Held reports go first, as the queues make room (until the deadline).
+        for out in &self.outs {
+            let Some(tx) = &out.tx else { continue };
+            let held: Vec<Record> = out.held().drain(..).collect();
+            for r in held {
+                out.stats.queued.fetch_add(1, Relaxed);
+                if tokio::time::timeout_at(deadline, tx.send(r))
+                    .await
+                    .map_or(true, |s| s.is_err())
+                {
+                    out.stats.queued.fetch_sub(1, Relaxed);
+                    out.stats.dropped.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        // Nothing more will be sent: every drop is said now, not at a next report that never
+        // comes (a reader counting events must be able to account for each one).
+        self.report_drops(Instant::now(), true);
         // Closing every queue first lets all the workers drain at once.
         let waiting: Vec<_> = std::mem::take(&mut self.outs)
             .into_iter()
-            .map(|out| (out.stats, out.done))
+            .map(|out| (out.stats, out.done, out.reported_drops))
             .collect();
-        for (stats, done) in waiting {
-            if tokio::time::timeout_at(deadline, done).await.is_err() {
+        for (stats, done, said) in waiting {
+            let delivered = tokio::time::timeout_at(deadline, done).await.is_ok();
+            // A receiver may still refuse what it was sent while the queue drained.
+            let dropped = stats.dropped.load(Relaxed);
+            if dropped > said {
+                eprintln!(
+                    "exitwatch: warning: output {} dropped {} events (refused by the receiver){}",
+                    stats.name,
+                    dropped - said,
+                    stats
+                        .last_error()
+                        .map_or_else(String::new, |e| format!("; last error: {e}"))
+                );
+            }
+            if !delivered {
                 eprintln!(
                     "exitwatch: warning: output {}: {} events still undelivered at the --flush-timeout deadline{}",
                     stats.name,
