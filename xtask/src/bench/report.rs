@@ -302,7 +302,9 @@ impl Results {
             Check::least(
                 "highest zero-loss rate (events/s)",
                 self.best_rate(),
-                15_000.0,
+                // The ladder's first step: a daemon that keeps up with nothing fails here.
+                // (Measured 15-25k/s non-fatal through one pipe reader; see BENCHMARKS.md.)
+                10_000.0,
             ),
             // Unpaced, the storm outruns any reader of exitwatch's stdout: what is printed
             // per second is bounded by the output queue and its reader (the rest is counted,
