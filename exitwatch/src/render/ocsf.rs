@@ -135,34 +135,24 @@ fn doc<'a>(ctx: &'a Context, a: &'a Annotated, s: Shorten) -> Doc<'a> {
             d.actor = kernel();
             d.process = Some(p);
         }
-        Event::Suppressed(x) => {
-            // A sender's signals counted, not reported: the feed has a (known) gap.
-            d.class_uid = EVENT_LOG_ACTIVITY;
-            d.class_name = "Event Log Activity";
-            d.activity_id = OTHER;
-            d.activity_name = "Signals Suppressed";
-            (d.severity_id, d.severity) = (3, "Medium");
-            (d.status_id, d.status) = (2, "Failure");
-            d.status_detail = Some("sender_budget");
-            d.count = Some(x.count);
-            d.log_provider = Some("exitwatch");
-            d.log_name = Some("kernel signal budget");
-        }
-        Event::Lost { count, .. } => {
-            // Not a process activity: exitwatch's own event log lost records. Event Log
-            // Activity is OCSF's class for what happens to a logging service's data, and needs
-            // no process; Medium, since a gap in a security feed is what an attacker wants.
-            d.class_uid = EVENT_LOG_ACTIVITY;
-            d.class_name = "Event Log Activity";
-            d.activity_id = OTHER;
-            d.activity_name = "Events Lost";
-            (d.severity_id, d.severity) = (3, "Medium");
-            (d.status_id, d.status) = (2, "Failure");
-            d.status_detail = Some("ring_buffer_full");
-            d.count = Some(*count);
-            d.log_provider = Some("exitwatch");
-            d.log_name = Some("kernel ring buffer");
-        }
+        // A sender's signals counted, not reported: the feed has a (known) gap.
+        Event::Suppressed(x) => gap(
+            &mut d,
+            "Signals Suppressed",
+            "sender_budget",
+            x.count,
+            "kernel signal budget",
+        ),
+        // Not a process activity: exitwatch's own event log lost records. Event Log
+        // Activity is OCSF's class for what happens to a logging service's data, and needs
+        // no process; Medium, since a gap in a security feed is what an attacker wants.
+        Event::Lost { count, .. } => gap(
+            &mut d,
+            "Events Lost",
+            "ring_buffer_full",
+            *count,
+            "kernel ring buffer",
+        ),
     }
     d.type_uid = d.class_uid * 100 + d.activity_id;
     let activity = if d.activity_id == OTHER {
@@ -175,6 +165,26 @@ fn doc<'a>(ctx: &'a Context, a: &'a Annotated, s: Shorten) -> Doc<'a> {
 }
 
 /// Unix epoch milliseconds, OCSF's `timestamp_t`.
+/// An Event Log Activity about a gap in exitwatch's own feed: `count` events not reported.
+fn gap(
+    d: &mut Doc<'_>,
+    activity: &'static str,
+    detail: &'static str,
+    count: u64,
+    log: &'static str,
+) {
+    d.class_uid = EVENT_LOG_ACTIVITY;
+    d.class_name = "Event Log Activity";
+    d.activity_id = OTHER;
+    d.activity_name = activity;
+    (d.severity_id, d.severity) = (3, "Medium");
+    (d.status_id, d.status) = (2, "Failure");
+    d.status_detail = Some(detail);
+    d.count = Some(count);
+    d.log_provider = Some("exitwatch");
+    d.log_name = Some(log);
+}
+
 fn ms(unix_ns: i128) -> i64 {
     unix_ns.div_euclid(1_000_000) as i64
 }
