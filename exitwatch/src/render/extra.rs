@@ -61,6 +61,9 @@ pub struct SignalX {
     pub disposition: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault_addr: Option<String>,
+    /// How a process sender made the kernel send it (`cgroup.kill`), as in exitwatch.v1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -259,6 +262,7 @@ pub fn signal(ev: &SignalEvent) -> SignalX {
         group: ev.group,
         disposition: ev.disposition.map(|d| d.as_str()),
         fault_addr: ev.fault_addr.map(|a| format!("{a:#x}")),
+        via: ev.via.map(|v| v.as_str()),
     }
 }
 
