@@ -6,9 +6,13 @@ use std::{
     process::Command,
 };
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 
-use crate::command::{cargo, step};
+use crate::{
+    arch::Arch,
+    command::{cargo, step},
+    elf,
+};
 
 const BPF_TARGET: &str = "bpfel-unknown-none";
 /// The eBPF crate's [[bin]]; bpf-linker writes the object under this name.
@@ -43,6 +47,14 @@ pub struct Built {
     /// EXITWATCH_BPF_OBJECT, or exitwatch's build script would embed an empty one.
     pub object: PathBuf,
     pub binary: PathBuf,
+}
+
+/// The eBPF object, then exitwatch linked statically for `arch` (cross-built when foreign; the
+/// cross toolchain is installed first if missing). The eBPF object is the same for every arch.
+pub fn build_for(arch: Arch, profile: Profile) -> Result<Built> {
+    let object = ebpf_object()?;
+    let binary = static_binary(arch, profile, &object)?;
+    Ok(Built { object, binary })
 }
 
 /// Both builds; the toolchain must be there (`setup`). `profile` is the userspace one: the
@@ -110,6 +122,47 @@ fn userspace(profile: Profile, object: &Path) -> Result<PathBuf> {
         "building exitwatch",
     )?;
     Ok(target_dir().join(profile.dir()).join(BINARY))
+}
+
+/// exitwatch linked statically against glibc (`+crt-static`) for `arch`: it runs FROM scratch and
+/// on any distribution of that arch.
+pub fn static_binary(arch: Arch, profile: Profile, object: &Path) -> Result<PathBuf> {
+    arch.prepare(&[])?;
+    let triple = arch.triple();
+    eprintln!("build: exitwatch, static ({triple}, {})", profile.dir());
+    let mut cmd = cargo();
+    cmd.args(["build", "--package", "exitwatch", "--target", triple])
+        .args(profile.flags())
+        .env("EXITWATCH_BPF_OBJECT", object)
+        .current_dir(workspace_root());
+    arch.static_build_env(&mut cmd);
+    step(
+        &mut cmd,
+        &format!("building the static exitwatch for {triple}"),
+    )?;
+    let binary = target_dir().join(triple).join(profile.dir()).join(BINARY);
+    check_static(&binary, arch)?;
+    Ok(binary)
+}
+
+/// Fails unless `binary` is a static ELF executable for `arch`.
+pub fn check_static(binary: &Path, arch: Arch) -> Result<()> {
+    let bytes = std::fs::read(binary).with_context(|| format!("reading {}", binary.display()))?;
+    match elf::linking(&bytes) {
+        Some(l) if l.machine != arch.elf_machine() => bail!(
+            "{} is not a {} executable (ELF machine {})",
+            binary.display(),
+            arch.name(),
+            l.machine
+        ),
+        Some(l) if l.interpreter.is_some() => bail!(
+            "{} has a program interpreter (it is dynamically linked) and cannot run FROM scratch \
+             or in a guest without glibc; was +crt-static overridden?",
+            binary.display()
+        ),
+        Some(_) => Ok(()),
+        None => bail!("{} is not a 64-bit ELF file", binary.display()),
+    }
 }
 
 pub fn workspace_root() -> PathBuf {

@@ -2,14 +2,17 @@
 
 use std::time::Duration;
 
-use crate::{build::Profile, kernels::Kernel};
+use crate::{arch::Arch, build::Profile, kernels::Kernel};
 
 pub const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
   setup                   install what building and testing need (apt packages, bpf-linker, rust-src)
-  build [--debug]         build the eBPF object and exitwatch (--debug: exitwatch unoptimized)
+  build [--debug] [--target ARCH]
+                          build the eBPF object and exitwatch (--debug: exitwatch unoptimized);
+                          --target: exitwatch linked statically for ARCH (x86_64, aarch64 or a
+                          Rust target triple), cross-built when foreign (installs the toolchain)
   run [--debug] -- ARGS   build, then run exitwatch ARGS as root (through sudo -E when not root)
   test [--unit]           unit tests, then the privileged end-to-end tests (root); --unit: unit only
   image                   the container image (deploy/Containerfile, static exitwatch) as an OCI
@@ -29,6 +32,8 @@ pub enum Task {
     Image,
     Build {
         profile: Profile,
+        /// A static build for this arch; `None`: the everyday (dynamic, host) build.
+        target: Option<Arch>,
     },
     Run {
         profile: Profile,
@@ -63,9 +68,7 @@ pub fn parse(args: &[String]) -> Result<Task, Usage> {
         "-h" | "--help" | "help" => Err(Usage::Help),
         "setup" => no_options(rest).map(|()| Task::Setup),
         "image" => no_options(rest).map(|()| Task::Image),
-        "build" => Ok(Task::Build {
-            profile: profile(flags(rest, &["--debug"])?),
-        }),
+        "build" => build(rest),
         "test" => Ok(Task::Test {
             unit_only: !flags(rest, &["--unit"])?.is_empty(),
         }),
@@ -92,6 +95,38 @@ pub fn parse(args: &[String]) -> Result<Task, Usage> {
         }),
         other => Err(Usage::Invalid(format!("unknown task `{other}`"))),
     }
+}
+
+fn build(rest: &[String]) -> Result<Task, Usage> {
+    let mut target = None;
+    let mut ours = Vec::new();
+    let mut args = rest.iter();
+    while let Some(arg) = args.next() {
+        let value = match arg.strip_prefix("--target") {
+            Some("") => args.next().map(String::as_str),
+            Some(inline) => match inline.strip_prefix('=') {
+                Some(v) => Some(v),
+                None => {
+                    ours.push(arg.clone());
+                    continue;
+                }
+            },
+            None => {
+                ours.push(arg.clone());
+                continue;
+            }
+        };
+        let value = value.ok_or_else(|| Usage::Invalid("`--target` needs a value".into()))?;
+        target = Some(Arch::parse(value).ok_or_else(|| {
+            Usage::Invalid(format!(
+                "unknown target `{value}`: x86_64, aarch64 (or arm64), or their -unknown-linux-gnu triples"
+            ))
+        })?);
+    }
+    Ok(Task::Build {
+        profile: profile(flags(&ours, &["--debug"])?),
+        target,
+    })
 }
 
 fn kernels(rest: &[String]) -> Result<Task, Usage> {
@@ -187,17 +222,54 @@ mod tests {
         assert_eq!(
             parse_str("build"),
             Ok(Task::Build {
-                profile: Profile::Release
+                profile: Profile::Release,
+                target: None
             })
         );
         assert_eq!(
             parse_str("build --debug"),
             Ok(Task::Build {
-                profile: Profile::Debug
+                profile: Profile::Debug,
+                target: None
             })
         );
         assert_eq!(parse_str("test"), Ok(Task::Test { unit_only: false }));
         assert_eq!(parse_str("test --unit"), Ok(Task::Test { unit_only: true }));
+    }
+
+    #[test]
+    fn build_takes_a_target_arch() {
+        let built = |target| {
+            Ok(Task::Build {
+                profile: Profile::Release,
+                target: Some(target),
+            })
+        };
+        assert_eq!(parse_str("build --target aarch64"), built(Arch::Aarch64));
+        assert_eq!(parse_str("build --target=arm64"), built(Arch::Aarch64));
+        assert_eq!(
+            parse_str("build --target x86_64-unknown-linux-gnu"),
+            built(Arch::X86_64)
+        );
+        assert_eq!(
+            parse_str("build --target aarch64 --debug"),
+            Ok(Task::Build {
+                profile: Profile::Debug,
+                target: Some(Arch::Aarch64)
+            })
+        );
+        assert!(matches!(
+            parse_str("build --target mips"),
+            Err(Usage::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_str("build --target"),
+            Err(Usage::Invalid(_))
+        ));
+        assert!(matches!(
+            parse_str("build --targets"),
+            Err(Usage::Invalid(_))
+        ));
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! Developer tasks for exitwatch (`cargo xtask setup|build|run|test|kernels`): toolchain, builds, tests.
 
 mod apt;
+mod arch;
 mod bench;
 mod build;
 mod cli;
 mod command;
 mod debs;
 mod deploy;
+mod elf;
 mod guest;
 mod image;
 mod initramfs;
@@ -39,9 +41,11 @@ fn main() -> ExitCode {
     let outcome = match task {
         Task::Setup => setup::setup(),
         Task::Image => image::image().map(|image| println!("{}", image.archive.display())),
-        Task::Build { profile } => {
-            build::build(profile).map(|built| println!("{}", built.binary.display()))
+        Task::Build { profile, target } => match target {
+            None => build::build(profile),
+            Some(arch) => build::build_for(arch, profile),
         }
+        .map(|built| println!("{}", built.binary.display())),
         Task::Run { profile, args } => run::run(profile, &args),
         Task::Test { unit_only } => test::test(unit_only),
         Task::Bench { short } => bench::bench(short),
