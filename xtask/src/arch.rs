@@ -10,6 +10,7 @@ use crate::{
     command::{answer, step},
     elf,
     privilege::is_root,
+    qemu,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +59,22 @@ impl Arch {
         match self {
             Arch::X86_64 => "amd64",
             Arch::Aarch64 => "arm64",
+        }
+    }
+
+    /// Debian's multiarch tuple: libraries live in `/usr/lib/<multiarch>`.
+    pub fn multiarch(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-linux-gnu",
+            Arch::Aarch64 => "aarch64-linux-gnu",
+        }
+    }
+
+    /// The QEMU machine that runs a guest of this arch.
+    pub fn machine(self) -> &'static qemu::Machine {
+        match self {
+            Arch::X86_64 => &qemu::X86_64,
+            Arch::Aarch64 => &qemu::AARCH64,
         }
     }
 

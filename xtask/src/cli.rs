@@ -20,8 +20,10 @@ tasks:
   bench [--short]         measure exitwatch against nothing attached and bpftrace, print the table
                           of BENCHMARKS.md, fail on a regression (root); --short: the CI-sized run
   kernels [--kernel K]... [--timeout SECS] [--verbose] [-- TEST-ARGS]
-                          the end-to-end tests on the host kernel (root) and on Debian's 6.1 and 6.12
-                          under QEMU; K: host, 6.1, 6.12 or a linux-image-* package (default: all);
+                          the end-to-end tests on the host kernel (root), on Debian's 6.1 and 6.12
+                          under QEMU, and on Debian's arm64 6.1 under qemu-system-aarch64 (aarch64
+                          builds of everything); K: host, 6.1, 6.12, arm64 (or 6.1-arm64) or a
+                          linux-image-* package (default: all);
                           SECS: per guest (default 480); --verbose: echo the whole guest console;
                           TEST-ARGS: for the test binary (e.g. `-- oom::` runs only those tests)
 ";
@@ -156,7 +158,7 @@ fn kernels(rest: &[String]) -> Result<Task, Usage> {
                 let k = value()?;
                 kernels.push(Kernel::parse(&k).ok_or_else(|| {
                     Usage::Invalid(format!(
-                        "unknown kernel `{k}`: host, 6.1, 6.12 or a linux-image-* package"
+                        "unknown kernel `{k}`: host, 6.1, 6.12, arm64 or a linux-image-* package"
                     ))
                 })?);
             }

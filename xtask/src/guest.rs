@@ -16,7 +16,7 @@ const INIT: &str = include_str!("guest_init.sh");
 /// because the tests check the names and argv of senders (`bash` -> `sh` -> `/bin/kill`) and
 /// need options busybox lacks (`unshare`, `setpriv`, `date -d`). The syslog and TLS peers of the
 /// SIEM-output tests too (rsyslogd, openssl).
-const PROGRAMS: &[&str] = &[
+pub const PROGRAMS: &[&str] = &[
     "bash",
     "sh",
     "/bin/sh",
@@ -100,6 +100,34 @@ pub fn initramfs(
     out: &Path,
     test_args: &[String],
 ) -> Result<Written> {
+    let mut image = base(suite, busybox, test_args)?;
+    for program in PROGRAMS {
+        let path = if program.starts_with('/') {
+            Some(PathBuf::from(program))
+        } else {
+            on_path(program)
+        };
+        match path.filter(|p| p.exists()) {
+            Some(path) => {
+                image.host(&path)?;
+                for (_, file) in PROGRAM_FILES.iter().filter(|(p, _)| p == program) {
+                    image.host(Path::new(file))?;
+                }
+            }
+            // The host run of the same tests fails on it too, with the test's own advice.
+            None => eprintln!(
+                "kernels: warning: `{program}` is not on PATH; the e2e tests that run it will fail in the guests"
+            ),
+        }
+    }
+    image.link()?;
+    image.write(out)
+}
+
+/// The guest's initramfs without the programs the suite runs (PROGRAMS): busybox, init and its
+/// settings, /etc, the suite's binaries at their host paths, the test crate and docs. A guest of
+/// another arch adds its own builds of the programs.
+pub fn base(suite: &Suite, busybox: &Path, test_args: &[String]) -> Result<Image> {
     let mut image = Image::new();
     for dir in ["/proc", "/sys", "/dev", "/tmp", "/run", "/root", "/var/tmp"] {
         image.dir(dir);
@@ -140,27 +168,7 @@ pub fn initramfs(
     if docs.is_dir() {
         image.tree(&docs, &|_| true)?;
     }
-    for program in PROGRAMS {
-        let path = if program.starts_with('/') {
-            Some(PathBuf::from(program))
-        } else {
-            on_path(program)
-        };
-        match path.filter(|p| p.exists()) {
-            Some(path) => {
-                image.host(&path)?;
-                for (_, file) in PROGRAM_FILES.iter().filter(|(p, _)| p == program) {
-                    image.host(Path::new(file))?;
-                }
-            }
-            // The host run of the same tests fails on it too, with the test's own advice.
-            None => eprintln!(
-                "kernels: warning: `{program}` is not on PATH; the e2e tests that run it will fail in the guests"
-            ),
-        }
-    }
-    image.link()?;
-    image.write(out)
+    Ok(image)
 }
 
 /// `s` in single quotes for sh.

@@ -51,6 +51,12 @@ impl Image {
         Image::default()
     }
 
+    /// Every path in the image, for tests.
+    #[cfg(test)]
+    pub fn paths(&self) -> BTreeSet<PathBuf> {
+        self.entries.keys().cloned().collect()
+    }
+
     /// A directory (and its parents), mode 0755.
     pub fn dir(&mut self, path: impl AsRef<Path>) {
         let path = path.as_ref();

@@ -12,6 +12,8 @@ use anyhow::{bail, Context as _, Result};
 use serde_json::Value;
 
 use crate::{
+    arch::Arch,
+    arm64,
     build::{build, target_dir, workspace_root, Built, Profile},
     command::{cargo, shown},
     debs,
@@ -41,6 +43,8 @@ pub enum Kernel {
     Host,
     /// A Debian kernel package, booted under QEMU.
     Debian(String),
+    /// A Debian arm64 kernel package, booted under qemu-system-aarch64 (arm64.rs).
+    Arm64(String),
 }
 
 impl Kernel {
@@ -48,6 +52,9 @@ impl Kernel {
     pub fn parse(s: &str) -> Option<Kernel> {
         if s == "host" {
             return Some(Kernel::Host);
+        }
+        if let Some(package) = arm64::kernel(s) {
+            return Some(Kernel::Arm64(package));
         }
         if s.starts_with("linux-image-") {
             return Some(Kernel::Debian(s.to_string()));
@@ -58,10 +65,11 @@ impl Kernel {
             .map(|(_, package)| Kernel::Debian(package.to_string()))
     }
 
-    /// The default matrix: the host, then every Debian kernel.
+    /// The default matrix: the host, then every Debian kernel, arm64 last.
     pub fn all() -> Vec<Kernel> {
         std::iter::once(Kernel::Host)
             .chain(Kernel::guests())
+            .chain([Kernel::Arm64(arm64::KERNEL.to_string())])
             .collect()
     }
 
@@ -86,6 +94,8 @@ pub struct Options {
 pub struct Verdict {
     /// `uname -r`.
     pub kernel: String,
+    /// `uname -m`.
+    pub arch: Arch,
     pub passed: bool,
     /// What happened, e.g. `12 tests, 71 s: boot 6 s, suite 60 s`.
     pub detail: String,
@@ -94,7 +104,13 @@ pub struct Verdict {
 impl std::fmt::Display for Verdict {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let verdict = if self.passed { "PASS" } else { "FAIL" };
-        write!(f, "kernel {}: {verdict} ({})", self.kernel, self.detail)
+        write!(
+            f,
+            "kernel {} {}: {verdict} ({})",
+            self.kernel,
+            self.arch.name(),
+            self.detail
+        )
     }
 }
 
@@ -151,6 +167,7 @@ pub fn run_all(built: &Built, kernels: &[Kernel], options: &Options) -> Result<V
                 in_guest(package, initramfs, &cache, options)?
             }
             (Kernel::Debian(_), None) => unreachable!("an initramfs is made when there are guests"),
+            (Kernel::Arm64(package), _) => arm64::row(built, package, &cache, options)?,
         };
         eprintln!("{verdict}");
         verdicts.push(verdict);
@@ -181,6 +198,7 @@ fn on_host(built: &Built, test_args: &[String]) -> Result<Verdict> {
     };
     Ok(Verdict {
         kernel,
+        arch: Arch::host(),
         passed: run.passed,
         detail,
     })
@@ -189,6 +207,18 @@ fn on_host(built: &Built, test_args: &[String]) -> Result<Verdict> {
 fn in_guest(package: &str, initramfs: &Path, cache: &Path, options: &Options) -> Result<Verdict> {
     let unpacked = debs::unpacked(package, cache)?;
     let (release, vmlinuz) = vmlinuz(&unpacked)?;
+    boot_verdict(&release, &vmlinuz, initramfs, cache, options, Arch::host())
+}
+
+/// Boots `vmlinuz` with `initramfs` on a QEMU machine of `arch` and judges the console.
+pub fn boot_verdict(
+    release: &str,
+    vmlinuz: &Path,
+    initramfs: &Path,
+    cache: &Path,
+    options: &Options,
+    arch: Arch,
+) -> Result<Verdict> {
     let log = cache.join(format!("{release}.log"));
     eprintln!(
         "kernels: booting {release} under QEMU (TCG), at most {} s; console in {}",
@@ -196,7 +226,8 @@ fn in_guest(package: &str, initramfs: &Path, cache: &Path, options: &Options) ->
         log.display()
     );
     let console = qemu::boot(&Boot {
-        kernel: &vmlinuz,
+        machine: arch.machine(),
+        kernel: vmlinuz,
         initramfs,
         log: &log,
         timeout: options.timeout,
@@ -244,10 +275,11 @@ fn in_guest(package: &str, initramfs: &Path, cache: &Path, options: &Options) ->
     let kernel = match console.version {
         Some(v) if v != release => format!("{v} (package said {release})"),
         Some(v) => v,
-        None => release,
+        None => release.to_string(),
     };
     Ok(Verdict {
         kernel,
+        arch,
         passed,
         detail,
     })
@@ -283,7 +315,7 @@ fn names(failures: &[String]) -> String {
 }
 
 /// The kernel release and image of an unpacked linux-image package (`boot/vmlinuz-<release>`).
-fn vmlinuz(unpacked: &Path) -> Result<(String, PathBuf)> {
+pub fn vmlinuz(unpacked: &Path) -> Result<(String, PathBuf)> {
     let boot = unpacked.join("boot");
     for entry in fs::read_dir(&boot).with_context(|| format!("listing {}", boot.display()))? {
         let path = entry?.path();
@@ -301,7 +333,7 @@ fn vmlinuz(unpacked: &Path) -> Result<(String, PathBuf)> {
 /// Builds the e2e suite (no run) and packs it, exitwatch and their tools into one initramfs that
 /// every guest boots.
 fn guest_initramfs(built: &Built, cache: &Path, test_args: &[String]) -> Result<PathBuf> {
-    let suite = e2e_suite(built)?;
+    let suite = e2e_suite(built, None)?;
     let busybox = debs::unpacked(BUSYBOX, cache)?.join("bin/busybox");
     for (filter, why) in guest::SKIPPED {
         eprintln!("kernels: guests skip {filter}: {why}");
@@ -325,9 +357,13 @@ fn mib(bytes: u64) -> f64 {
 }
 
 /// Builds the e2e test executable and the test crate's helper binaries without running them,
-/// and finds them in cargo's JSON messages.
-fn e2e_suite(built: &Built) -> Result<Suite> {
-    eprintln!("kernels: building the end-to-end tests");
+/// and finds them in cargo's JSON messages. `cross`: linked statically for that arch (`built`
+/// then holds exitwatch for it) rather than for the host.
+pub fn e2e_suite(built: &Built, cross: Option<Arch>) -> Result<Suite> {
+    eprintln!(
+        "kernels: building the end-to-end tests{}",
+        cross.map_or(String::new(), |a| format!(" for {}, static", a.name()))
+    );
     let mut cmd = cargo();
     cmd.args([
         "test",
@@ -341,6 +377,10 @@ fn e2e_suite(built: &Built) -> Result<Suite> {
     .env("EXITWATCH_BPF_OBJECT", &built.object)
     .current_dir(workspace_root())
     .stderr(Stdio::inherit());
+    if let Some(arch) = cross {
+        cmd.args(["--target", arch.triple()]);
+        arch.static_build_env(&mut cmd);
+    }
     let out = cmd
         .output()
         .with_context(|| format!("could not run `{}`", shown(&cmd)))?;
@@ -399,6 +439,10 @@ mod tests {
             Some(Kernel::Debian("linux-image-6.1.0-56-amd64".into()))
         );
         assert_eq!(Kernel::parse("6.6"), None);
-        assert_eq!(Kernel::all().len(), 1 + DEBIAN_KERNELS.len());
+        assert_eq!(
+            Kernel::parse("arm64"),
+            Some(Kernel::Arm64("linux-image-6.1.0-50-cloud-arm64".into()))
+        );
+        assert_eq!(Kernel::all().len(), 1 + DEBIAN_KERNELS.len() + 1);
     }
 }

@@ -2,10 +2,12 @@
 
 mod apt;
 mod arch;
+mod arm64;
 mod bench;
 mod build;
 mod cli;
 mod command;
+mod debian;
 mod debs;
 mod deploy;
 mod elf;
@@ -15,6 +17,7 @@ mod initramfs;
 mod kernels;
 mod privilege;
 mod qemu;
+mod rootfs;
 mod run;
 mod setup;
 mod suite;

@@ -21,7 +21,36 @@ const TAIL: usize = 60;
 /// How long QEMU may take to power off once the guest printed its result.
 const POWEROFF: Duration = Duration::from_secs(30);
 
+/// How QEMU emulates a machine of one arch.
+pub struct Machine {
+    pub qemu: &'static str,
+    /// The Debian package that has `qemu`.
+    pub package: &'static str,
+    pub args: &'static [&'static str],
+    /// The serial console's device name in the guest.
+    pub console: &'static str,
+}
+
+pub const X86_64: Machine = Machine {
+    qemu: "qemu-system-x86_64",
+    package: "qemu-system-x86",
+    args: &[],
+    console: "ttyS0",
+};
+
+/// `virt` with every CPU feature, TCG (emulated on any host). `pauth-impdef`: the kernel signs
+/// return addresses (CONFIG_ARM64_PTR_AUTH_KERNEL), and QEMU's emulation of the architected
+/// algorithm (QARMA) costs many host instructions per function call; the implementation-defined
+/// one is far cheaper and equally valid for the guest.
+pub const AARCH64: Machine = Machine {
+    qemu: "qemu-system-aarch64",
+    package: "qemu-system-arm",
+    args: &["-M", "virt", "-cpu", "max,pauth-impdef=on"],
+    console: "ttyAMA0",
+};
+
 pub struct Boot<'a> {
+    pub machine: &'a Machine,
     pub kernel: &'a Path,
     pub initramfs: &'a Path,
     /// The whole console goes here.
@@ -111,9 +140,11 @@ fn interesting(line: &str) -> bool {
 /// Boots the guest and waits for it to power off, at most `timeout`.
 pub fn boot(b: &Boot) -> Result<Console> {
     let mut log = File::create(b.log).with_context(|| format!("creating {}", b.log.display()))?;
-    let mut cmd = Command::new("qemu-system-x86_64");
+    let m = b.machine;
+    let mut cmd = Command::new(m.qemu);
     // TCG, never KVM: /dev/kvm exists on these machines but hangs.
-    cmd.args(["-accel", "tcg", "-m", "1024", "-smp", "2"])
+    cmd.args(m.args)
+        .args(["-accel", "tcg", "-m", "1024", "-smp", "2"])
         .args(["-nographic", "-no-reboot"])
         .arg("-kernel")
         .arg(b.kernel)
@@ -121,14 +152,19 @@ pub fn boot(b: &Boot) -> Result<Console> {
         .arg(b.initramfs)
         // loglevel=3: kernel errors (an OOM report) would cut into the test output; the guest
         // dumps dmesg when something failed. panic=-1 + -no-reboot: a panic ends QEMU.
-        .args(["-append", "console=ttyS0 panic=-1 loglevel=3"])
+        .arg("-append")
+        .arg(format!("console={} panic=-1 loglevel=3", m.console))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let started = Instant::now();
-    let mut qemu = cmd.spawn().context(
-        "could not start qemu-system-x86_64 (`cargo xtask setup` installs qemu-system-x86)",
-    )?;
+    let mut qemu = cmd.spawn().with_context(|| {
+        format!(
+            "could not start {} (Debian package {}; `cargo xtask setup` or `cargo xtask kernels` \
+             installs it)",
+            m.qemu, m.package
+        )
+    })?;
     let (tx, rx) = mpsc::channel();
     let mut stdout = BufReader::new(qemu.stdout.take().expect("piped"));
     thread::spawn(move || loop {
