@@ -24,7 +24,8 @@ tasks:
                           under QEMU, and on Debian's arm64 6.1 under qemu-system-aarch64 (aarch64
                           builds of everything); K: host, 6.1, 6.12, arm64 (or 6.1-arm64) or a
                           linux-image-* package (default: all);
-                          SECS: per guest (default 480); --verbose: echo the whole guest console;
+                          SECS: per guest (default 900, arm64 at least 1500); --verbose: echo the
+                          whole guest console;
                           TEST-ARGS: for the test binary (e.g. `-- oom::` runs only those tests)
 ";
 
