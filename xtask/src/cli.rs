@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use crate::{build::Profile, kernels::Kernel};
+use crate::{build::Profile, kernels::Kernel, setup::Needs};
 
 pub const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  setup                   install what building and testing need (apt packages, bpf-linker, rust-src)
+  setup [--build]         install what building and testing need (apt packages, bpf-linker, rust-src,
+                          the runtimes and QEMU the tests drive); --build: only what building needs
   build [--debug]         build the eBPF object and exitwatch (--debug: exitwatch unoptimized)
   run [--debug] -- ARGS   build, then run exitwatch ARGS as root (through sudo -E when not root)
   test [--unit]           unit tests, then the privileged end-to-end tests (root); --unit: unit only
@@ -17,15 +18,18 @@ tasks:
   bench [--short]         measure exitwatch against nothing attached and bpftrace, print the table
                           of BENCHMARKS.md, fail on a regression (root); --short: the CI-sized run
   kernels [--kernel K]... [--timeout SECS] [--verbose] [-- TEST-ARGS]
-                          the end-to-end tests on the host kernel (root) and on Debian's 6.1 and 6.12
-                          under QEMU; K: host, 6.1, 6.12 or a linux-image-* package (default: all);
-                          SECS: per guest (default 480); --verbose: echo the whole guest console;
+                          the end-to-end tests on the host kernel (root) and on Debian's 5.10, 6.1 and
+                          6.12 under QEMU, pure cgroup v2 (6.12 with containerd, runc and Docker);
+                          K: host, 5.10, 6.1, 6.12 or a linux-image-* package (default: all);
+                          SECS: per guest (default 900); --verbose: echo the whole guest console;
                           TEST-ARGS: for the test binary (e.g. `-- oom::` runs only those tests)
 ";
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Task {
-    Setup,
+    Setup {
+        needs: Needs,
+    },
     Image,
     Build {
         profile: Profile,
@@ -61,7 +65,13 @@ pub fn parse(args: &[String]) -> Result<Task, Usage> {
     };
     match task.as_str() {
         "-h" | "--help" | "help" => Err(Usage::Help),
-        "setup" => no_options(rest).map(|()| Task::Setup),
+        "setup" => Ok(Task::Setup {
+            needs: if flags(rest, &["--build"])?.is_empty() {
+                Needs::Test
+            } else {
+                Needs::Build
+            },
+        }),
         "image" => no_options(rest).map(|()| Task::Image),
         "build" => Ok(Task::Build {
             profile: profile(flags(rest, &["--debug"])?),
@@ -181,7 +191,14 @@ mod tests {
 
     #[test]
     fn tasks_and_their_flags() {
-        assert_eq!(parse_str("setup"), Ok(Task::Setup));
+        assert_eq!(parse_str("setup"), Ok(Task::Setup { needs: Needs::Test }));
+        assert_eq!(
+            parse_str("setup --build"),
+            Ok(Task::Setup {
+                needs: Needs::Build
+            })
+        );
+        assert!(matches!(parse_str("setup --all"), Err(Usage::Invalid(_))));
         assert_eq!(parse_str("image"), Ok(Task::Image));
         assert!(matches!(parse_str("image --push"), Err(Usage::Invalid(_))));
         assert_eq!(
@@ -247,7 +264,7 @@ mod tests {
             })
         );
         assert!(matches!(
-            parse_str("kernels --kernel 5.10"),
+            parse_str("kernels --kernel 4.19"),
             Err(Usage::Invalid(_))
         ));
         assert!(matches!(
