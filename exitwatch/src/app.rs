@@ -19,6 +19,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::Config;
 use crate::container::cache::{CacheConfig, MetadataCache};
+use crate::container::runtimes::SocketSpec;
 use crate::enrich::system::System;
 use crate::kmsg::KernelLog;
 use crate::loader;
@@ -50,7 +51,10 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         http: config.daemon.http.clone(),
     };
     let sinks = FanOut::start(&config.daemon.outputs, &settings, &metrics)?;
-    let cache = MetadataCache::spawn(CacheConfig::default());
+    let cache = MetadataCache::spawn(CacheConfig {
+        sockets: SocketSpec::with_overrides(&config.runtime_sockets),
+        ..CacheConfig::default()
+    });
     drop(background);
     let stdout_closed = sinks.stdout_closed();
     let pending = start::resolve_pids(&config.pids)?;

@@ -7,6 +7,7 @@ mod daemon;
 
 pub use daemon::{DaemonArgs, DaemonConfig, DaemonError};
 
+use crate::container::runtimes::{SocketOverride, SocketOverrideError};
 use crate::container::watch::Filter;
 use crate::redact::{PatternError, Redaction};
 use crate::render::Format;
@@ -51,6 +52,12 @@ pub struct Args {
     /// Only report signals sent to processes of pods in this Kubernetes namespace (repeatable).
     #[arg(long = "namespace", value_name = "NAMESPACE")]
     pub namespaces: Vec<String>,
+
+    /// Where a container runtime's socket is, when not in its usual place: RUNTIME=PATH with
+    /// RUNTIME containerd, cri-o, docker or podman (repeatable), e.g.
+    /// containerd=/run/k3s/containerd/containerd.sock. Replaces the usual paths of that runtime.
+    #[arg(long = "runtime-socket", value_name = "RUNTIME=PATH")]
+    pub runtime_sockets: Vec<String>,
 
     /// Report exactly these signals, whatever the target does with them: names with or
     /// without SIG, or numbers; repeatable or comma-separated (e.g. -s KILL,TERM -s 10).
@@ -194,6 +201,8 @@ pub struct Config {
     pub receivers: Filter,
     /// argv values to hide (`--redact-args`, `--redact`); None shows argv as it is.
     pub redaction: Option<Redaction>,
+    /// Runtime sockets in unusual places (`--runtime-socket`).
+    pub runtime_sockets: Vec<SocketOverride>,
     /// Outputs, metrics endpoint, flush deadline.
     pub daemon: DaemonConfig,
 }
@@ -217,6 +226,8 @@ pub enum UsageError {
         "--nonfatal-budget {0:?} is not valid: give signals per second and optionally a burst, e.g. 200/1000 (at most 1000000 each), or 0 for no budget"
     )]
     BadBudget(String),
+    #[error("{0}")]
+    BadRuntimeSocket(#[from] SocketOverrideError),
     #[error("{0}")]
     BadRedactPattern(#[from] PatternError),
     #[error("{0}")]
@@ -283,8 +294,14 @@ impl Args {
         let redaction = (self.redact_args || !self.redact.is_empty())
             .then(|| Redaction::with_patterns(&self.redact))
             .transpose()?;
+        let runtime_sockets = self
+            .runtime_sockets
+            .iter()
+            .map(|s| s.parse())
+            .collect::<Result<Vec<SocketOverride>, _>>()?;
         let daemon = self.daemon.into_config(self.format)?;
         Ok(Config {
+            runtime_sockets,
             daemon,
             redaction,
             receivers,

@@ -175,18 +175,29 @@ pub fn load(
     for hook in HOOKS {
         let t = std::time::Instant::now();
         attach(&mut ebpf, hook, &kernel_btf)?;
-        if std::env::var_os("EXITWATCH_DEBUG_LOAD").is_some() {
-            let insns = ebpf
-                .program(hook)
-                .and_then(|p| p.info().ok())
-                .and_then(|i| i.verified_instruction_count());
-            eprintln!(
-                "exitwatch: {hook}: loaded and attached in {:.0} ms, {insns:?} instructions verified",
-                t.elapsed().as_secs_f64() * 1e3
-            );
-        }
+        let insns = ebpf
+            .program(hook)
+            .and_then(|p| p.info().ok())
+            .and_then(|i| i.verified_instruction_count());
+        debug_load(hook, "loaded and attached", t.elapsed(), insns);
     }
     Ok(Loaded { ebpf, degraded })
+}
+
+/// With EXITWATCH_DEBUG_LOAD set: how long a program took to load and how much the verifier
+/// walked (kernels before 5.16 do not say).
+fn debug_load(program: &str, what: &str, took: std::time::Duration, insns: Option<u32>) {
+    if std::env::var_os("EXITWATCH_DEBUG_LOAD").is_none() {
+        return;
+    }
+    let insns = insns.map_or_else(
+        || "the kernel does not say how many instructions were verified".to_owned(),
+        |n| format!("{n} instructions verified"),
+    );
+    eprintln!(
+        "exitwatch: {program}: {what} in {:.0} ms, {insns}",
+        took.as_secs_f64() * 1e3
+    );
 }
 
 /// Loads `signal_identity` (on the `signal_generate` tracepoint, like its caller) and puts it
@@ -206,17 +217,11 @@ fn identity_program(ebpf: &mut Ebpf, kernel_btf: &aya::Btf) -> Result<(), LoadEr
     program
         .load(names::PROG_SIGNAL, kernel_btf)
         .map_err(LoadError::from_aya)?;
-    if std::env::var_os("EXITWATCH_DEBUG_LOAD").is_some() {
-        let insns = program
-            .info()
-            .ok()
-            .and_then(|i| i.verified_instruction_count());
-        eprintln!(
-            "exitwatch: {}: loaded in {:.0} ms, {insns:?} instructions verified",
-            names::PROG_IDENTITY,
-            t.elapsed().as_secs_f64() * 1e3
-        );
-    }
+    let insns = program
+        .info()
+        .ok()
+        .and_then(|i| i.verified_instruction_count());
+    debug_load(names::PROG_IDENTITY, "loaded", t.elapsed(), insns);
     let fd = program
         .fd()
         .and_then(|fd| fd.try_clone().map_err(Into::into))

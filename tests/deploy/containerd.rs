@@ -1,15 +1,16 @@
-//! containerd for the deployment tests: `ctr` with deadlines, the daemon started when it is not
-//! running (and left running for the next user), and a busybox container to kill.
+//! containerd for the deployment tests: `ctr` with deadlines, the tests' own daemon (its own
+//! config, socket and state) started when it is not running (and left running for the next
+//! user), and a busybox container to kill.
 
-use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use exitwatch_tests::daemons;
 pub use exitwatch_tests::process::{exec, poll, random_hex};
 
-pub const SOCK: &str = "/run/containerd/containerd.sock";
+pub use exitwatch_tests::daemons::{CONTAINERD_SOCK as SOCK, CONTAINERD_STATE as STATE};
 /// The containerd namespace the tests work in; removed when they are done.
 pub const NS: &str = "exitwatch-deploy-test";
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -26,27 +27,10 @@ pub fn must(cmd: &mut Command) -> String {
     exec(cmd, TIMEOUT).unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// containerd answers; started here (in its own process group, outliving the tests) if needed.
+/// The tests' own containerd answers (`exitwatch_tests::daemons`); started here if needed.
 pub fn ensure() {
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
-    let ready = READY.get_or_init(|| {
-        let answers = || exec(Command::new("ctr").args(["--address", SOCK, "version"]), Duration::from_secs(5)).is_ok();
-        if answers() {
-            return Ok(());
-        }
-        let log = std::env::temp_dir().join("exitwatch-deploy-containerd.log");
-        let file = std::fs::File::create(&log).map_err(|e| format!("{}: {e}", log.display()))?;
-        Command::new("containerd")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().map_err(|e| e.to_string())?)
-            .stderr(file)
-            .process_group(0)
-            .spawn()
-            .map_err(|e| format!("containerd is not running and cannot be started ({e}): `cargo xtask setup` installs it"))?;
-        poll(Duration::from_secs(40), || answers().then_some(()))
-            .ok_or_else(|| format!("containerd was started but does not answer; see {}", log.display()))
-    });
-    if let Err(e) = ready {
+    if let Err(e) = READY.get_or_init(daemons::ensure_containerd) {
         panic!("{e}");
     }
 }

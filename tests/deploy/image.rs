@@ -45,6 +45,10 @@ fn translate(edit: impl FnOnce(&mut Value)) -> CtrRun {
             .trim()
             .to_owned(),
         volumes_dir,
+        moved: vec![(
+            "/run/containerd/containerd.sock".into(),
+            runtime::SOCK.into(),
+        )],
     };
     let run = pod::ctr_run(&ds, &config_maps, (&entrypoint, &cmd), &host)
         .unwrap_or_else(|e| panic!("the DaemonSet cannot be reproduced under ctr: {e}"));
@@ -112,7 +116,7 @@ fn the_daemonset_pod_catches_kill_9_of_host_and_container_processes() {
     let exposed: Vec<&str> = mountinfo
         .lines()
         .filter_map(|l| l.split_whitespace().nth(4))
-        .filter(|m| m.starts_with("/run/containerd/io.containerd.runtime"))
+        .filter(|m| m.starts_with(&format!("{}/io.containerd.runtime", runtime::STATE)))
         .collect();
     assert!(
         exposed.is_empty(),

@@ -62,6 +62,20 @@ pub struct Host {
     pub node_name: String,
     /// Where configMap volumes are written out, one directory per volume.
     pub volumes_dir: PathBuf,
+    /// hostPaths this machine has elsewhere: (the node's path, this machine's), e.g. the tests'
+    /// own containerd socket for /run/containerd/containerd.sock.
+    pub moved: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Host {
+    /// Where the node's `path` is on this machine.
+    pub fn path<'a>(&'a self, path: &'a str) -> &'a str {
+        self.moved
+            .iter()
+            .find(|(node, _)| node.as_os_str() == path)
+            .and_then(|(_, here)| here.to_str())
+            .unwrap_or(path)
+    }
 }
 
 /// A kubelet HTTP probe, resolved to a port number.

@@ -2,7 +2,7 @@
 //! containerd's CRI plugin the way the kubelet runs them. Each test checks which container the
 //! target and the sender were in, what the runtime calls them, and the receiving-side filters.
 //!
-//! Starts containerd and dockerd if they are not running (see `runtime`); fails, naming what is
+//! Starts the tests' own containerd and dockerd if they are not running (see `runtime`); fails, naming what is
 //! missing, when it cannot.
 
 use std::process::Command;
@@ -15,6 +15,7 @@ use crate::harness::{self, of_kind, Exitwatch};
 use crate::runtime::{self, CtrContainer};
 
 mod docker;
+mod podman;
 mod pods;
 
 /// Runtime calls go through daemons and shims: slower than a plain kill.
@@ -23,10 +24,12 @@ const TIMEOUT: Duration = Duration::from_secs(15);
 /// it: see `a_container_killed_the_moment_it_starts_is_caught_by_name`).
 const SETTLE: Duration = Duration::from_secs(2);
 
-/// exitwatch in JSON, with these filters.
+/// exitwatch in JSON, with these filters, asking the tests' own runtimes.
 fn exitwatch(filters: &[&str]) -> Exitwatch {
+    let sockets = exitwatch_tests::daemons::exitwatch_args();
     let mut args = filters.to_vec();
     args.extend(["--format", "json"]);
+    args.extend(sockets.iter().map(String::as_str));
     Exitwatch::start(&args)
 }
 

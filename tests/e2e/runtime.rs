@@ -1,5 +1,6 @@
 //! Real container runtimes for the container tests: containerd (plain, and through its CRI plugin
-//! as the kubelet drives it) and Docker, started when they are not running, with busybox images
+//! as the kubelet drives it) and Docker, the tests' own (`exitwatch_tests::daemons`: their own
+//! config, sockets and state, never the machine's), started when they are not running, with busybox images
 //! built here from the busybox-static binary (no registry is used), and guards that remove each
 //! test's containers and pods even when the test fails.
 
@@ -12,12 +13,14 @@ mod guards;
 mod images;
 
 pub use exitwatch_tests::process::{exec, poll, random_hex};
-pub use guards::{CtrContainer, DockerContainer, Pod};
+pub use guards::{CtrContainer, DockerContainer, Pod, PodmanContainer};
 
-pub const CONTAINERD_SOCK: &str = "/run/containerd/containerd.sock";
+pub use exitwatch_tests::daemons::CONTAINERD_SOCK;
 /// The image the CRI tests' containers run.
 pub const CRI_IMAGE: &str = "localhost/bbox:1";
 pub const DOCKER_IMAGE: &str = "bbox:local";
+/// podman names an imported image under `localhost/`.
+pub const PODMAN_IMAGE: &str = "localhost/bbox:podman";
 /// The namespace kubelet's containers live in, in containerd.
 pub const K8S_NS: &str = "k8s.io";
 /// The namespace `ctr` uses when none is given.
@@ -32,13 +35,15 @@ pub fn must(cmd: &mut Command) -> String {
 }
 
 fn ctr(ns: &str) -> Command {
-    let mut c = Command::new("ctr");
-    c.args(["--address", CONTAINERD_SOCK, "-n", ns]);
-    c
+    exitwatch_tests::daemons::ctr(ns)
 }
 
 fn docker_cmd() -> Command {
-    Command::new("docker")
+    exitwatch_tests::daemons::docker()
+}
+
+fn podman_cmd() -> Command {
+    exitwatch_tests::daemons::podman()
 }
 
 fn cri_cmd() -> Command {

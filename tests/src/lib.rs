@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+pub mod daemons;
 pub mod process;
 
 /// Signals the tests use, by the name without `SIG`.

@@ -13,7 +13,7 @@ use crate::{
     arch::Arch,
     build::{static_binary, Built, Profile},
     debian::{closure, Archive},
-    guest,
+    guest::{self, Runtimes},
     kernels::{boot_verdict, e2e_suite, vmlinuz, Options, Verdict},
     rootfs::Rootfs,
 };
@@ -75,7 +75,14 @@ pub fn row(built: &Built, package: &str, cache: &Path, options: &Options) -> Res
         verbose: options.verbose,
         test_args: options.test_args.clone(),
     };
-    boot_verdict(&release, &vmlinuz, &initramfs, &cache, &options, ARCH)
+    boot_verdict(
+        &release,
+        &vmlinuz,
+        &initramfs,
+        &cache,
+        &options,
+        (ARCH, Runtimes::No),
+    )
 }
 
 fn initramfs(
@@ -94,7 +101,7 @@ fn initramfs(
     for package in &packages {
         rootfs.add_package(&archive.unpacked(package)?)?;
     }
-    for (filter, why) in guest::SKIPPED.iter().chain(SKIPPED) {
+    for (filter, why) in guest::skipped(Runtimes::No).iter().chain(SKIPPED) {
         eprintln!("kernels: the arm64 guest skips {filter}: {why}");
     }
     let args: Vec<String> = SKIPPED
@@ -102,7 +109,7 @@ fn initramfs(
         .map(|(filter, _)| format!("--skip {filter}"))
         .chain(test_args.iter().cloned())
         .collect();
-    let mut image = guest::base(suite, &busybox, &args)?;
+    let mut image = guest::base(suite, &busybox, &args, Runtimes::No)?;
     // Merged /usr, as on the host: the packages' /bin/kill is /usr/bin/kill.
     for top in ["bin", "sbin", "lib"] {
         image.symlink(format!("/{top}"), format!("usr/{top}"));

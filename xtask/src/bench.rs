@@ -28,7 +28,7 @@ use crate::{
     build::{build, workspace_root, Profile},
     command::{cargo, step},
     privilege::is_root,
-    setup::setup,
+    setup::{setup, Needs},
 };
 
 /// What the bench drives besides what `setup` installs: the peer it compares with.
@@ -44,7 +44,7 @@ pub fn bench(short: bool) -> Result<()> {
         bail!("the bench pins the sender to CPU 0 and the victim to CPU 1; this machine has {cpus} CPU");
     }
     let started = Instant::now();
-    setup()?;
+    setup(Needs::Test)?;
     let missing = apt::missing(PACKAGES)?;
     if !missing.is_empty() {
         apt::install(&missing)?;

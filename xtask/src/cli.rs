@@ -2,13 +2,14 @@
 
 use std::time::Duration;
 
-use crate::{arch::Arch, build::Profile, kernels::Kernel};
+use crate::{arch::Arch, build::Profile, kernels::Kernel, setup::Needs};
 
 pub const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  setup                   install what building and testing need (apt packages, bpf-linker, rust-src)
+  setup [--build]         install what building and testing need (apt packages, bpf-linker, rust-src,
+                          the runtimes and QEMU the tests drive); --build: only what building needs
   build [--debug] [--target ARCH]
                           build the eBPF object and exitwatch (--debug: exitwatch unoptimized);
                           --target: exitwatch linked statically for ARCH (x86_64, aarch64 or a
@@ -20,9 +21,10 @@ tasks:
   bench [--short]         measure exitwatch against nothing attached and bpftrace, print the table
                           of BENCHMARKS.md, fail on a regression (root); --short: the CI-sized run
   kernels [--kernel K]... [--timeout SECS] [--verbose] [-- TEST-ARGS]
-                          the end-to-end tests on the host kernel (root), on Debian's 6.1 and 6.12
-                          under QEMU, and on Debian's arm64 6.1 under qemu-system-aarch64 (aarch64
-                          builds of everything); K: host, 6.1, 6.12, arm64 (or 6.1-arm64) or a
+                          the end-to-end tests on the host kernel (root), on Debian's 5.10, 6.1 and
+                          6.12 under QEMU, pure cgroup v2 (6.12 with containerd, runc and Docker),
+                          and on Debian's arm64 6.1 under qemu-system-aarch64 (aarch64 builds of
+                          everything); K: host, 5.10, 6.1, 6.12, arm64 (or 6.1-arm64) or a
                           linux-image-* package (default: all);
                           SECS: per guest (default 900, arm64 at least 1500); --verbose: echo the
                           whole guest console;
@@ -31,7 +33,9 @@ tasks:
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Task {
-    Setup,
+    Setup {
+        needs: Needs,
+    },
     Image,
     Build {
         profile: Profile,
@@ -69,7 +73,13 @@ pub fn parse(args: &[String]) -> Result<Task, Usage> {
     };
     match task.as_str() {
         "-h" | "--help" | "help" => Err(Usage::Help),
-        "setup" => no_options(rest).map(|()| Task::Setup),
+        "setup" => Ok(Task::Setup {
+            needs: if flags(rest, &["--build"])?.is_empty() {
+                Needs::Test
+            } else {
+                Needs::Build
+            },
+        }),
         "image" => no_options(rest).map(|()| Task::Image),
         "build" => build(rest),
         "test" => Ok(Task::Test {
@@ -159,7 +169,7 @@ fn kernels(rest: &[String]) -> Result<Task, Usage> {
                 let k = value()?;
                 kernels.push(Kernel::parse(&k).ok_or_else(|| {
                     Usage::Invalid(format!(
-                        "unknown kernel `{k}`: host, 6.1, 6.12, arm64 or a linux-image-* package"
+                        "unknown kernel `{k}`: host, 5.10, 6.1, 6.12, arm64 or a linux-image-* package"
                     ))
                 })?);
             }
@@ -219,7 +229,14 @@ mod tests {
 
     #[test]
     fn tasks_and_their_flags() {
-        assert_eq!(parse_str("setup"), Ok(Task::Setup));
+        assert_eq!(parse_str("setup"), Ok(Task::Setup { needs: Needs::Test }));
+        assert_eq!(
+            parse_str("setup --build"),
+            Ok(Task::Setup {
+                needs: Needs::Build
+            })
+        );
+        assert!(matches!(parse_str("setup --all"), Err(Usage::Invalid(_))));
         assert_eq!(parse_str("image"), Ok(Task::Image));
         assert!(matches!(parse_str("image --push"), Err(Usage::Invalid(_))));
         assert_eq!(
@@ -322,7 +339,7 @@ mod tests {
             })
         );
         assert!(matches!(
-            parse_str("kernels --kernel 5.10"),
+            parse_str("kernels --kernel 4.19"),
             Err(Usage::Invalid(_))
         ));
         assert!(matches!(

@@ -1,4 +1,6 @@
-//! Debian packages fetched with `apt-get download` and unpacked with `dpkg -x` into a cache, never installed.
+//! Debian packages fetched with `apt-get download` (or from Debian's archive by their pool path,
+//! for suites this machine's apt does not list) and unpacked with `dpkg -x` into a cache, never
+//! installed.
 
 use std::{
     fs,
@@ -13,8 +15,12 @@ use crate::command::{shown, step};
 /// Marks a complete unpacking (an interrupted one is redone).
 const DONE: &str = ".unpacked";
 
-/// The directory `package` is unpacked in under `cache`; downloaded only when not there yet.
-pub fn unpacked(package: &str, cache: &Path) -> Result<PathBuf> {
+/// Debian's archive, for packages fetched by pool path.
+const ARCHIVE: &str = "http://deb.debian.org/debian";
+
+/// The directory `package` is unpacked in under `cache`; downloaded only when not there yet:
+/// from `pool` (a path in Debian's archive) when given, else with `apt-get download`.
+pub fn unpacked(package: &str, pool: Option<&str>, cache: &Path) -> Result<PathBuf> {
     let dir = cache.join(package);
     if dir.join(DONE).is_file() {
         return Ok(dir);
@@ -22,7 +28,9 @@ pub fn unpacked(package: &str, cache: &Path) -> Result<PathBuf> {
     let downloads = cache.join("downloads");
     fs::create_dir_all(&downloads).with_context(|| format!("creating {}", downloads.display()))?;
     eprintln!("kernels: downloading {package}");
-    if download(package, &downloads).is_err() {
+    if let Some(pool) = pool {
+        fetch(pool, &downloads)?;
+    } else if download(package, &downloads).is_err() {
         // A fresh machine's package lists may be missing or stale.
         step(
             Command::new("apt-get").args(["update", "-q"]),
@@ -57,6 +65,29 @@ pub fn unpacked(package: &str, cache: &Path) -> Result<PathBuf> {
     fs::write(dir.join(DONE), "")?;
     fs::remove_file(&deb)?;
     Ok(dir)
+}
+
+/// `ARCHIVE/pool` into `into`, under its own file name (curl; a partial file is never left).
+fn fetch(pool: &str, into: &Path) -> Result<()> {
+    let name = pool.rsplit('/').next().unwrap_or(pool);
+    let partial = into.join(format!("{name}.partial"));
+    step(
+        Command::new("curl")
+            .args([
+                "--fail",
+                "--silent",
+                "--show-error",
+                "--location",
+                "--retry",
+                "3",
+            ])
+            .arg("--output")
+            .arg(&partial)
+            .arg(format!("{ARCHIVE}/{pool}")),
+        &format!("downloading {ARCHIVE}/{pool}"),
+    )?;
+    fs::rename(&partial, into.join(name))?;
+    Ok(())
 }
 
 fn download(package: &str, into: &Path) -> Result<()> {

@@ -36,6 +36,32 @@ pub const PROGRAMS: &[&str] = &[
     "openssl",
 ];
 
+/// The container runtimes, for the guests that run the container tests (`Runtimes::Yes`): the
+/// tests start their own containerd and dockerd (tests/src/daemons.rs) and build their images
+/// with GNU tar and sha256sum from the static busybox at /bin/busybox.
+const RUNTIME_PROGRAMS: &[&str] = &[
+    "containerd",
+    "containerd-shim-runc-v2",
+    "ctr",
+    "runc",
+    "dockerd",
+    "docker",
+    "docker-init",
+    "docker-proxy",
+    "tar",
+    "sha256sum",
+    "/bin/busybox",
+];
+
+/// Whether a guest carries the container runtimes and runs the container tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Runtimes {
+    /// The plain guest: containers:: skipped (SKIPPED).
+    No,
+    /// containerd, runc and Docker in the guest (about 200 MB more to unpack): containers:: runs.
+    Yes,
+}
+
 /// Files a program loads by name at run time (ldd cannot see them), for the programs above.
 const PROGRAM_FILES: &[(&str, &str)] = &[
     // imtcp, imudp, omfile... are dlopen()ed.
@@ -43,12 +69,19 @@ const PROGRAM_FILES: &[(&str, &str)] = &[
     ("openssl", "/usr/lib/ssl/openssl.cnf"),
 ];
 
-/// Tests the guests leave out (libtest `--skip` filters), and why.
+/// What guests without the runtimes leave out too.
+pub const SKIPPED_WITHOUT_RUNTIMES: (&str, &str) = (
+    "containers::",
+    "the container runtimes (containerd, runc, Docker: 200 MB of Go binaries) are only in the \
+     guests marked `containers`; these tests run there and on the host",
+);
+
+/// Tests every guest leaves out (libtest `--skip` filters), and why.
 pub const SKIPPED: &[(&str, &str)] = &[
     (
-        "containers::",
-        "the container runtimes (containerd, runc, Docker: 200+ MB of Go binaries, minutes to start \
-         under TCG) are not in the guest; these tests run on the host",
+        "containers::podman::",
+        "podman (with conmon and containers-common's configuration) is not in the guests; \
+         containerd, runc and Docker are; these tests run on the host",
     ),
     (
         "oom::the_task_that_allocates_is_not_always_the_one_killed",
@@ -73,6 +106,15 @@ pub const SKIPPED: &[(&str, &str)] = &[
          OpenSSL, loopback TCP/UDP) are not in the guest; these tests run on the host",
     ),
 ];
+
+/// The skip filters of a guest with or without the runtimes.
+pub fn skipped(runtimes: Runtimes) -> Vec<(&'static str, &'static str)> {
+    let mut all = SKIPPED.to_vec();
+    if runtimes == Runtimes::No {
+        all.insert(0, SKIPPED_WITHOUT_RUNTIMES);
+    }
+    all
+}
 
 const PASSWD: &str =
     "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
@@ -99,9 +141,14 @@ pub fn initramfs(
     busybox: &Path,
     out: &Path,
     test_args: &[String],
+    runtimes: Runtimes,
 ) -> Result<Written> {
-    let mut image = base(suite, busybox, test_args)?;
-    for program in PROGRAMS {
+    let mut image = base(suite, busybox, test_args, runtimes)?;
+    let runtime_programs = match runtimes {
+        Runtimes::Yes => RUNTIME_PROGRAMS,
+        Runtimes::No => &[],
+    };
+    for program in PROGRAMS.iter().chain(runtime_programs) {
         let path = if program.starts_with('/') {
             Some(PathBuf::from(program))
         } else {
@@ -127,7 +174,12 @@ pub fn initramfs(
 /// The guest's initramfs without the programs the suite runs (PROGRAMS): busybox, init and its
 /// settings, /etc, the suite's binaries at their host paths, the test crate and docs. A guest of
 /// another arch adds its own builds of the programs.
-pub fn base(suite: &Suite, busybox: &Path, test_args: &[String]) -> Result<Image> {
+pub fn base(
+    suite: &Suite,
+    busybox: &Path,
+    test_args: &[String],
+    runtimes: Runtimes,
+) -> Result<Image> {
     let mut image = Image::new();
     for dir in ["/proc", "/sys", "/dev", "/tmp", "/run", "/root", "/var/tmp"] {
         image.dir(dir);
@@ -141,7 +193,11 @@ pub fn base(suite: &Suite, busybox: &Path, test_args: &[String]) -> Result<Image
     // Ignored tests are those too rough for a real machine (a node-wide OOM): a throwaway
     // guest is where they run.
     let args: Vec<String> = std::iter::once("--include-ignored".to_string())
-        .chain(SKIPPED.iter().map(|(filter, _)| format!("--skip {filter}")))
+        .chain(
+            skipped(runtimes)
+                .iter()
+                .map(|(filter, _)| format!("--skip {filter}")),
+        )
         .chain(test_args.iter().cloned())
         .collect();
     let env = [
@@ -151,6 +207,8 @@ pub fn base(suite: &Suite, busybox: &Path, test_args: &[String]) -> Result<Image
         ("E2E_ARGS", args.join(" ").into()),
         // The verifier runs emulated here: loading the programs takes seconds, not 100s of ms.
         ("EXITWATCH_READY_TIMEOUT", "120".into()),
+        // And Go daemons start slowly: containerd takes tens of seconds under TCG.
+        ("EXITWATCH_DAEMON_TIMEOUT", "300".into()),
     ]
     .iter()
     .map(|(k, v)| format!("{k}={}\n", sh_quote(v)))

@@ -8,11 +8,15 @@
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/busybox
 export HOME=/root RUST_BACKTRACE=1
 . /etc/exitwatch-guest.env
-export EXITWATCH_BIN EXITWATCH_READY_TIMEOUT
+export EXITWATCH_BIN EXITWATCH_READY_TIMEOUT EXITWATCH_DAEMON_TIMEOUT
 
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
+# What container runtimes expect of a machine.
+mkdir -p /dev/pts /dev/shm
+mount -t devpts devpts /dev/pts
+mount -t tmpfs tmpfs /dev/shm
 # No tmpfs on /tmp or /run: the initramfs is already a writable tmpfs, and a mount there would
 # hide a workspace that lives under /tmp on the host.
 chmod 1777 /tmp /var/tmp
@@ -29,6 +33,13 @@ hostname exitwatch-guest
 
 echo
 echo "EXITWATCH-KERNEL-VERSION $(uname -r)"
+echo "EXITWATCH-ARCH $(uname -m)"
+# v2 when cgroup2 is the only cgroup filesystem the kernel offers (cgroup_no_v1=all) or mounted.
+if grep -qw cgroup /proc/mounts; then
+    echo "EXITWATCH-CGROUP hybrid"
+else
+    echo "EXITWATCH-CGROUP v2"
+fi
 echo "EXITWATCH-GUEST cpus=$(nproc) mem_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo) cgroup=$(cat /sys/fs/cgroup/cgroup.subtree_control) btf=$(test -r /sys/kernel/btf/vmlinux && echo yes || echo no)"
 
 # Smoke: exitwatch starts, attaches, and reports `/bin/kill -9` of a sleep.
@@ -65,6 +76,11 @@ smoke() {
     fi
 }
 smoke
+
+# exitwatch's own check of this kernel: every check said, and it must find the node usable.
+echo "--- exitwatch doctor"
+"$EXITWATCH_BIN" doctor
+echo "EXITWATCH-DOCTOR rc=$?"
 
 # As cargo runs it: from the test crate's directory.
 cd "$E2E_DIR"

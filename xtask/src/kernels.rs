@@ -17,19 +17,52 @@ use crate::{
     build::{build, target_dir, workspace_root, Built, Profile},
     command::{cargo, shown},
     debs,
-    guest::{self, Suite},
+    guest::{self, Runtimes, Suite},
     privilege::is_root,
     qemu::{self, Boot},
-    setup::setup,
+    setup::{setup, Needs},
     suite::Summary,
     test::e2e_on_host,
 };
 
-/// The guests: cloud flavours (fewer drivers to probe, so they boot fastest), both with BTF and
-/// the signal and oom tracepoints. Exact names, so that every run boots the same kernels.
-pub const DEBIAN_KERNELS: &[(&str, &str)] = &[
-    ("6.1", "linux-image-6.1.0-50-cloud-amd64"),
-    ("6.12", "linux-image-6.12.100+deb12-cloud-amd64"),
+/// A Debian kernel the matrix boots under QEMU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Guest {
+    /// What `--kernel` takes: `6.1`.
+    pub name: &'static str,
+    pub package: &'static str,
+    /// Where in Debian's archive the package is, for suites this machine's apt does not list
+    /// (bullseye's 5.10 on a bookworm host); None: `apt-get download`.
+    pub pool: Option<&'static str>,
+    pub runtimes: Runtimes,
+}
+
+/// The guests: cloud flavours (fewer drivers to probe, so they boot fastest), all with BTF and
+/// the signal and oom tracepoints, all booted as pure cgroup v2 machines. Exact names, so that
+/// every run boots the same kernels. 5.10 is the oldest kernel generation still common on nodes
+/// (Debian 11, Amazon Linux 2); 6.12 also runs the container tests under real containerd, runc
+/// and Docker.
+pub const GUESTS: &[Guest] = &[
+    Guest {
+        name: "5.10",
+        package: "linux-image-5.10.0-32-cloud-amd64",
+        pool: Some(
+            "pool/main/l/linux-signed-amd64/linux-image-5.10.0-32-cloud-amd64_5.10.223-1_amd64.deb",
+        ),
+        runtimes: Runtimes::No,
+    },
+    Guest {
+        name: "6.1",
+        package: "linux-image-6.1.0-50-cloud-amd64",
+        pool: None,
+        runtimes: Runtimes::No,
+    },
+    Guest {
+        name: "6.12",
+        package: "linux-image-6.12.100+deb12-cloud-amd64",
+        pool: None,
+        runtimes: Runtimes::Yes,
+    },
 ];
 const BUSYBOX: &str = "busybox-static";
 /// A TCG guest boots in seconds but runs everything 5-20 times slower than the host.
@@ -42,13 +75,15 @@ pub enum Kernel {
     /// The kernel this machine runs.
     Host,
     /// A Debian kernel package, booted under QEMU.
-    Debian(String),
+    Debian(Guest),
+    /// Any other linux-image package `apt-get download` can fetch, without the runtimes.
+    Package(String),
     /// A Debian arm64 kernel package, booted under qemu-system-aarch64 (arm64.rs).
     Arm64(String),
 }
 
 impl Kernel {
-    /// `host`, a version from DEBIAN_KERNELS (`6.1`), or a package name (`linux-image-...`).
+    /// `host`, a name from GUESTS (`6.1`), or a package name (`linux-image-...`).
     pub fn parse(s: &str) -> Option<Kernel> {
         if s == "host" {
             return Some(Kernel::Host);
@@ -56,13 +91,11 @@ impl Kernel {
         if let Some(package) = arm64::kernel(s) {
             return Some(Kernel::Arm64(package));
         }
-        if s.starts_with("linux-image-") {
-            return Some(Kernel::Debian(s.to_string()));
+        if let Some(guest) = GUESTS.iter().find(|g| g.name == s || g.package == s) {
+            return Some(Kernel::Debian(*guest));
         }
-        DEBIAN_KERNELS
-            .iter()
-            .find(|(version, _)| *version == s)
-            .map(|(_, package)| Kernel::Debian(package.to_string()))
+        s.starts_with("linux-image-")
+            .then(|| Kernel::Package(s.to_string()))
     }
 
     /// The default matrix: the host, then every Debian kernel, arm64 last.
@@ -75,10 +108,17 @@ impl Kernel {
 
     /// Every Debian kernel, without the host (for a caller that ran the host suite already).
     pub fn guests() -> Vec<Kernel> {
-        DEBIAN_KERNELS
-            .iter()
-            .map(|(_, p)| Kernel::Debian(p.to_string()))
-            .collect()
+        GUESTS.iter().map(|g| Kernel::Debian(*g)).collect()
+    }
+
+    /// The guest's package, where in the archive it is, and its runtimes; None for the host.
+    fn guest(&self) -> Option<(&str, Option<&'static str>, Runtimes)> {
+        match self {
+            // arm64: arm64::row.
+            Kernel::Host | Kernel::Arm64(_) => None,
+            Kernel::Debian(g) => Some((g.package, g.pool, g.runtimes)),
+            Kernel::Package(p) => Some((p, None, Runtimes::No)),
+        }
     }
 }
 
@@ -95,7 +135,9 @@ pub struct Verdict {
     /// `uname -r`.
     pub kernel: String,
     /// `uname -m`.
-    pub arch: Arch,
+    pub arch: String,
+    /// `v2`, `hybrid` or `v1`.
+    pub cgroup: String,
     pub passed: bool,
     /// What happened, e.g. `12 tests, 71 s: boot 6 s, suite 60 s`.
     pub detail: String,
@@ -106,10 +148,8 @@ impl std::fmt::Display for Verdict {
         let verdict = if self.passed { "PASS" } else { "FAIL" };
         write!(
             f,
-            "kernel {} {}: {verdict} ({})",
-            self.kernel,
-            self.arch.name(),
-            self.detail
+            "kernel {} {} cgroup-{}: {verdict} ({})",
+            self.kernel, self.arch, self.cgroup, self.detail
         )
     }
 }
@@ -128,7 +168,7 @@ pub fn kernels(chosen: Vec<Kernel>, options: Options) -> Result<()> {
         );
     }
     let started = Instant::now();
-    setup()?;
+    setup(Needs::Test)?;
     let built = build(Profile::Release)?;
     let verdicts = run_all(&built, &chosen, &options)?;
     eprintln!(
@@ -153,21 +193,29 @@ pub fn kernels(chosen: Vec<Kernel>, options: Options) -> Result<()> {
 pub fn run_all(built: &Built, kernels: &[Kernel], options: &Options) -> Result<Vec<Verdict>> {
     let cache = target_dir().join("kernels");
     fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
-    let guests = kernels.iter().any(|k| matches!(k, Kernel::Debian(_)));
-    let initramfs = if guests {
-        Some(guest_initramfs(built, &cache, &options.test_args)?)
-    } else {
-        None
-    };
+    // One initramfs per kind of guest, made when the first guest of that kind boots.
+    let mut initramfs: Vec<(Runtimes, PathBuf)> = Vec::new();
+    let mut suite = None;
     let mut verdicts = Vec::new();
     for kernel in kernels {
-        let verdict = match (kernel, &initramfs) {
-            (Kernel::Host, _) => on_host(built, &options.test_args)?,
-            (Kernel::Debian(package), Some(initramfs)) => {
-                in_guest(package, initramfs, &cache, options)?
-            }
-            (Kernel::Debian(_), None) => unreachable!("an initramfs is made when there are guests"),
+        let verdict = match (kernel, kernel.guest()) {
             (Kernel::Arm64(package), _) => arm64::row(built, package, &cache, options)?,
+            (_, None) => on_host(built, &options.test_args)?,
+            (_, Some((package, pool, runtimes))) => {
+                let image = match initramfs.iter().find(|(r, _)| *r == runtimes) {
+                    Some((_, image)) => image.clone(),
+                    None => {
+                        if suite.is_none() {
+                            suite = Some(e2e_suite(built, None)?);
+                        }
+                        let suite = suite.as_ref().expect("built above");
+                        let image = guest_initramfs(suite, &cache, &options.test_args, runtimes)?;
+                        initramfs.push((runtimes, image.clone()));
+                        image
+                    }
+                };
+                in_guest((package, pool, runtimes), &image, &cache, options)?
+            }
         };
         eprintln!("{verdict}");
         verdicts.push(verdict);
@@ -179,6 +227,7 @@ fn on_host(built: &Built, test_args: &[String]) -> Result<Verdict> {
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "(unknown)".into());
+    let cgroup = cgroup_mode(&fs::read_to_string("/proc/mounts").unwrap_or_default());
     eprintln!("kernels: the end-to-end tests on this machine's kernel, {kernel}");
     let started = Instant::now();
     let run = e2e_on_host(built, test_args)?;
@@ -198,26 +247,59 @@ fn on_host(built: &Built, test_args: &[String]) -> Result<Verdict> {
     };
     Ok(Verdict {
         kernel,
-        arch: Arch::host(),
+        arch: std::env::consts::ARCH.to_string(),
+        cgroup: cgroup.to_string(),
         passed: run.passed,
         detail,
     })
 }
 
-fn in_guest(package: &str, initramfs: &Path, cache: &Path, options: &Options) -> Result<Verdict> {
-    let unpacked = debs::unpacked(package, cache)?;
-    let (release, vmlinuz) = vmlinuz(&unpacked)?;
-    boot_verdict(&release, &vmlinuz, initramfs, cache, options, Arch::host())
+/// The cgroup layout /proc/mounts shows: `v2` (cgroup2 at /sys/fs/cgroup, no v1 hierarchy),
+/// `hybrid` (v1 controllers and a cgroup2 beside them), `v1`.
+fn cgroup_mode(mounts: &str) -> &'static str {
+    let types: Vec<(&str, &str)> = mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.nth(1)?, f.next()?))
+        })
+        .collect();
+    let v1 = types.iter().any(|(_, t)| *t == "cgroup");
+    let v2 = types.iter().any(|(_, t)| *t == "cgroup2");
+    match (v1, v2) {
+        (false, true) => "v2",
+        (true, true) => "hybrid",
+        _ => "v1",
+    }
 }
 
-/// Boots `vmlinuz` with `initramfs` on a QEMU machine of `arch` and judges the console.
+fn in_guest(
+    (package, pool, runtimes): (&str, Option<&str>, Runtimes),
+    initramfs: &Path,
+    cache: &Path,
+    options: &Options,
+) -> Result<Verdict> {
+    let unpacked = debs::unpacked(package, pool, cache)?;
+    let (release, vmlinuz) = vmlinuz(&unpacked)?;
+    boot_verdict(
+        &release,
+        &vmlinuz,
+        initramfs,
+        cache,
+        options,
+        (Arch::host(), runtimes),
+    )
+}
+
+/// Boots `vmlinuz` with `initramfs` on a QEMU machine of `arch` and judges the console;
+/// `runtimes`: whether the initramfs has the container runtimes (it needs more memory).
 pub fn boot_verdict(
     release: &str,
     vmlinuz: &Path,
     initramfs: &Path,
     cache: &Path,
     options: &Options,
-    arch: Arch,
+    (arch, runtimes): (Arch, Runtimes),
 ) -> Result<Verdict> {
     let log = cache.join(format!("{release}.log"));
     eprintln!(
@@ -232,6 +314,11 @@ pub fn boot_verdict(
         log: &log,
         timeout: options.timeout,
         verbose: options.verbose,
+        // The runtimes' initramfs unpacks to about 250 MB, and containerd and dockerd run.
+        memory_mib: match runtimes {
+            Runtimes::No => 1024,
+            Runtimes::Yes => 2048,
+        },
     })?;
     let passed = console.passed();
     let s = &console.suite;
@@ -257,6 +344,11 @@ pub fn boot_verdict(
     if console.smoke == Some(false) {
         what.push_str("; smoke run FAILED: exitwatch did not report `kill -9`");
     }
+    if let Some(rc) = console.doctor.filter(|rc| *rc != 0) {
+        what.push_str(&format!(
+            "; `exitwatch doctor` exited {rc}: it found this kernel unusable (console has its checks)"
+        ));
+    }
     let boot = match console.boot {
         Some(d) => format!("boot {} s", d.as_secs()),
         None => "init never ran".into(),
@@ -279,24 +371,29 @@ pub fn boot_verdict(
     };
     Ok(Verdict {
         kernel,
-        arch,
+        arch: console
+            .arch
+            .clone()
+            .unwrap_or_else(|| arch.name().to_string()),
+        cgroup: console.cgroup.clone().unwrap_or_else(|| "(unknown)".into()),
         passed,
         detail,
     })
 }
 
-/// `29 tests`, with what did not run: `29 tests (1 ignored, 10 skipped)`.
+/// `29 tests (10 skipped), 14 container tests run`: what ran, what did not (skipped by the
+/// guest's filters, and ignored when not asked for), and how many of those that ran were the
+/// container tests under real runtimes.
 fn counts(s: &Summary) -> String {
-    let mut text = format!("{} tests", s.ran());
-    let left_out: Vec<String> = [(s.ignored, "ignored"), (s.filtered, "skipped")]
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
-    if !left_out.is_empty() {
-        text.push_str(&format!(" ({})", left_out.join(", ")));
+    let mut left_out = format!("{} skipped", s.filtered);
+    if s.ignored > 0 {
+        left_out.push_str(&format!(", {} ignored", s.ignored));
     }
-    text
+    format!(
+        "{} tests ({left_out}), {} container tests run",
+        s.ran(),
+        s.containers
+    )
 }
 
 /// The first few failed tests, for a one-line verdict (the console has them all).
@@ -330,17 +427,24 @@ pub fn vmlinuz(unpacked: &Path) -> Result<(String, PathBuf)> {
     )
 }
 
-/// Builds the e2e suite (no run) and packs it, exitwatch and their tools into one initramfs that
-/// every guest boots.
-fn guest_initramfs(built: &Built, cache: &Path, test_args: &[String]) -> Result<PathBuf> {
-    let suite = e2e_suite(built, None)?;
-    let busybox = debs::unpacked(BUSYBOX, cache)?.join("bin/busybox");
-    for (filter, why) in guest::SKIPPED {
-        eprintln!("kernels: guests skip {filter}: {why}");
+/// Packs the e2e suite, exitwatch and their tools (and the container runtimes, for guests that
+/// run the container tests) into one initramfs that every guest of that kind boots.
+fn guest_initramfs(
+    suite: &Suite,
+    cache: &Path,
+    test_args: &[String],
+    runtimes: Runtimes,
+) -> Result<PathBuf> {
+    let busybox = debs::unpacked(BUSYBOX, None, cache)?.join("bin/busybox");
+    for (filter, why) in guest::skipped(runtimes) {
+        eprintln!("kernels: guests ({runtimes:?} runtimes) skip {filter}: {why}");
     }
-    let out = cache.join("initramfs.cpio.gz");
+    let out = cache.join(match runtimes {
+        Runtimes::No => "initramfs.cpio.gz",
+        Runtimes::Yes => "initramfs-runtimes.cpio.gz",
+    });
     let started = Instant::now();
-    let written = guest::initramfs(&suite, &busybox, &out, test_args)?;
+    let written = guest::initramfs(suite, &busybox, &out, test_args, runtimes)?;
     eprintln!(
         "kernels: initramfs {} ({} entries, {:.1} MiB unpacked, {:.1} MiB gzip'd, {:.1} s)",
         out.display(),
@@ -430,19 +534,54 @@ mod tests {
     #[test]
     fn kernels_are_named_by_version_package_or_host() {
         assert_eq!(Kernel::parse("host"), Some(Kernel::Host));
+        let six_one = Kernel::parse("6.1").unwrap();
         assert_eq!(
-            Kernel::parse("6.1"),
-            Some(Kernel::Debian("linux-image-6.1.0-50-cloud-amd64".into()))
+            six_one.guest().map(|(package, _, _)| package),
+            Some("linux-image-6.1.0-50-cloud-amd64")
+        );
+        assert_eq!(
+            Kernel::parse("linux-image-6.1.0-50-cloud-amd64"),
+            Some(six_one)
         );
         assert_eq!(
             Kernel::parse("linux-image-6.1.0-56-amd64"),
-            Some(Kernel::Debian("linux-image-6.1.0-56-amd64".into()))
+            Some(Kernel::Package("linux-image-6.1.0-56-amd64".into()))
         );
         assert_eq!(Kernel::parse("6.6"), None);
         assert_eq!(
             Kernel::parse("arm64"),
             Some(Kernel::Arm64("linux-image-6.1.0-50-cloud-arm64".into()))
         );
-        assert_eq!(Kernel::all().len(), 1 + DEBIAN_KERNELS.len() + 1);
+        assert_eq!(Kernel::all().len(), 1 + GUESTS.len() + 1);
+        assert!(
+            GUESTS.iter().any(|g| g.runtimes == Runtimes::Yes),
+            "one guest runs the container tests"
+        );
+    }
+
+    #[test]
+    fn cgroup_layouts_from_mounts() {
+        let v2 = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\n";
+        let hybrid = "tmpfs /sys/fs/cgroup tmpfs ro 0 0\n\
+                      cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n\
+                      cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n";
+        assert_eq!(cgroup_mode(v2), "v2");
+        assert_eq!(cgroup_mode(hybrid), "hybrid");
+        assert_eq!(
+            cgroup_mode("cgroup /sys/fs/cgroup/cpu cgroup rw 0 0\n"),
+            "v1"
+        );
+    }
+
+    #[test]
+    fn counts_say_what_ran_and_what_did_not() {
+        let s = Summary {
+            passed: 57,
+            filtered: 3,
+            containers: 14,
+            finished: true,
+            ..Summary::default()
+        };
+        assert_eq!(counts(&s), "57 tests (3 skipped), 14 container tests run");
     }
 }

@@ -42,13 +42,14 @@ fn main() -> ExitCode {
     };
     command::put_cargo_bin_on_path();
     let outcome = match task {
-        Task::Setup => setup::setup(),
+        Task::Setup { needs } => setup::setup(needs),
         Task::Image => image::image().map(|image| println!("{}", image.archive.display())),
-        Task::Build { profile, target } => match target {
-            None => build::build(profile),
-            Some(arch) => build::build_for(arch, profile),
-        }
-        .map(|built| println!("{}", built.binary.display())),
+        Task::Build { profile, target } => setup::setup(setup::Needs::Build)
+            .and_then(|()| match target {
+                None => build::build(profile),
+                Some(arch) => build::build_for(arch, profile),
+            })
+            .map(|built| println!("{}", built.binary.display())),
         Task::Run { profile, args } => run::run(profile, &args),
         Task::Test { unit_only } => test::test(unit_only),
         Task::Bench { short } => bench::bench(short),

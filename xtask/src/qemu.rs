@@ -58,6 +58,8 @@ pub struct Boot<'a> {
     pub timeout: Duration,
     /// Echo every console line (else only test progress and the smoke verdict).
     pub verbose: bool,
+    /// Guest memory: the initramfs is unpacked into it.
+    pub memory_mib: u32,
 }
 
 /// What the guest said, read from its console.
@@ -65,7 +67,13 @@ pub struct Boot<'a> {
 pub struct Console {
     /// `uname -r` inside the guest.
     pub version: Option<String>,
+    /// `uname -m` inside the guest.
+    pub arch: Option<String>,
+    /// The guest's cgroup layout: `v2` or `hybrid`.
+    pub cgroup: Option<String>,
     pub smoke: Option<bool>,
+    /// `exitwatch doctor`'s exit status (0: the node can run exitwatch).
+    pub doctor: Option<i32>,
     /// The e2e binary's exit status.
     pub rc: Option<i32>,
     pub suite: Summary,
@@ -87,8 +95,14 @@ impl Console {
         if let Some(v) = line.strip_prefix("EXITWATCH-KERNEL-VERSION ") {
             self.version = Some(v.to_string());
             self.boot = Some(since_start);
+        } else if let Some(v) = line.strip_prefix("EXITWATCH-ARCH ") {
+            self.arch = Some(v.to_string());
+        } else if let Some(v) = line.strip_prefix("EXITWATCH-CGROUP ") {
+            self.cgroup = Some(v.to_string());
         } else if let Some(v) = line.strip_prefix("EXITWATCH-SMOKE ") {
             self.smoke = Some(v == "PASS");
+        } else if let Some(v) = line.strip_prefix("EXITWATCH-DOCTOR rc=") {
+            self.doctor = v.parse().ok();
         } else if let Some(v) = line.strip_prefix("EXITWATCH-KERNEL-RESULT rc=") {
             self.rc = v.parse().ok();
         } else if let Some(v) = line.strip_prefix("EXITWATCH-SUITE-SECONDS ") {
@@ -113,6 +127,7 @@ impl Console {
     pub fn passed(&self) -> bool {
         !self.timed_out
             && self.smoke == Some(true)
+            && self.doctor == Some(0)
             && self.rc == Some(0)
             && self.suite.finished
             && self.suite.failed == 0
@@ -135,6 +150,7 @@ fn interesting(line: &str) -> bool {
     line.starts_with("test ")
         || line.starts_with("EXITWATCH-SMOKE")
         || line.starts_with("EXITWATCH-WARNING")
+        || line.starts_with("EXITWATCH-DOCTOR")
 }
 
 /// Boots the guest and waits for it to power off, at most `timeout`.
@@ -144,7 +160,8 @@ pub fn boot(b: &Boot) -> Result<Console> {
     let mut cmd = Command::new(m.qemu);
     // TCG, never KVM: /dev/kvm exists on these machines but hangs.
     cmd.args(m.args)
-        .args(["-accel", "tcg", "-m", "1024", "-smp", "2"])
+        .args(["-accel", "tcg", "-smp", "2"])
+        .args(["-m", &b.memory_mib.to_string()])
         .args(["-nographic", "-no-reboot"])
         .arg("-kernel")
         .arg(b.kernel)
@@ -152,8 +169,12 @@ pub fn boot(b: &Boot) -> Result<Console> {
         .arg(b.initramfs)
         // loglevel=3: kernel errors (an OOM report) would cut into the test output; the guest
         // dumps dmesg when something failed. panic=-1 + -no-reboot: a panic ends QEMU.
+        // cgroup_no_v1=all: a pure cgroup v2 machine, as production nodes are.
         .arg("-append")
-        .arg(format!("console={} panic=-1 loglevel=3", m.console))
+        .arg(format!(
+            "console={} panic=-1 loglevel=3 cgroup_no_v1=all",
+            m.console
+        ))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -234,7 +255,10 @@ mod tests {
         for line in [
             "[    0.000000] Linux version 6.1.0-50-cloud-amd64\r\n",
             "Probing EDD (edd=off to disable)... ok\x1b[2JEXITWATCH-KERNEL-VERSION 6.1.0-50-cloud-amd64\r\n",
+            "EXITWATCH-ARCH x86_64\r\n",
+            "EXITWATCH-CGROUP v2\r\n",
             "EXITWATCH-SMOKE PASS\r\n",
+            "EXITWATCH-DOCTOR rc=0\r\n",
             "test a ... ok\r\n",
             "test b ... FAILED\r\n",
             "test result: FAILED. 1 passed; 1 failed; 0 ignored; 0 measured; 0 filtered out; finished in 50.1s\r\n",
@@ -248,7 +272,10 @@ mod tests {
         }
         assert_eq!(c.version.as_deref(), Some("6.1.0-50-cloud-amd64"));
         assert_eq!(c.boot, Some(t));
+        assert_eq!(c.arch.as_deref(), Some("x86_64"));
+        assert_eq!(c.cgroup.as_deref(), Some("v2"));
         assert_eq!(c.smoke, Some(true));
+        assert_eq!(c.doctor, Some(0));
         assert_eq!(c.rc, Some(101));
         assert_eq!(c.suite_seconds, Some(51));
         assert_eq!((c.suite.passed, c.suite.failed), (1, 1));

@@ -8,11 +8,11 @@ use crate::{
     build::{build, Profile},
     command::{on_path, shown},
     privilege::is_root,
-    setup::setup,
+    setup::{setup, Needs},
 };
 
 pub fn run(profile: Profile, args: &[String]) -> Result<()> {
-    setup()?;
+    setup(Needs::Build)?;
     let binary = build(profile)?.binary;
     let mut cmd = if is_root()? {
         Command::new(&binary)

@@ -10,15 +10,32 @@ use crate::{
     privilege::is_root,
 };
 
-/// LLVM for bpf-linker (it links against libLLVM 22, the LLVM of the nightly that emits the bitcode),
-/// the programs the privileged tests drive, and QEMU for the kernel matrix (`kernels`).
-const DEBIAN_PACKAGES: &[&str] = &[
-    "llvm-22-dev",
-    "libpolly-22-dev",
+/// What a command needs installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// Building exitwatch (`build`, `run`): LLVM for bpf-linker, bpf-linker, rust-src. Nothing
+    /// else is installed or changed on the machine.
+    Build,
+    /// Building and every test (`test`, `kernels`, `bench`, `image`, `setup`): the runtimes,
+    /// QEMU and peers the tests drive too.
+    Test,
+}
+
+/// LLVM for bpf-linker (it links against libLLVM 22, the LLVM of the nightly that emits the
+/// bitcode): all that building needs from Debian.
+const BUILD_PACKAGES: &[&str] = &["llvm-22-dev", "libpolly-22-dev"];
+
+/// What only the tests drive: the programs of the privileged tests, QEMU for the kernel matrix
+/// (`kernels`), and the real runtimes and receivers. Installed, never configured: the tests
+/// start their own containerd and dockerd with their own config files, sockets and state
+/// (tests/src/daemons.rs), so nothing here touches /etc/containerd or /etc/docker.
+const TEST_PACKAGES: &[&str] = &[
     "bpftool",
     "procps",
     "util-linux",
     "qemu-system-x86",
+    // Kernels from suites apt does not list (5.10) are fetched from the archive by URL.
+    "curl",
     // The deployment: buildah builds the image without a daemon; containerd, runc and a static
     // busybox run it and its victims (tests/deploy), and the container tests' containers, pods
     // (containerd's CRI plugin) and Docker containers (tests/e2e/containers.rs).
@@ -27,6 +44,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "runc",
     "busybox-static",
     "docker.io",
+    // podman's containers for the container tests: a third runtime's cgroup paths and API.
+    "podman",
     // A real syslog receiver, and OpenSSL's s_server as a TLS peer, for the SIEM output tests
     // (tests/e2e/siem).
     "rsyslog",
@@ -36,9 +55,12 @@ const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const BPF_LINKER_VERSION: &str = "0.13.0";
 const NIGHTLY: &str = "nightly";
 
-pub fn setup() -> Result<()> {
+pub fn setup(needs: Needs) -> Result<()> {
     let started = Instant::now();
-    let wanted = DEBIAN_PACKAGES.to_vec();
+    let mut wanted = BUILD_PACKAGES.to_vec();
+    if needs == Needs::Test {
+        wanted.extend(TEST_PACKAGES);
+    }
     let missing = apt::missing(&wanted)?;
     let root = is_root()?;
     for package in &wanted {
@@ -55,8 +77,9 @@ pub fn setup() -> Result<()> {
         }
         apt::install(&missing)?;
     }
-    containerd_config(root)?;
-    crate::deploy::kubernetes_validate()?;
+    if needs == Needs::Test {
+        crate::deploy::kubernetes_validate()?;
+    }
     rust_src()?;
     bpf_linker()?;
     eprintln!("setup: done ({:.1} s)", started.elapsed().as_secs_f64());
@@ -67,53 +90,6 @@ pub fn setup() -> Result<()> {
 /// (`missing` when it cannot, for lack of root).
 fn item(present: bool, what: &str) {
     eprintln!("{:<11} {what}", if present { "ok" } else { "installing" });
-}
-
-/// containerd's config for this machine: its CRI plugin must not try to lower a pod
-/// sandbox's oom_score_adj (-998), which needs CAP_SYS_RESOURCE; root on these machines lacks it
-/// and every RunPodSandbox would fail. Written only when there is no config yet.
-fn containerd_config(root: bool) -> Result<()> {
-    const PATH: &str = "/etc/containerd/config.toml";
-    const SECTION: &str = "[plugins.\"io.containerd.grpc.v1.cri\"]";
-    const KEY: &str = "restrict_oom_score_adj = true";
-    let text = std::fs::read_to_string(PATH).unwrap_or_default();
-    if text.contains(KEY) {
-        item(true, "containerd config (restrict_oom_score_adj)");
-        return Ok(());
-    }
-    if !root {
-        eprintln!("{:<11} {KEY} in {PATH} (needs root)", "missing");
-        return Ok(());
-    }
-    item(false, "containerd config (restrict_oom_score_adj)");
-    // Debian ships a config with the CRI section: add the key under its header; else write one.
-    let updated = match text.lines().position(|l| l.trim() == SECTION) {
-        Some(at) => {
-            let indent = text
-                .lines()
-                .nth(at)
-                .map_or(0, |l| l.len() - l.trim_start().len())
-                + 2;
-            let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-            lines.insert(at + 1, format!("{:indent$}{KEY}", ""));
-            lines.join("\n") + "\n"
-        }
-        None if text.trim().is_empty() => format!("version = 2\n\n{SECTION}\n  {KEY}\n"),
-        None => format!("{text}\n{SECTION}\n  {KEY}\n"),
-    };
-    std::fs::create_dir_all("/etc/containerd").context("creating /etc/containerd")?;
-    std::fs::write(PATH, updated).with_context(|| format!("writing {PATH}"))?;
-    if Command::new("pgrep")
-        .args(["-x", "containerd"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        eprintln!(
-            "{:<11} containerd is running with its old config: restart it to apply",
-            "note"
-        );
-    }
-    Ok(())
 }
 
 fn rust_src() -> Result<()> {

@@ -10,6 +10,8 @@ pub struct Summary {
     pub filtered: u32,
     /// Names of the tests reported `FAILED`.
     pub failures: Vec<String>,
+    /// Tests under `containers::` that ran (passed or failed): the real-runtime ones.
+    pub containers: u32,
     /// Whether a `test result:` line was seen (a run that crashed or hung has none).
     pub finished: bool,
 }
@@ -38,11 +40,21 @@ impl Summary {
                     _ => {}
                 }
             }
-        } else if let Some(name) = line
-            .strip_prefix("test ")
-            .and_then(|l| l.strip_suffix(" ... FAILED"))
-        {
-            self.failures.push(name.to_string());
+        } else if let Some(test) = line.strip_prefix("test ") {
+            let (name, failed) = match (
+                test.strip_suffix(" ... FAILED"),
+                test.strip_suffix(" ... ok"),
+            ) {
+                (Some(name), _) => (name, true),
+                (None, Some(name)) => (name, false),
+                (None, None) => return,
+            };
+            if name.starts_with("containers::") {
+                self.containers += 1;
+            }
+            if failed {
+                self.failures.push(name.to_string());
+            }
         }
     }
 
@@ -64,6 +76,7 @@ mod tests {
             "test sender::kill_via_shells ... ok\r",
             "test oom::cgroup_v2_kill ... FAILED\r",
             "test filter::all ... ignored",
+            "test containers::docker::kill ... ok",
             "test result: FAILED. 1 passed; 1 failed; 1 ignored; 0 measured; 10 filtered out; finished in 9.81s\r",
         ] {
             s.feed(line);
@@ -76,6 +89,7 @@ mod tests {
                 ignored: 1,
                 filtered: 10,
                 failures: vec!["oom::cgroup_v2_kill".into()],
+                containers: 1,
                 finished: true,
             }
         );

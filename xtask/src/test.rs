@@ -14,7 +14,7 @@ use crate::{
     command::{cargo, shown, step},
     deploy,
     privilege::is_root,
-    setup::setup,
+    setup::{setup, Needs},
     suite::Summary,
 };
 
@@ -42,7 +42,7 @@ pub fn test(unit_only: bool) -> Result<()> {
             or `cargo xtask test --unit` for the unit tests alone");
     }
     let started = Instant::now();
-    setup()?;
+    setup(Needs::Test)?;
     let unit = outcome(unit_tests());
     let (build, e2e, deploy) = if unit_only {
         (Outcome::NotRun, Outcome::NotRun, Outcome::NotRun)

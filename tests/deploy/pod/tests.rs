@@ -7,6 +7,7 @@ fn host() -> Host {
         pid_ns: "/proc/7/ns/pid".into(),
         node_name: "node-a".into(),
         volumes_dir: std::env::temp_dir().join("exitwatch-pod-rs-test"),
+        moved: vec![],
     }
 }
 

@@ -35,7 +35,11 @@ pub fn mounts(
             .find(|v| v["name"] == name)
             .ok_or_else(|| format!("volumeMount {name} names no volume"))?;
         let src = if let Some(path) = v["hostPath"]["path"].as_str() {
-            host_path(path, v["hostPath"]["type"].as_str().unwrap_or(""), created)?
+            host_path(
+                host.path(path),
+                v["hostPath"]["type"].as_str().unwrap_or(""),
+                created,
+            )?
         } else if let Some(cm) = v["configMap"]["name"].as_str() {
             config_map_dir(cm, config_maps, &host.volumes_dir.join(name))?
         } else {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::daemons::{containerd, cri, docker};
+use super::daemons::{containerd, cri, docker, podman};
 use super::*;
 
 /// The host pid of a containerd task's PID 1 (`ctr task ls`), once it runs.
@@ -159,6 +159,51 @@ impl DockerContainer {
 impl Drop for DockerContainer {
     fn drop(&mut self) {
         let _ = exec(docker_cmd().args(["rm", "-f", &self.name]), COMMAND_TIMEOUT);
+    }
+}
+
+/// A `podman run -d --network none` container of `localhost/bbox:podman`, removed on drop.
+pub struct PodmanContainer {
+    pub name: String,
+    pub id: String,
+}
+
+impl PodmanContainer {
+    /// `podman run -d --network none --name NAME bbox COMMAND...`. Open files limited to what
+    /// root has here: podman's default (1048576) needs CAP_SYS_RESOURCE, which root on these
+    /// machines lacks ("error setting rlimit type 7").
+    pub fn run(name: &str, command: &[&str]) -> PodmanContainer {
+        podman();
+        let out = must(
+            podman_cmd()
+                .args(["run", "-d", "--network", "none", "--name", name])
+                .args(["--ulimit", "nofile=1024:1024"])
+                .arg(PODMAN_IMAGE)
+                .args(command),
+        );
+        let c = PodmanContainer {
+            name: name.to_owned(),
+            id: out.trim().to_owned(),
+        };
+        assert_eq!(c.id.len(), 64, "podman run printed {out:?}");
+        c
+    }
+
+    pub fn pid(&self) -> u32 {
+        let out = must(podman_cmd().args(["inspect", "-f", "{{.State.Pid}}", &self.name]));
+        out.trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("podman inspect said {out:?}"))
+    }
+
+    pub fn podman(&self, verb: &[&str]) -> String {
+        must(podman_cmd().args(verb).arg(&self.name))
+    }
+}
+
+impl Drop for PodmanContainer {
+    fn drop(&mut self) {
+        let _ = exec(podman_cmd().args(["rm", "-f", &self.name]), COMMAND_TIMEOUT);
     }
 }
 
