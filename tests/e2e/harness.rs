@@ -30,7 +30,7 @@ pub fn exitwatch_bin() -> PathBuf {
         Some(p) => PathBuf::from(p),
         None => panic!(
             "EXITWATCH_BIN is not set: build exitwatch (`cargo xtask build`) and run \
-             `EXITWATCH_BIN=$PWD/target/release/exitwatch cargo test -p exitwatch-tests --test e2e -- --test-threads=1` as root"
+             `EXITWATCH_BIN=$PWD/target/x86_64-unknown-linux-gnu/release/exitwatch cargo test -p exitwatch-tests --test e2e -- --test-threads=1` as root"
         ),
     }
 }

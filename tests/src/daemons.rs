@@ -147,6 +147,8 @@ pub fn ensure_dockerd() -> Result<(), String> {
     }
     // An empty config file of its own: /etc/docker/daemon.json is the machine's.
     let config = write(Path::new(STATE_DIR).join("docker.json"), "{}\n")?;
+    let dir = Path::new(DOCKER_SOCK).parent().expect("a directory");
+    std::fs::create_dir_all(dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
     // No bridge and no iptables: these machines have no CNI and the tests use --network none.
     let mut cmd = Command::new("dockerd");
     cmd.arg("--config-file")
@@ -178,6 +180,16 @@ fn start(name: &str, cmd: &mut Command, answers: impl Fn() -> bool) -> Result<()
             .open(&p)
             .map_err(|e| format!("{}: {e}", p.display()))
     })?;
+    // The daemon outlives this test binary: it must not keep what it would inherit beyond
+    // stdio (cargo's jobserver and output pipes, a caller's lock file), or those stay open for
+    // as long as it runs.
+    // SAFETY: close_range is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            Ok(())
+        });
+    }
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)

@@ -57,14 +57,13 @@ pub fn build_for(arch: Arch, profile: Profile) -> Result<Built> {
     Ok(Built { object, binary })
 }
 
-/// Both builds; the toolchain must be there (`setup`). `profile` is the userspace one: the
+/// Both builds for this machine's arch, exitwatch static (it starts on any Linux userspace, old
+/// glibc or none); the toolchain must be there (`setup`). `profile` is the userspace one: the
 /// eBPF object is always optimized, because core and compiler_builtins built at the dev profile
 /// end functions in calls to the panic handler, which the verifier rejects ("last insn is not
 /// an exit or jmp").
 pub fn build(profile: Profile) -> Result<Built> {
-    let object = ebpf_object()?;
-    let binary = userspace(profile, &object)?;
-    Ok(Built { object, binary })
+    build_for(Arch::host(), profile)
 }
 
 pub fn ebpf_object() -> Result<PathBuf> {
@@ -109,19 +108,6 @@ pub fn ebpf_object() -> Result<PathBuf> {
         );
     }
     Ok(object)
-}
-
-fn userspace(profile: Profile, object: &Path) -> Result<PathBuf> {
-    eprintln!("build: exitwatch ({})", profile.dir());
-    step(
-        cargo()
-            .args(["build", "--package", "exitwatch"])
-            .args(profile.flags())
-            .env("EXITWATCH_BPF_OBJECT", object)
-            .current_dir(workspace_root()),
-        "building exitwatch",
-    )?;
-    Ok(target_dir().join(profile.dir()).join(BINARY))
 }
 
 /// exitwatch linked statically against glibc (`+crt-static`) for `arch`: it runs FROM scratch and

@@ -35,7 +35,8 @@ echo
 echo "EXITWATCH-KERNEL-VERSION $(uname -r)"
 echo "EXITWATCH-ARCH $(uname -m)"
 # v2 when cgroup2 is the only cgroup filesystem the kernel offers (cgroup_no_v1=all) or mounted.
-if grep -qw cgroup /proc/mounts; then
+# (The filesystem type, third field: the mount point /sys/fs/cgroup holds the word too.)
+if awk '$3 == "cgroup" { found = 1 } END { exit !found }' /proc/mounts; then
     echo "EXITWATCH-CGROUP hybrid"
 else
     echo "EXITWATCH-CGROUP v2"

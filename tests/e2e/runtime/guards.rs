@@ -169,15 +169,28 @@ pub struct PodmanContainer {
 }
 
 impl PodmanContainer {
-    /// `podman run -d --network none --name NAME bbox COMMAND...`. Open files limited to what
-    /// root has here: podman's default (1048576) needs CAP_SYS_RESOURCE, which root on these
+    /// `podman run -d --network none --name NAME bbox COMMAND...`, with small open files and
+    /// processes limits: podman's defaults (1048576) need CAP_SYS_RESOURCE, which root on these
     /// machines lacks ("error setting rlimit type 7").
     pub fn run(name: &str, command: &[&str]) -> PodmanContainer {
         podman();
+        // Lower than any hard limit root has (lowering needs no capability), as runc applies
+        // them from inside the container's namespaces.
+        let limit = |resource, flag: &str, wanted: libc::rlim_t| {
+            let mut l = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit fills the struct it is given.
+            assert_eq!(unsafe { libc::getrlimit(resource, &mut l) }, 0, "getrlimit");
+            let n = wanted.min(l.rlim_cur).min(l.rlim_max);
+            format!("{flag}={n}:{n}")
+        };
         let out = must(
             podman_cmd()
                 .args(["run", "-d", "--network", "none", "--name", name])
-                .args(["--ulimit", "nofile=1024:1024"])
+                .args(["--ulimit", &limit(libc::RLIMIT_NOFILE, "nofile", 1024)])
+                .args(["--ulimit", &limit(libc::RLIMIT_NPROC, "nproc", 4096)])
                 .arg(PODMAN_IMAGE)
                 .args(command),
         );
