@@ -38,6 +38,20 @@ const CONTAINERD_CONFIG: &str = r#"version = 2
     path = "/var/lib/exitwatch-tests/containerd-opt"
 "#;
 
+/// The snapshotter the tests' containerd unpacks images with: overlayfs where the kernel has it,
+/// else `native` (plain copies), e.g. in a test guest without the overlay module.
+pub fn snapshotter() -> &'static str {
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if filesystems
+        .lines()
+        .any(|l| l.split_whitespace().last() == Some("overlay"))
+    {
+        "overlayfs"
+    } else {
+        "native"
+    }
+}
+
 /// How long a daemon may take to answer after it was started (minutes under TCG).
 fn daemon_timeout() -> Duration {
     let secs = std::env::var("EXITWATCH_DAEMON_TIMEOUT")
@@ -119,10 +133,11 @@ pub fn ensure_containerd() -> Result<(), String> {
     if answers() {
         return Ok(());
     }
-    let config = write(
-        Path::new(STATE_DIR).join("containerd.toml"),
-        CONTAINERD_CONFIG,
-    )?;
+    let config = format!(
+        "{CONTAINERD_CONFIG}\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"{}\"\n",
+        snapshotter()
+    );
+    let config = write(Path::new(STATE_DIR).join("containerd.toml"), &config)?;
     let mut cmd = Command::new("containerd");
     cmd.arg("--config")
         .arg(config)

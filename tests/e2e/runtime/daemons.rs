@@ -106,7 +106,9 @@ pub fn cri() {
             }
             let archive = docker_archive(rootfs, name, &entrypoint)?;
             exec(
-                ctr(K8S_NS).args(["image", "import"]).arg(&archive),
+                ctr(K8S_NS)
+                    .args(["image", "import", "--snapshotter", daemons::snapshotter()])
+                    .arg(&archive),
                 COMMAND_TIMEOUT,
             )
             .map_err(|e| format!("importing {name}: {e}"))?;
