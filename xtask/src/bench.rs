@@ -125,7 +125,8 @@ fn binaries() -> Result<tools::Bins> {
             .current_dir(workspace_root()),
         "building the bench's load generators",
     )?;
-    let dir = exitwatch.parent().unwrap_or(Path::new("."));
+    // The load generators are native release builds; exitwatch is the static one, elsewhere.
+    let dir = crate::build::target_dir().join("release");
     Ok(tools::Bins {
         victim: dir.join("storm-victim"),
         sender: dir.join("storm-sender"),
