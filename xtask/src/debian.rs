@@ -13,7 +13,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::command::step;
 
-const MIRROR: &str = "http://deb.debian.org/debian";
+pub const MIRROR: &str = "http://deb.debian.org/debian";
 /// The release the x86 guests' kernels come from too.
 const SUITE: &str = "bookworm";
 /// Marks a complete unpacking (an interrupted one is redone).
@@ -217,7 +217,7 @@ impl Archive {
 }
 
 /// `url` into `to`, or an error that says which URL failed.
-fn download(url: &str, to: &Path) -> Result<()> {
+pub fn download(url: &str, to: &Path) -> Result<()> {
     step(
         Command::new("curl")
             .args(["-fsSL", "--retry", "3", "-o"])

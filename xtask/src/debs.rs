@@ -10,13 +10,13 @@ use std::{
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::command::{shown, step};
+use crate::{
+    command::{shown, step},
+    debian,
+};
 
 /// Marks a complete unpacking (an interrupted one is redone).
 const DONE: &str = ".unpacked";
-
-/// Debian's archive, for packages fetched by pool path.
-const ARCHIVE: &str = "http://deb.debian.org/debian";
 
 /// The directory `package` is unpacked in under `cache`; downloaded only when not there yet:
 /// from `pool` (a path in Debian's archive) when given, else with `apt-get download`.
@@ -67,25 +67,11 @@ pub fn unpacked(package: &str, pool: Option<&str>, cache: &Path) -> Result<PathB
     Ok(dir)
 }
 
-/// `ARCHIVE/pool` into `into`, under its own file name (curl; a partial file is never left).
+/// Debian's archive's `pool` path into `into`, under its own file name (never a partial file).
 fn fetch(pool: &str, into: &Path) -> Result<()> {
     let name = pool.rsplit('/').next().unwrap_or(pool);
     let partial = into.join(format!("{name}.partial"));
-    step(
-        Command::new("curl")
-            .args([
-                "--fail",
-                "--silent",
-                "--show-error",
-                "--location",
-                "--retry",
-                "3",
-            ])
-            .arg("--output")
-            .arg(&partial)
-            .arg(format!("{ARCHIVE}/{pool}")),
-        &format!("downloading {ARCHIVE}/{pool}"),
-    )?;
+    debian::download(&format!("{}/{pool}", debian::MIRROR), &partial)?;
     fs::rename(&partial, into.join(name))?;
     Ok(())
 }
