@@ -1,33 +1,41 @@
 //! HTTP(S) outputs: batches of events (up to `--http-batch-size`, or what `--http-batch-wait`
-//! gathered) POSTed as newline-delimited JSON or Splunk HEC envelopes, over a kept-alive
-//! HTTP/1.1 connection, tried again with backoff until the receiver takes them.
+//! gathered) POSTed as newline-delimited JSON or Splunk HEC envelopes through [`client`], tried
+//! again with backoff until the receiver takes them, split in halves when it finds them too large.
 
-mod wire;
+mod body;
+pub mod client;
 
-use std::io;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_rustls::rustls::{pki_types::ServerName, ClientConfig};
-use tokio_rustls::TlsConnector;
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use hyper_util::client::proxy::matcher::Matcher;
+use tokio_rustls::rustls::ClientConfig;
 
 use super::retry::Streak;
 use super::spec::{Output, SinkSpec, TOKEN_ADVICE};
 use super::{tls, Queue, Record, Settings, SinkError};
-use wire::{Envelope, Framing};
+use body::Envelope;
+use client::{Answer, Client, Endpoint};
 
 /// Where the token comes from when `--http-token-file` is not given.
 pub const TOKEN_ENV: &str = "EXITWATCH_HTTP_TOKEN";
-/// The most of a response body read before the connection is given up.
-const MAX_BODY: usize = 1 << 20;
 
-/// What every http output shares: the token and the TLS configuration.
+/// What every http output shares: the global token, the TLS configuration, the proxies.
 pub struct Shared {
-    token: Option<String>,
+    token: Option<Token>,
     tls: Option<Arc<ClientConfig>>,
+    proxies: Matcher,
+}
+
+/// A token and where it came from; one read from a file is read again when a receiver refuses it.
+#[derive(Clone, Debug)]
+struct Token {
+    file: Option<PathBuf>,
+    value: String,
 }
 
 /// A token must be one header-safe word: no spaces, no control characters.
@@ -46,22 +54,44 @@ fn check_token(token: &str, from: &str) -> Result<String, SinkError> {
     Ok(token.to_owned())
 }
 
+impl Token {
+    fn read(path: &std::path::Path, what: &'static str) -> Result<Token, SinkError> {
+        let text = std::fs::read_to_string(path).map_err(|error| SinkError::Read {
+            what,
+            path: path.to_owned(),
+            error,
+        })?;
+        Ok(Token {
+            file: Some(path.to_owned()),
+            value: check_token(&text, &format!("{what} {}", path.display()))?,
+        })
+    }
+
+    /// Reads the file again; says whether the token changed.
+    fn reread(&mut self) -> Result<bool, String> {
+        let Some(path) = &self.file else {
+            return Ok(false);
+        };
+        match Token::read(path, "the token file") {
+            Ok(t) if t.value != self.value => {
+                self.value = t.value;
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
 impl Shared {
     pub fn load(outputs: &[Output], settings: &Settings) -> Result<Shared, SinkError> {
         let token = match &settings.http.token_file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|error| SinkError::Read {
-                    what: "--http-token-file",
-                    path: path.clone(),
-                    error,
-                })?;
-                Some(check_token(
-                    &text,
-                    &format!("--http-token-file {}", path.display()),
-                )?)
-            }
+            Some(path) => Some(Token::read(path, "--http-token-file")?),
             None => match std::env::var(TOKEN_ENV) {
-                Ok(t) => Some(check_token(&t, TOKEN_ENV)?),
+                Ok(t) => Some(Token {
+                    file: None,
+                    value: check_token(&t, TOKEN_ENV)?,
+                }),
                 Err(_) => None,
             },
         };
@@ -72,7 +102,11 @@ impl Shared {
             true => Some(tls::client_config(settings.http.ca_file.as_deref())?),
             false => None,
         };
-        Ok(Shared { token, tls })
+        Ok(Shared {
+            token,
+            tls,
+            proxies: Matcher::from_env(),
+        })
     }
 
     pub fn target(&self, spec: &SinkSpec, settings: &Settings) -> Result<Target, SinkError> {
@@ -82,49 +116,50 @@ impl Shared {
             port,
             path,
             hec,
+            token_file,
+            gzip,
         } = spec
         else {
             unreachable!("an http spec")
         };
         let label = spec.label();
-        let (authorization, content_type) = match (hec, &self.token) {
+        let token = match token_file {
+            Some(f) => Some(Token::read(f, "token_file")?),
+            None => self.token.clone(),
+        };
+        if token.is_some() && !tls && !client::is_loopback(host) {
+            return Err(SinkError::Usage(format!(
+                "--output {label}: a token must not cross the network in clear text: use https:// for {host}, or give this output no token"
+            )));
+        }
+        let (scheme, content_type) = match (hec, &token) {
             (Some(_), None) => {
                 return Err(SinkError::Usage(format!(
-                    "--output {label}?hec=1: Splunk HEC needs a token: write it to a file and pass --http-token-file FILE, or set {TOKEN_ENV} ({TOKEN_ADVICE})"
+                    "--output {label}?hec=1: Splunk HEC needs a token: write it to a file and pass --http-token-file FILE (or ?token_file=FILE), or set {TOKEN_ENV} ({TOKEN_ADVICE})"
                 )))
             }
-            (Some(_), Some(t)) => (Some(format!("Splunk {t}")), "application/json"),
-            (None, t) => (t.as_ref().map(|t| format!("Bearer {t}")), "application/x-ndjson"),
+            (Some(_), Some(_)) => ("Splunk", "application/json"),
+            (None, _) => ("Bearer", "application/x-ndjson"),
         };
-        let connector = match tls {
-            true => {
-                let name = ServerName::try_from(host.clone()).map_err(|e| {
-                    SinkError::Usage(format!(
-                        "--output {label}: {host} is not a TLS server name: {e}"
-                    ))
-                })?;
-                let config = self.tls.clone().expect("TLS loaded for https");
-                Some((TlsConnector::from(config), name))
-            }
-            false => None,
-        };
-        let default_port = if *tls { 443 } else { 80 };
-        let bracketed = if host.contains(':') {
-            format!("[{host}]")
-        } else {
-            host.clone()
-        };
-        Ok(Target {
+        if *tls && tokio_rustls::rustls::pki_types::ServerName::try_from(host.as_str()).is_err() {
+            return Err(SinkError::Usage(format!(
+                "--output {label}: {host} is not a TLS server name"
+            )));
+        }
+        let endpoint = Endpoint {
+            tls: *tls,
             host: host.clone(),
             port: *port,
-            host_header: match *port == default_port {
-                true => bracketed,
-                false => format!("{bracketed}:{port}"),
-            },
+        };
+        let client = Client::new(endpoint, &self.proxies, self.tls.clone(), settings.http.timeout)
+            .map_err(|e| SinkError::Usage(format!("--output {label}: {e}")))?;
+        Ok(Target {
+            client,
             path: path.clone(),
-            tls: connector,
-            authorization,
+            token,
+            scheme,
             content_type,
+            gzip: *gzip,
             hec: hec.as_ref().map(|h| Envelope {
                 host: settings.node.clone(),
                 sourcetype: h.sourcetype.clone(),
@@ -132,40 +167,55 @@ impl Shared {
             }),
             batch_size: settings.http.batch_size.max(1),
             batch_wait: settings.http.batch_wait,
-            timeout: settings.http.timeout,
         })
     }
 }
 
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
 /// One HTTP receiver.
 pub struct Target {
-    host: String,
-    port: u16,
-    host_header: String,
+    client: Client,
     path: String,
-    tls: Option<(TlsConnector, ServerName<'static>)>,
-    authorization: Option<String>,
+    token: Option<Token>,
+    /// The Authorization scheme: `Splunk` for HEC, else `Bearer`.
+    scheme: &'static str,
     content_type: &'static str,
+    gzip: bool,
     hec: Option<Envelope>,
     batch_size: usize,
     batch_wait: Duration,
-    timeout: Duration,
 }
 
 /// How one attempt ended.
+#[derive(Debug, PartialEq, Eq)]
 enum Outcome {
     Delivered,
-    /// Refused for good (4xx but 408/429): trying again would fail the same way.
+    /// 413: the receiver takes smaller batches.
+    TooLarge(String),
+    /// Refused for good (4xx but 401/403/408/413/429): trying again would fail the same way.
     Refused(String),
-    Failed(String),
+    /// Worth trying again, after at least the wait the receiver asked for.
+    Failed(String, Option<Duration>),
+    /// 401/403: the token file is read again before the next attempt.
+    Unauthorized(String),
+}
+
+/// What an answer means for the batch.
+fn outcome(answer: &Answer) -> Outcome {
+    let why = || match answer.excerpt.is_empty() {
+        true => format!("the receiver answered {}", answer.status),
+        false => format!("the receiver answered {}: {}", answer.status, answer.excerpt),
+    };
+    match answer.status {
+        200..=299 => Outcome::Delivered,
+        401 | 403 => Outcome::Unauthorized(why()),
+        413 => Outcome::TooLarge(why()),
+        408 | 429 | 500..=599 => Outcome::Failed(why(), answer.retry_after),
+        _ => Outcome::Refused(why()),
+    }
 }
 
 impl Target {
-    pub async fn run(self, mut queue: Queue) {
-        let mut conn: Option<Box<dyn Io>> = None;
+    pub async fn run(mut self, mut queue: Queue) {
         let mut streak = Streak::default();
         let mut batch: Vec<Record> = Vec::with_capacity(self.batch_size);
         while let Some(first) = queue.recv().await {
@@ -181,164 +231,88 @@ impl Target {
                     _ = tokio::time::sleep_until(until) => break,
                 }
             }
-            let body = wire::body(&batch, self.hec.as_ref());
-            let head = wire::request_head(
-                &self.path,
-                &self.host_header,
-                self.content_type,
-                self.authorization.as_deref(),
-                body.len(),
-            );
-            let mut request = head.into_bytes();
-            request.extend_from_slice(&body);
-            let n = batch.len() as u64;
+            self.deliver(&queue, &batch, &mut streak).await;
+            queue.settled(batch.len());
+            batch.clear();
+        }
+    }
+
+    /// Delivers `batch`, in halves (and their halves...) while the receiver says 413.
+    async fn deliver(&mut self, queue: &Queue, batch: &[Record], streak: &mut Streak) {
+        let mut parts = vec![batch];
+        while let Some(part) = parts.pop() {
+            let n = part.len() as u64;
             loop {
-                match self.attempt(&mut conn, &request).await {
+                match self.attempt(part).await {
                     Outcome::Delivered => {
                         streak.succeeded(&queue.stats);
                         queue.stats.sent.fetch_add(n, Relaxed);
-                        break;
                     }
-                    Outcome::Refused(why) => {
+                    Outcome::TooLarge(_) if part.len() > 1 => {
+                        let (a, b) = part.split_at(part.len() / 2);
+                        // The first half goes first: order is kept.
+                        parts.push(b);
+                        parts.push(a);
+                    }
+                    Outcome::TooLarge(why) | Outcome::Refused(why) => {
                         eprintln!(
                             "exitwatch: warning: output {}: {why}; dropped {n} events (trying again would not help)",
                             queue.name()
                         );
                         queue.stats.set_error(Some(why));
                         queue.stats.dropped.fetch_add(n, Relaxed);
-                        break;
                     }
-                    Outcome::Failed(why) => {
-                        conn = None;
+                    Outcome::Failed(why, asked) => {
+                        let wait = streak.failed(&queue.stats, &why);
+                        let wait = asked.map_or(wait, |a| a.max(wait));
+                        tokio::time::sleep(wait.min(client::MAX_RETRY_AFTER)).await;
+                        continue;
+                    }
+                    Outcome::Unauthorized(why) => {
+                        let why = match self.token.as_mut().map(Token::reread) {
+                            Some(Ok(true)) => format!("{why}; read the new token from its file"),
+                            Some(Ok(false)) if self.token.as_ref().is_some_and(|t| t.file.is_some()) => {
+                                format!("{why}; the token in its file is unchanged: write the valid one there")
+                            }
+                            Some(Err(e)) => format!("{why}; {e}"),
+                            _ => format!("{why}: give this output a valid token"),
+                        };
                         let wait = streak.failed(&queue.stats, &why);
                         tokio::time::sleep(wait).await;
+                        continue;
                     }
                 }
-            }
-            queue.settled(batch.len());
-            batch.clear();
-        }
-    }
-
-    async fn attempt(&self, conn: &mut Option<Box<dyn Io>>, request: &[u8]) -> Outcome {
-        // A kept-alive connection the server has since closed fails at once: one fresh try.
-        let reused = conn.is_some();
-        let mut result = self.exchange(conn, request).await;
-        if reused && matches!(&result, Err(e) if e.kind() != io::ErrorKind::TimedOut) {
-            *conn = None;
-            result = self.exchange(conn, request).await;
-        }
-        match result {
-            Ok((status, _)) if (200..300).contains(&status) => Outcome::Delivered,
-            Ok((status, excerpt)) if !wire::retryable(status) => {
-                Outcome::Refused(format!("the receiver answered {status}: {excerpt}"))
-            }
-            Ok((status, excerpt)) => {
-                Outcome::Failed(format!("the receiver answered {status}: {excerpt}"))
-            }
-            Err(e) => Outcome::Failed(e.to_string()),
-        }
-    }
-
-    /// Sends `request` and reads the answer, within `timeout`; the connection is kept for the
-    /// next batch when the server allows it.
-    async fn exchange(
-        &self,
-        conn: &mut Option<Box<dyn Io>>,
-        request: &[u8],
-    ) -> io::Result<(u16, String)> {
-        let timed_out = || {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("no answer within {} s", self.timeout.as_secs_f64()),
-            )
-        };
-        let result = tokio::time::timeout(self.timeout, async {
-            if conn.is_none() {
-                *conn = Some(self.connect().await?);
-            }
-            let c = conn.as_mut().expect("connected");
-            c.write_all(request).await?;
-            c.flush().await?;
-            read_response(c).await
-        })
-        .await
-        .unwrap_or_else(|_| Err(timed_out()));
-        match result {
-            Ok((status, excerpt, close)) => {
-                if close {
-                    *conn = None;
-                }
-                Ok((status, excerpt))
-            }
-            Err(e) => {
-                *conn = None;
-                Err(e)
-            }
-        }
-    }
-
-    async fn connect(&self) -> io::Result<Box<dyn Io>> {
-        let tcp = TcpStream::connect((self.host.as_str(), self.port)).await?;
-        tcp.set_nodelay(true)?;
-        match &self.tls {
-            None => Ok(Box::new(tcp)),
-            Some((connector, name)) => Ok(Box::new(connector.connect(name.clone(), tcp).await?)),
-        }
-    }
-}
-
-/// Reads one response: its status, the start of its body (for messages), and whether the
-/// connection must be closed after it.
-async fn read_response(c: &mut Box<dyn Io>) -> io::Result<(u16, String, bool)> {
-    let mut buf = Vec::with_capacity(1024);
-    let mut chunk = [0u8; 8192];
-    let closed = || {
-        io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the receiver closed the connection without answering",
-        )
-    };
-    let head = loop {
-        let n = c.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(closed());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        match wire::parse_head(&buf).map_err(io::Error::other)? {
-            Some(h) => break h,
-            None if buf.len() > 64 * 1024 => {
-                return Err(io::Error::other("the response head is over 64 KiB"))
-            }
-            None => {}
-        }
-    };
-    let mut close = head.close;
-    // The status is known: a body that cannot be read only costs the connection.
-    loop {
-        let body = &buf[head.len..];
-        let complete = match head.framing {
-            Framing::Length(n) => body.len() >= n,
-            Framing::Chunked => !matches!(wire::chunked_end(body), Ok(None)),
-            Framing::UntilClose => false,
-        };
-        if complete || body.len() > MAX_BODY {
-            close |= body.len() > MAX_BODY
-                || matches!(head.framing, Framing::Chunked if wire::chunked_end(body).is_err());
-            break;
-        }
-        match c.read(&mut chunk).await {
-            Ok(0) | Err(_) => {
-                close = true;
                 break;
             }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
-    let body = &buf[head.len..];
-    let excerpt: String = String::from_utf8_lossy(&body[..body.len().min(200)])
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    Ok((head.status, excerpt.trim().to_owned(), close))
+
+    async fn attempt(&self, part: &[Record]) -> Outcome {
+        let mut payload = body::body(part, self.hec.as_ref());
+        let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(2);
+        if self.gzip {
+            payload = body::gzip(&payload);
+            headers.push((
+                http::header::CONTENT_ENCODING,
+                HeaderValue::from_static("gzip"),
+            ));
+        }
+        if let Some(t) = &self.token {
+            let mut v = HeaderValue::try_from(format!("{} {}", self.scheme, t.value))
+                .expect("checked: a token is one printable word");
+            v.set_sensitive(true);
+            headers.push((http::header::AUTHORIZATION, v));
+        }
+        match self
+            .client
+            .post(&self.path, self.content_type, &headers, Bytes::from(payload))
+            .await
+        {
+            Ok(answer) => outcome(&answer),
+            Err(e) => Outcome::Failed(e.to_string(), None),
+        }
+    }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,8 @@ use url::{facility, host_port, parse_query, percent_decode};
 /// The forms `--output` accepts, for every error message.
 pub const FORMS: &str = "stdout | file:///PATH[?max_size=100M&keep=5] | \
 syslog+tcp://HOST[:PORT][?facility=daemon] | syslog+udp://HOST[:PORT][?facility=daemon&max_size=8K] | \
-http[s]://HOST[:PORT][/PATH][?hec=1&sourcetype=exitwatch&index=NAME] (any URL also takes queue_size=N)";
+http[s]://HOST[:PORT][/PATH][?hec=1&sourcetype=exitwatch&index=NAME&compression=gzip&token_file=PATH] \
+(any URL also takes queue_size=N)";
 
 /// One output and the size of its queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,6 +43,10 @@ pub enum SinkSpec {
         path: String,
         /// Splunk HEC envelope, when asked for with `?hec=1`.
         hec: Option<Hec>,
+        /// This output's token (`?token_file=`), instead of --http-token-file / the environment.
+        token_file: Option<PathBuf>,
+        /// Bodies gzip'd (`?compression=gzip`).
+        gzip: bool,
     },
 }
 
@@ -192,7 +197,14 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
         "file" => &["max_size", "keep", "queue_size"],
         "syslog+tcp" => &["facility", "queue_size"],
         "syslog+udp" => &["facility", "max_size", "queue_size"],
-        "http" | "https" => &["hec", "sourcetype", "index", "queue_size"],
+        "http" | "https" => &[
+            "hec",
+            "sourcetype",
+            "index",
+            "compression",
+            "token_file",
+            "queue_size",
+        ],
         other => return Err(fail(format!("unknown scheme `{other}`"), false)),
     };
     if let Some((k, _)) = params.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
@@ -325,12 +337,34 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
             false,
         ));
     }
+    let gzip = match get("compression") {
+        None | Some("none") => false,
+        Some("gzip") => true,
+        Some(_) => {
+            return Err(fail(
+                "compression: give compression=gzip or compression=none".into(),
+                false,
+            ))
+        }
+    };
+    let token_file = match get("token_file") {
+        None => None,
+        Some(p) if p.starts_with('/') => Some(PathBuf::from(p)),
+        Some(_) => {
+            return Err(fail(
+                "token_file needs an absolute path to the file holding the token".into(),
+                false,
+            ))
+        }
+    };
     let spec = SinkSpec::Http {
         tls,
         host,
         port,
         path,
         hec,
+        token_file,
+        gzip,
     };
     Ok((spec, queue_size))
 }

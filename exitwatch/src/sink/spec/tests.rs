@@ -95,6 +95,8 @@ fn http_urls_and_the_hec_envelope() {
             port: 8080,
             path: "/ingest".into(),
             hec: None,
+            token_file: None,
+            gzip: false,
         }
     );
     assert_eq!(
@@ -108,6 +110,8 @@ fn http_urls_and_the_hec_envelope() {
                 sourcetype: "exitwatch".into(),
                 index: Some("security".into()),
             }),
+            token_file: None,
+            gzip: false,
         }
     );
     assert_eq!(
@@ -117,6 +121,27 @@ fn http_urls_and_the_hec_envelope() {
     assert!(err("http://h/?index=x").why.contains("hec=1"));
     assert!(err("http://h/?hec=yes").why.contains("hec=yes"));
     assert!(err("http://h/a b").why.contains("spaces"));
+}
+
+#[test]
+fn http_outputs_take_their_own_token_file_and_gzip() {
+    let SinkSpec::Http {
+        token_file, gzip, ..
+    } = ok("https://h/x?token_file=/etc/exitwatch/siem%20a.token&compression=gzip")
+    else {
+        panic!("an http spec")
+    };
+    assert_eq!(token_file, Some("/etc/exitwatch/siem a.token".into()));
+    assert!(gzip);
+    assert!(matches!(
+        ok("http://h/?compression=none"),
+        SinkSpec::Http { gzip: false, .. }
+    ));
+    let e = err("http://h/?compression=zstd");
+    assert!(e.why.contains("compression=gzip"), "{}", e.why);
+    assert!(!e.why.contains("zstd"), "{}", e.why);
+    assert!(err("http://h/?token_file=rel/tok").why.contains("absolute"));
+    assert!(err("syslog+tcp://h?token_file=/t").why.contains("unknown option"));
 }
 
 #[test]
