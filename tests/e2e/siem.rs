@@ -5,7 +5,10 @@
 mod collectors;
 
 mod http;
+mod http_delivery;
+mod isolation;
 mod outputs;
+mod proxy;
 mod settings;
 mod syslog;
 

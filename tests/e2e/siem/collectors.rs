@@ -1,7 +1,9 @@
 //! What a SIEM runs to receive events, for the siem tests, each removed when the test ends:
 //! Debian's rsyslogd with a private configuration on loopback ports (`rsyslog`), HTTP receivers
-//! that answer, fail or hang (`receiver`), OpenSSL's `s_server` as a TLS peer (`tls_peer`).
+//! that answer, fail, hang or misbehave (`receiver`), OpenSSL's `s_server` as a TLS peer
+//! (`tls_peer`), a forward proxy (`proxy`).
 
+mod proxy;
 mod receiver;
 mod rsyslog;
 mod tls_peer;
@@ -11,6 +13,7 @@ use std::path::PathBuf;
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use proxy::Proxy;
 pub use receiver::{HttpReceiver, Mode};
 pub use rsyslog::{Rsyslog, Syslog};
 pub use tls_peer::TlsPeer;

@@ -1,8 +1,10 @@
-//! An HTTP receiver on a thread: records the requests, answers 200, 500, late, or never.
+//! An HTTP receiver on a thread: records the requests, answers 200, 500, late, or never, or
+//! misbehaves (a byte a second, an absurd chunk size, interim 1xx answers), refuses bodies over
+//! a size (413) or tokens but one (401), and gunzips what comes gzip'd.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -18,6 +20,14 @@ pub enum Mode {
     Hang = 2,
     /// Answers 200 after 300 ms.
     Slow = 3,
+    /// Accepts the connection and never reads or answers.
+    Stall = 4,
+    /// Reads the request, then sends an endless head, a byte a second.
+    Trickle = 5,
+    /// Answers 200 with a chunked body whose first chunk claims near 2^64 bytes, then holds.
+    AbsurdChunk = 6,
+    /// `100 Continue` and `103 Early Hints` before the 200.
+    Interim = 7,
 }
 
 /// One request an HTTP receiver read.
@@ -52,25 +62,56 @@ pub struct HttpReceiver {
     pub port: u16,
     mode: Arc<AtomicU8>,
     requests: Arc<Mutex<Vec<Request>>>,
+    rules: Arc<Rules>,
+}
+
+/// What a receiver refuses besides its mode.
+#[derive(Default)]
+struct Rules {
+    /// Bodies (as sent, before gunzip) over this many bytes get 413; 0: no limit.
+    max_body: AtomicUsize,
+    /// The only Authorization value taken; others get 401.
+    authorization: Mutex<Option<String>>,
 }
 
 impl HttpReceiver {
     pub fn start(mode: Mode) -> HttpReceiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        HttpReceiver::start_on("127.0.0.1", mode)
+    }
+
+    /// `start`, listening on `ip` (0.0.0.0: every address of the machine).
+    pub fn start_on(ip: &str, mode: Mode) -> HttpReceiver {
+        let listener = TcpListener::bind((ip, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let r = HttpReceiver {
             port,
             mode: Arc::new(AtomicU8::new(mode as u8)),
             requests: Arc::default(),
+            rules: Arc::default(),
         };
-        let (mode, requests) = (Arc::clone(&r.mode), Arc::clone(&r.requests));
+        let (mode, requests, rules) = (
+            Arc::clone(&r.mode),
+            Arc::clone(&r.requests),
+            Arc::clone(&r.rules),
+        );
         thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let (mode, requests) = (Arc::clone(&mode), Arc::clone(&requests));
-                thread::spawn(move || serve(stream, &mode, &requests));
+                let (mode, requests, rules) =
+                    (Arc::clone(&mode), Arc::clone(&requests), Arc::clone(&rules));
+                thread::spawn(move || serve(stream, &mode, &requests, &rules));
             }
         });
         r
+    }
+
+    /// Bodies over `bytes` are refused with 413 from now on.
+    pub fn refuse_bodies_over(&self, bytes: usize) {
+        self.rules.max_body.store(bytes, Ordering::SeqCst);
+    }
+
+    /// Only requests with this Authorization header are taken from now on; others get 401.
+    pub fn require_authorization(&self, value: &str) {
+        *self.rules.authorization.lock().unwrap() = Some(value.to_owned());
     }
 
     pub fn url(&self, path_and_query: &str) -> String {
@@ -95,9 +136,17 @@ impl HttpReceiver {
     }
 }
 
-fn serve(stream: TcpStream, mode: &AtomicU8, requests: &Mutex<Vec<Request>>) {
+fn serve(stream: TcpStream, mode: &AtomicU8, requests: &Mutex<Vec<Request>>, rules: &Rules) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut out = stream;
+    if mode.load(Ordering::SeqCst) == Mode::Stall as u8 {
+        // Hold the connection, unread, until the client gives up.
+        let mut byte = [0u8; 1];
+        while out.peek(&mut byte).is_ok_and(|n| n > 0) {
+            thread::sleep(Duration::from_millis(100));
+        }
+        return;
+    }
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -132,16 +181,60 @@ fn serve(stream: TcpStream, mode: &AtomicU8, requests: &Mutex<Vec<Request>>) {
             let _ = reader.read_to_end(&mut Vec::new());
             return;
         }
+        if mode == Mode::Trickle as u8 {
+            let head = b"HTTP/1.1 200 OK\r\nX-Trickle: ";
+            for b in head.iter().chain(std::iter::repeat(&b'a')) {
+                if out.write_all(&[*b]).is_err() {
+                    return;
+                }
+                thread::sleep(Duration::from_secs(1));
+            }
+        }
+        if mode == Mode::AbsurdChunk as u8 {
+            let _ = out.write_all(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFFFFFFFFFFF0\r\nabc",
+            );
+            let _ = reader.read_to_end(&mut Vec::new());
+            return;
+        }
+        let max_body = rules.max_body.load(Ordering::SeqCst);
+        let wanted = rules.authorization.lock().unwrap().clone();
+        let authorized = wanted.is_none_or(|w| {
+            headers
+                .iter()
+                .any(|(k, v)| k.eq_ignore_ascii_case("authorization") && *v == w)
+        });
+        let gzipped = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("content-encoding") && v == "gzip");
+        let sent_len = body.len();
+        let body = match gzipped {
+            true => {
+                let mut plain = Vec::new();
+                flate2::read::GzDecoder::new(&body[..])
+                    .read_to_end(&mut plain)
+                    .expect("a gzip body");
+                plain
+            }
+            false => body,
+        };
+        let status = match mode {
+            _ if !authorized => 401,
+            _ if max_body > 0 && sent_len > max_body => 413,
+            m if m == Mode::Fail as u8 => 500,
+            _ => 200,
+        };
         requests.lock().unwrap().push(Request {
-            status: if mode == Mode::Fail as u8 { 500 } else { 200 },
+            status,
             line: line.trim_end().to_owned(),
             headers,
             body,
         });
-        let answer: &[u8] = match mode {
-            m if m == Mode::Fail as u8 => {
-                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom"
-            }
+        let answer: &[u8] = match status {
+            401 => b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 9\r\n\r\nbad token",
+            413 => b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 7\r\n\r\ntoo big",
+            500 => b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n\r\nboom",
+            _ if mode == Mode::Interim as u8 => b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
             _ => b"HTTP/1.1 200 OK\r\nContent-Length: 27\r\n\r\n{\"text\":\"Success\",\"code\":0}",
         };
         if mode == Mode::Slow as u8 {
