@@ -151,8 +151,13 @@ impl Shared {
             host: host.clone(),
             port: *port,
         };
-        let client = Client::new(endpoint, &self.proxies, self.tls.clone(), settings.http.timeout)
-            .map_err(|e| SinkError::Usage(format!("--output {label}: {e}")))?;
+        let client = Client::new(
+            endpoint,
+            &self.proxies,
+            self.tls.clone(),
+            settings.http.timeout,
+        )
+        .map_err(|e| SinkError::Usage(format!("--output {label}: {e}")))?;
         Ok(Target {
             client,
             path: path.clone(),
@@ -203,7 +208,10 @@ enum Outcome {
 fn outcome(answer: &Answer) -> Outcome {
     let why = || match answer.excerpt.is_empty() {
         true => format!("the receiver answered {}", answer.status),
-        false => format!("the receiver answered {}: {}", answer.status, answer.excerpt),
+        false => format!(
+            "the receiver answered {}: {}",
+            answer.status, answer.excerpt
+        ),
     };
     match answer.status {
         200..=299 => Outcome::Delivered,
@@ -271,7 +279,9 @@ impl Target {
                     Outcome::Unauthorized(why) => {
                         let why = match self.token.as_mut().map(Token::reread) {
                             Some(Ok(true)) => format!("{why}; read the new token from its file"),
-                            Some(Ok(false)) if self.token.as_ref().is_some_and(|t| t.file.is_some()) => {
+                            Some(Ok(false))
+                                if self.token.as_ref().is_some_and(|t| t.file.is_some()) =>
+                            {
                                 format!("{why}; the token in its file is unchanged: write the valid one there")
                             }
                             Some(Err(e)) => format!("{why}; {e}"),
@@ -305,7 +315,12 @@ impl Target {
         }
         match self
             .client
-            .post(&self.path, self.content_type, &headers, Bytes::from(payload))
+            .post(
+                &self.path,
+                self.content_type,
+                &headers,
+                Bytes::from(payload),
+            )
             .await
         {
             Ok(answer) => outcome(&answer),

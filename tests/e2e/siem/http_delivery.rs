@@ -49,10 +49,16 @@ fn a_413_splits_the_batch_until_the_receiver_takes_it() {
         wait_until(Duration::from_secs(10), || rx.lines().len() == 12),
         "the receiver took {} of 12 events: {:#?}",
         rx.lines().len(),
-        rx.requests().iter().map(|r| (r.status, r.body.len())).collect::<Vec<_>>()
+        rx.requests()
+            .iter()
+            .map(|r| (r.status, r.body.len()))
+            .collect::<Vec<_>>()
     );
     let requests = rx.requests();
-    assert!(requests.iter().any(|r| r.status == 413), "no 413 was needed");
+    assert!(
+        requests.iter().any(|r| r.status == 413),
+        "no 413 was needed"
+    );
     for r in requests.iter().filter(|r| r.status == 200) {
         assert!(r.body.len() <= 3000, "{} bytes taken", r.body.len());
     }
@@ -167,7 +173,10 @@ fn interim_1xx_answers_are_skipped_and_gzip_bodies_arrive_whole() {
         Some(0),
         "a 100 or 103 is no answer to retry on"
     );
-    assert_eq!(series(port, "sink_sent_total", &interim.url("/in")), Some(5));
+    assert_eq!(
+        series(port, "sink_sent_total", &interim.url("/in")),
+        Some(5)
+    );
     for r in gz.requests() {
         assert_eq!(r.header("Content-Encoding"), Some("gzip"));
     }
@@ -195,6 +204,10 @@ fn a_token_is_refused_for_plain_http_beyond_loopback() {
         let done = run_exitwatch(&[], &args);
         assert_eq!(done.code(), Some(64), "{args:?}: {}", done.stderr);
         assert!(done.stderr.contains("use https://"), "{}", done.stderr);
-        assert!(!done.stderr.contains("cleartext-secret-9"), "{}", done.stderr);
+        assert!(
+            !done.stderr.contains("cleartext-secret-9"),
+            "{}",
+            done.stderr
+        );
     }
 }

@@ -57,7 +57,10 @@ fn nothing_waits_for(mode: Mode) {
         // The bad receiver is busy with the first events meanwhile.
         std::thread::sleep(Duration::from_millis(700));
     }
-    let sent = metric(port, &format!("exitwatch_sink_sent_total{{sink=\"{label}\"}}"));
+    let sent = metric(
+        port,
+        &format!("exitwatch_sink_sent_total{{sink=\"{label}\"}}"),
+    );
     // The absurd chunk comes after a 200: those events count as delivered, the body costs only
     // the connection (and the wait for it, up to --http-timeout).
     if mode != Mode::AbsurdChunk {

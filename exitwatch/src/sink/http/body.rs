@@ -57,7 +57,6 @@ pub fn body(batch: &[Record], hec: Option<&Envelope>) -> Vec<u8> {
     out
 }
 
-
 /// `body` gzip'd (Content-Encoding: gzip).
 pub fn gzip(body: &[u8]) -> Vec<u8> {
     let mut enc = flate2::write::GzEncoder::new(

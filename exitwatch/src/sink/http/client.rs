@@ -75,7 +75,10 @@ enum Route {
         auth: Option<HeaderValue>,
     },
     /// https through a proxy: CONNECT, then TLS inside the tunnel.
-    Tunnel { proxy: Uri, auth: Option<HeaderValue> },
+    Tunnel {
+        proxy: Uri,
+        auth: Option<HeaderValue>,
+    },
 }
 
 /// Why a proxy from the environment cannot be used (a start-up error, exit 64).
@@ -184,7 +187,14 @@ impl Client {
         let deadline = Instant::now() + self.timeout;
         let reused = conn.as_ref().is_some_and(|c| !c.sender.is_closed());
         let first = self
-            .exchange(&mut conn, deadline, path, content_type, headers, body.clone())
+            .exchange(
+                &mut conn,
+                deadline,
+                path,
+                content_type,
+                headers,
+                body.clone(),
+            )
             .await;
         match first {
             Err(ClientError::Exchange(_)) if reused => {
@@ -396,7 +406,10 @@ fn route(
             auth,
         },
         false => Route::Forward {
-            host: host.trim_start_matches('[').trim_end_matches(']').to_owned(),
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
             port,
             auth,
         },

@@ -19,7 +19,10 @@ fn answers_decide_retry_split_refusal_and_token_rereads() {
         );
     }
     for s in [401, 403] {
-        assert!(matches!(outcome(&answer(s)), Outcome::Unauthorized(_)), "{s}");
+        assert!(
+            matches!(outcome(&answer(s)), Outcome::Unauthorized(_)),
+            "{s}"
+        );
     }
     assert!(matches!(outcome(&answer(413)), Outcome::TooLarge(_)));
     for s in [400, 404, 405, 301] {

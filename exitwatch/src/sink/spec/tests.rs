@@ -141,7 +141,9 @@ fn http_outputs_take_their_own_token_file_and_gzip() {
     assert!(e.why.contains("compression=gzip"), "{}", e.why);
     assert!(!e.why.contains("zstd"), "{}", e.why);
     assert!(err("http://h/?token_file=rel/tok").why.contains("absolute"));
-    assert!(err("syslog+tcp://h?token_file=/t").why.contains("unknown option"));
+    assert!(err("syslog+tcp://h?token_file=/t")
+        .why
+        .contains("unknown option"));
 }
 
 #[test]

@@ -45,7 +45,6 @@ fn plain_batches_are_newline_delimited_json() {
     assert_eq!(out, b"{\"a\":1}\n{\"b\":2}\n");
 }
 
-
 #[test]
 fn gzip_bodies_inflate_to_the_batch() {
     use std::io::Read;

@@ -42,8 +42,13 @@ fn client(port: u16, timeout: Duration) -> Client {
 }
 
 async fn post(c: &Client) -> Result<Answer, ClientError> {
-    c.post("/in", "application/x-ndjson", &[], Bytes::from_static(b"{}\n"))
-        .await
+    c.post(
+        "/in",
+        "application/x-ndjson",
+        &[],
+        Bytes::from_static(b"{}\n"),
+    )
+    .await
 }
 
 #[tokio::test]
