@@ -159,7 +159,7 @@ impl Shared {
         )
         .map_err(|e| SinkError::Usage(format!("--output {label}: {e}")))?;
         Ok(Target {
-            client,
+            client: Box::new(client),
             path: path.clone(),
             token,
             scheme,
@@ -178,7 +178,8 @@ impl Shared {
 
 /// One HTTP receiver.
 pub struct Target {
-    client: Client,
+    /// Boxed: the connection state is large, and outputs are moved around as `Worker`s.
+    client: Box<Client>,
     path: String,
     token: Option<Token>,
     /// The Authorization scheme: `Splunk` for HEC, else `Bearer`.

@@ -201,6 +201,7 @@ fn a_token_is_refused_for_plain_http_beyond_loopback() {
         vec!["-o", &own],
         vec!["-o", "http://siem.example/in?hec=1", "--http-token-file", t],
     ] {
+        let args = [&["--format", "json"], &args[..]].concat();
         let done = run_exitwatch(&[], &args);
         assert_eq!(done.code(), Some(64), "{args:?}: {}", done.stderr);
         assert!(done.stderr.contains("use https://"), "{}", done.stderr);
