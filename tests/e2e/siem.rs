@@ -4,6 +4,7 @@
 
 mod collectors;
 
+mod health;
 mod http;
 mod outputs;
 mod settings;

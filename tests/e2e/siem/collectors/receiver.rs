@@ -56,7 +56,12 @@ pub struct HttpReceiver {
 
 impl HttpReceiver {
     pub fn start(mode: Mode) -> HttpReceiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        HttpReceiver::start_on(0, mode)
+    }
+
+    /// On loopback port `port` (0: any free one), e.g. one an output already failed to reach.
+    pub fn start_on(port: u16, mode: Mode) -> HttpReceiver {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let r = HttpReceiver {
             port,
