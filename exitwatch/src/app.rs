@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::cli::Config;
-use crate::container::cache::{CacheConfig, MetadataCache};
+use crate::container::cache::{CacheConfig, MetadataCache, SourceState};
 use crate::container::runtimes::SocketSpec;
 use crate::enrich::system::System;
 use crate::kmsg::KernelLog;
@@ -38,6 +38,9 @@ type Pipe = Pipeline<System, FanOut>;
 pub async fn run(config: Config) -> Result<u8, AppError> {
     let started = Instant::now();
     let metrics = Metrics::new();
+    metrics
+        .health
+        .set_unhealthy_after(config.daemon.unhealthy_after);
     let io = start::io_runtime()?;
     let background = io.enter();
     if let Some(addr) = &config.daemon.metrics_addr {
@@ -103,8 +106,11 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     let mut vanished = start::Vanished::default();
     let mut answers = cache.answers();
     let mut answers_open = true;
+    // Event times follow a stepped wall clock within a second.
+    let mut epoch = clock::BootEpoch::new(clock::System, Duration::from_secs(1));
     while !pipe.done() {
         metrics.health.turn(Instant::now());
+        pipe.set_boot_epoch(epoch.get());
         let deadline = pipe.next_deadline().map(|at| {
             let wait = Duration::from_nanos(at.saturating_sub(clock::since_boot_ns()));
             tokio::time::Instant::now() + wait
@@ -144,6 +150,14 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
                 let (live, removed) = cache.size();
                 metrics.cache_live.store(live as u64, Relaxed);
                 metrics.cache_removed.store(removed as u64, Relaxed);
+                for s in cache.sources() {
+                    let answered = match s.state {
+                        SourceState::Listed(_) => Some(true),
+                        SourceState::Failed(_) => Some(false),
+                        SourceState::Absent | SourceState::Pending => None,
+                    };
+                    metrics.set_runtime(&s.name, answered);
+                }
             }
             // `exitwatch | head`: nobody reads any more.
             _ = stdout_closed.notified() => break,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::event::Event;
 use crate::signals;
@@ -75,8 +76,14 @@ pub struct SinkStats {
     pub truncated: AtomicU64,
     /// Events waiting in its queue.
     pub queued: AtomicU64,
+    /// Bytes of the records waiting in its queue (`Record::size`).
+    pub queued_bytes: AtomicU64,
     /// The last failure, for warnings; cleared on success.
     pub last_error: Mutex<Option<String>>,
+    /// Since when it has been failing (the first failure after a success); None while it works.
+    failing_since: Mutex<Option<Instant>>,
+    /// Unix seconds of its last delivery; 0 before the first.
+    last_success_s: AtomicU64,
 }
 
 impl SinkStats {
@@ -87,8 +94,33 @@ impl SinkStats {
         }
     }
 
+    /// Remembers the last failure (Some: the output is failing, since now if it was not) or
+    /// that it works again (None).
     pub fn set_error(&self, e: Option<String>) {
+        let mut since = lock(&self.failing_since);
+        match e {
+            Some(_) => {
+                since.get_or_insert_with(Instant::now);
+            }
+            None => *since = None,
+        }
         *lock(&self.last_error) = e;
+    }
+
+    /// Events reached the receiver just now: the output is up.
+    pub fn delivered(&self) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.last_success_s.store(now, Relaxed);
+        if lock(&self.failing_since).take().is_some() {
+            *lock(&self.last_error) = None;
+        }
+    }
+
+    /// How long it has been failing at `now`; None while it works.
+    pub fn failing_for(&self, now: Instant) -> Option<Duration> {
+        lock(&self.failing_since).map(|t| now.saturating_duration_since(t))
     }
 
     pub fn last_error(&self) -> Option<String> {
@@ -115,6 +147,9 @@ pub struct Metrics {
     /// Containers the metadata cache knows: running, and removed but remembered.
     pub cache_live: AtomicU64,
     pub cache_removed: AtomicU64,
+    /// Container runtimes seen on this node (by `SourceStatus::name`): whether the last
+    /// listing answered.
+    runtimes: Mutex<BTreeMap<String, bool>>,
     pub health: Health,
 }
 
@@ -146,6 +181,48 @@ impl Metrics {
         let stats = Arc::new(SinkStats::new(name));
         lock(&self.sinks).push(Arc::clone(&stats));
         stats
+    }
+
+    /// A runtime's last listing: `Some(answered)`, or None when its socket is absent (a runtime
+    /// absent from the start is not reported; one that went away is down).
+    pub fn set_runtime(&self, name: &str, answered: Option<bool>) {
+        let mut runtimes = lock(&self.runtimes);
+        match (answered, runtimes.get_mut(name)) {
+            (Some(up), Some(v)) => *v = up,
+            (Some(up), None) => {
+                runtimes.insert(name.to_owned(), up);
+            }
+            (None, Some(v)) => *v = false,
+            (None, None) => {}
+        }
+    }
+
+    /// `/healthz`: Ok, or why not (programs, reader, outputs).
+    pub fn healthy(&self, now: Instant) -> Result<(), String> {
+        self.health.check(now, health::MAX_IDLE)?;
+        match self.outputs_failing(now, self.health.unhealthy_after()) {
+            Some(why) => Err(why),
+            None => Ok(()),
+        }
+    }
+
+    /// Why the outputs make exitwatch unhealthy at `now`: every one has been failing for longer
+    /// than `after`.
+    pub fn outputs_failing(&self, now: Instant, after: Duration) -> Option<String> {
+        let sinks = lock(&self.sinks).clone();
+        let mut shortest: Option<Duration> = None;
+        for s in &sinks {
+            let f = s.failing_for(now)?;
+            shortest = Some(shortest.map_or(f, |m| m.min(f)));
+        }
+        let shortest = shortest?;
+        (shortest > after).then(|| {
+            format!(
+                "every output has been failing for over {} s (--unhealthy-after {})",
+                shortest.as_secs(),
+                after.as_secs()
+            )
+        })
     }
 
     /// The Prometheus text exposition format (version 0.0.4).
@@ -259,6 +336,54 @@ impl Metrics {
             for s in &sinks {
                 sample(&mut out, name, &[("sink", &s.name)], get(s));
             }
+        }
+        family(
+            &mut out,
+            "sink_queue_bytes",
+            "gauge",
+            "Bytes of events waiting in each output's queue.",
+        );
+        for s in &sinks {
+            sample(
+                &mut out,
+                "sink_queue_bytes",
+                &[("sink", &s.name)],
+                s.queued_bytes.load(Relaxed),
+            );
+        }
+        let now = Instant::now();
+        family(
+            &mut out,
+            "output_up",
+            "gauge",
+            "1 unless the output's last attempt failed.",
+        );
+        for s in &sinks {
+            let up = s.failing_for(now).is_none();
+            sample(&mut out, "output_up", &[("output", &s.name)], u64::from(up));
+        }
+        family(
+            &mut out,
+            "output_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the output's last delivery; 0 before the first.",
+        );
+        for s in &sinks {
+            sample(
+                &mut out,
+                "output_last_success_timestamp_seconds",
+                &[("output", &s.name)],
+                s.last_success_s.load(Relaxed),
+            );
+        }
+        family(
+            &mut out,
+            "runtime_up",
+            "gauge",
+            "Container runtimes seen on this node: 1 when the last listing answered.",
+        );
+        for (name, up) in lock(&self.runtimes).iter() {
+            sample(&mut out, "runtime_up", &[("source", name)], u64::from(*up));
         }
         family(
             &mut out,

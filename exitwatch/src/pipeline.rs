@@ -103,6 +103,11 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
         &mut self.out.outlet
     }
 
+    /// The wall-clock time of boot from now on (it moves when the clock is stepped).
+    pub fn set_boot_epoch(&mut self, ns: i128) {
+        self.out.ctx.boot_epoch_ns = ns;
+    }
+
     /// True once the user's question is answered: every watched process ended, or the count.
     pub fn done(&self) -> bool {
         self.progress.done()

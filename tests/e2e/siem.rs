@@ -4,6 +4,7 @@
 
 mod collectors;
 
+mod health;
 mod http;
 mod http_delivery;
 mod isolation;

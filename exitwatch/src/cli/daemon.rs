@@ -38,6 +38,15 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub queue_size: usize,
 
+    /// Bytes of events each output may hold, besides the count (K, M, G suffixes); past that,
+    /// new events are dropped for that output and counted. Per output URL: ?queue_bytes=SIZE.
+    #[arg(long, value_name = "SIZE", default_value = "8M")]
+    pub queue_bytes: String,
+
+    /// /healthz answers 503 once every output has been failing for this long (e.g. 300, 5m).
+    #[arg(long, value_name = "SECS", default_value = "300")]
+    pub unhealthy_after: String,
+
     /// On SIGTERM/SIGINT, how long the outputs get to deliver what they hold (e.g. 5s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "5s")]
     pub flush_timeout: String,
@@ -89,6 +98,8 @@ pub struct DaemonConfig {
     pub flush_timeout: Duration,
     pub metrics_addr: Option<String>,
     pub http: HttpSettings,
+    /// Every output failing for this long makes /healthz answer 503.
+    pub unhealthy_after: Duration,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -150,6 +161,7 @@ impl DaemonArgs {
         }
         let defaults = Defaults {
             queue_size: self.queue_size,
+            queue_bytes: size("queue-bytes", &self.queue_bytes)?,
             rotation: Rotation {
                 max_size: size("file-max-size", &self.file_max_size)?,
                 keep: self.file_keep,
@@ -179,6 +191,7 @@ impl DaemonArgs {
             outputs.push(Output {
                 spec: SinkSpec::Stdout,
                 queue_size: self.queue_size,
+                queue_bytes: defaults.queue_bytes,
             });
         }
         if let Some(addr) = &self.metrics_addr {
@@ -201,6 +214,7 @@ impl DaemonArgs {
             outputs,
             flush_timeout: duration("flush-timeout", &self.flush_timeout)?,
             metrics_addr: self.metrics_addr,
+            unhealthy_after: duration("unhealthy-after", &self.unhealthy_after)?,
             http: HttpSettings {
                 token_file: self.http_token_file,
                 ca_file: self.http_ca_file,

@@ -1,4 +1,5 @@
-//! `/healthz`'s verdict: the kernel programs are attached and the reader loop turned recently.
+//! `/healthz`'s verdict: the kernel programs are attached, the reader loop turned recently
+//! (it turns at least once a second), and (see `Metrics::healthy`) not every output is failing.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -13,6 +14,8 @@ pub struct Health {
     stopping: AtomicBool,
     /// Milliseconds after `epoch` of the reader loop's last turn.
     last_turn_ms: AtomicU64,
+    /// Every output failing for this long (ms) is unhealthy (`--unhealthy-after`).
+    unhealthy_after_ms: AtomicU64,
 }
 
 impl Default for Health {
@@ -22,6 +25,7 @@ impl Default for Health {
             attached: AtomicBool::new(false),
             stopping: AtomicBool::new(false),
             last_turn_ms: AtomicU64::new(0),
+            unhealthy_after_ms: AtomicU64::new(300_000),
         }
     }
 }
@@ -33,6 +37,15 @@ impl Health {
 
     pub fn attached(&self) -> bool {
         self.attached.load(Relaxed)
+    }
+
+    pub fn set_unhealthy_after(&self, d: Duration) {
+        self.unhealthy_after_ms
+            .store(d.as_millis().min(u128::from(u64::MAX)) as u64, Relaxed);
+    }
+
+    pub fn unhealthy_after(&self) -> Duration {
+        Duration::from_millis(self.unhealthy_after_ms.load(Relaxed))
     }
 
     pub fn set_stopping(&self) {

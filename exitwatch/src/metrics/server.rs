@@ -1,19 +1,35 @@
-//! The `--metrics-addr` endpoint: a minimal HTTP/1.1 server (one request per connection) for
-//! `GET /metrics` (Prometheus text) and `GET /healthz` (200 `ok`, or 503 with the reason).
+//! The `--metrics-addr` endpoint: hyper's HTTP/1 server for `GET /metrics` (Prometheus text)
+//! and `GET /healthz` (200 `ok`, or 503 with the reason). Bounded against slow or many
+//! clients: at most [`MAX_CONNECTIONS`] at once (more are closed at once), one request per
+//! connection, its head within [`HEAD_TIMEOUT`] and [`MAX_HEAD`] bytes, the whole exchange
+//! within [`CONNECTION_TIMEOUT`].
 
+use std::convert::Infallible;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
-use super::{health::MAX_IDLE, Metrics};
+use super::Metrics;
 
-/// How long a client may take to send its request.
-const READ_TIMEOUT: Duration = Duration::from_secs(5);
-const MAX_REQUEST: usize = 8 * 1024;
+/// Connections served at once; a scraper and a probe or two need far fewer.
+pub const MAX_CONNECTIONS: usize = 32;
+/// How long a client may take to send its request head (slowloris).
+const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one connection may last, answer included.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// The request head's size, at most (hyper's smallest read buffer).
+const MAX_HEAD: usize = 8 * 1024;
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+const TEXT: &str = "text/plain; charset=utf-8";
 
 /// Binds `addr` (`HOST:PORT`) now, so that a taken port fails at start. A plain socket: it is
 /// registered with whichever runtime serves it (`spawn`), not the one that bound it.
@@ -33,131 +49,73 @@ pub fn spawn(listener: std::net::TcpListener, metrics: Arc<Metrics>) {
                 return;
             }
         };
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let mut http = http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(HEAD_TIMEOUT)
+            .max_buf_size(MAX_HEAD)
+            .keep_alive(false);
         loop {
-            match listener.accept().await {
-                Ok((stream, _)) => {
-                    tokio::spawn(connection(stream, Arc::clone(&metrics)));
-                }
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
                 // Out of descriptors, say: try again shortly rather than spin.
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            // Over the cap: closed at once (dropped), not queued.
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                continue;
+            };
+            let metrics = Arc::clone(&metrics);
+            let conn = http.serve_connection(
+                TokioIo::new(stream),
+                service_fn(move |req| {
+                    let answer = answer(&req, &metrics, Instant::now());
+                    async move { Ok::<_, Infallible>(answer) }
+                }),
+            );
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(CONNECTION_TIMEOUT, conn).await;
+                drop(slot);
+            });
         }
     });
 }
 
-async fn connection(mut stream: TcpStream, metrics: Arc<Metrics>) {
-    let mut buf = Vec::with_capacity(1024);
-    let request = tokio::time::timeout(READ_TIMEOUT, async {
-        let mut chunk = [0u8; 1024];
-        loop {
-            let n = stream.read(&mut chunk).await.ok()?;
-            if n == 0 {
-                return None;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-            let mut headers = [httparse::EMPTY_HEADER; 32];
-            let mut req = httparse::Request::new(&mut headers);
-            match req.parse(&buf) {
-                Ok(httparse::Status::Complete(_)) => {
-                    return Some((req.method?.to_owned(), req.path?.to_owned()))
-                }
-                Ok(httparse::Status::Partial) if buf.len() < MAX_REQUEST => {}
-                _ => return Some((String::new(), String::new())),
-            }
-        }
-    })
-    .await;
-    let Ok(Some((method, path))) = request else {
-        return;
-    };
-    let (status, content_type, body) = respond(&method, &path, &metrics, Instant::now());
-    let head = format!(
-        "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        reason(status),
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes()).await;
-    if method != "HEAD" {
-        let _ = stream.write_all(body.as_bytes()).await;
-    }
-    let _ = stream.shutdown().await;
+fn answer<B>(req: &Request<B>, metrics: &Metrics, now: Instant) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = respond(req.method(), req.uri().path(), metrics, now);
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Full::new(Bytes::from(body)))
+        .expect("a valid response")
 }
 
 /// The answer to one request: status, content type, body.
 pub fn respond(
-    method: &str,
-    target: &str,
+    method: &Method,
+    path: &str,
     metrics: &Metrics,
     now: Instant,
-) -> (u16, &'static str, String) {
-    const TEXT: &str = "text/plain; charset=utf-8";
-    if method.is_empty() {
-        return (400, TEXT, "bad request\n".into());
-    }
-    let path = target.split('?').next().unwrap_or("");
+) -> (StatusCode, &'static str, String) {
     if !matches!(path, "/metrics" | "/healthz") {
-        return (404, TEXT, "not found: try /metrics or /healthz\n".into());
+        let body = "not found: try /metrics or /healthz\n".into();
+        return (StatusCode::NOT_FOUND, TEXT, body);
     }
-    if method != "GET" && method != "HEAD" {
-        return (405, TEXT, "only GET and HEAD\n".into());
+    if *method != Method::GET && *method != Method::HEAD {
+        let body = "only GET and HEAD\n".into();
+        return (StatusCode::METHOD_NOT_ALLOWED, TEXT, body);
     }
     match path {
-        "/metrics" => (200, PROMETHEUS_TEXT, metrics.render()),
-        _ => match metrics.health.check(now, MAX_IDLE) {
-            Ok(()) => (200, TEXT, "ok\n".into()),
-            Err(why) => (503, TEXT, format!("{why}\n")),
+        "/metrics" => (StatusCode::OK, PROMETHEUS_TEXT, metrics.render()),
+        _ => match metrics.healthy(now) {
+            Ok(()) => (StatusCode::OK, TEXT, "ok\n".into()),
+            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{why}\n")),
         },
     }
 }
 
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        _ => "Service Unavailable",
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_metrics_and_health() {
-        let m = Metrics::default();
-        let now = Instant::now();
-        let (status, ctype, body) = respond("GET", "/metrics", &m, now);
-        assert_eq!((status, ctype), (200, PROMETHEUS_TEXT));
-        assert!(body.contains("exitwatch_build_info{version="), "{body}");
-        let (status, _, body) = respond("GET", "/healthz", &m, now);
-        assert_eq!(status, 503);
-        assert_eq!(body, "the kernel programs are not attached yet\n");
-        m.health.set_attached();
-        m.health.turn(now);
-        assert_eq!(respond("GET", "/healthz?x=1", &m, now).2, "ok\n");
-        assert_eq!(respond("POST", "/metrics", &m, now).0, 405);
-        assert_eq!(respond("GET", "/", &m, now).0, 404);
-        assert_eq!(respond("", "", &m, now).0, 400);
-    }
-
-    #[tokio::test]
-    async fn answers_over_tcp() {
-        let listener = bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let metrics = Arc::new(Metrics::default());
-        spawn(listener, Arc::clone(&metrics));
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .unwrap();
-        let mut answer = String::new();
-        s.read_to_string(&mut answer).await.unwrap();
-        assert!(
-            answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
-            "{answer}"
-        );
-        assert!(answer.ends_with("\r\n\r\nthe kernel programs are not attached yet\n"));
-    }
-}
+mod tests;

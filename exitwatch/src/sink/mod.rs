@@ -4,7 +4,9 @@
 //!
 //! A full queue drops the NEWEST event (the one being handed over), like the kernel's ring
 //! buffer does: what an output already holds stays in order, the gap is counted
-//! (`exitwatch_sink_dropped_total`) and reported on stderr.
+//! (`exitwatch_sink_dropped_total`) and reported on stderr. A queue is bounded twice: in events
+//! (`queue_size`) and in bytes (`queue_bytes`, counted by [`Record::size`]), so that a burst of
+//! large events cannot take more memory than the budget.
 
 mod file;
 mod http;
@@ -37,6 +39,14 @@ pub struct Record {
     pub severity: u8,
     /// When it happened, Unix nanoseconds.
     pub time_ns: i128,
+}
+
+impl Record {
+    /// Bytes it holds in a queue: what its queue's byte budget counts. A Record that gains
+    /// another payload adds it here.
+    pub fn size(&self) -> u64 {
+        self.line.len() as u64
+    }
 }
 
 /// Where the pipeline hands what it rendered: every output, and stderr for what the chosen
@@ -116,15 +126,26 @@ pub(crate) struct Queue {
 
 impl Queue {
     pub async fn recv(&mut self) -> Option<Record> {
-        self.rx.recv().await
+        let r = self.rx.recv().await;
+        self.took(r)
     }
 
     pub fn try_recv(&mut self) -> Option<Record> {
-        self.rx.try_recv().ok()
+        let r = self.rx.try_recv().ok();
+        self.took(r)
     }
 
     pub fn blocking_recv(&mut self) -> Option<Record> {
-        self.rx.blocking_recv()
+        let r = self.rx.blocking_recv();
+        self.took(r)
+    }
+
+    /// A record left the queue: its bytes no longer count against the budget.
+    fn took(&self, r: Option<Record>) -> Option<Record> {
+        if let Some(r) = &r {
+            self.stats.queued_bytes.fetch_sub(r.size(), Relaxed);
+        }
+        r
     }
 
     /// `n` events left the output's hands: delivered, or dropped and counted.
@@ -143,6 +164,7 @@ struct Out {
     /// Completes when the worker has finished (its sender is dropped).
     done: oneshot::Receiver<()>,
     queue_size: usize,
+    queue_bytes: u64,
     reported_drops: u64,
     reported_at: Option<Instant>,
     /// Reports of what was not reported (`lost`, `suppressed`) that found the queue full:
@@ -174,7 +196,10 @@ impl Out {
     fn flush_held(&self, tx: &mpsc::Sender<Record>) -> bool {
         let mut held = self.held();
         while let Some(r) = held.front() {
+            // Gap reports are small and few: they may go past the byte budget.
+            self.stats.queued_bytes.fetch_add(r.size(), Relaxed);
             if tx.try_send(r.clone()).is_err() {
+                self.stats.queued_bytes.fetch_sub(r.size(), Relaxed);
                 return false;
             }
             held.pop_front();
@@ -207,7 +232,12 @@ impl FanOut {
         };
         let stdout_closed = Arc::new(Notify::new());
         let mut workers = Vec::new();
-        for Output { spec, queue_size } in outputs {
+        for Output {
+            spec,
+            queue_size,
+            queue_bytes,
+        } in outputs
+        {
             // Open what can fail before any worker starts.
             let worker = match spec {
                 SinkSpec::Stdout => Worker::Stdout,
@@ -226,10 +256,10 @@ impl FanOut {
                     Worker::Http(http.as_ref().expect("loaded").target(spec, settings)?)
                 }
             };
-            workers.push((spec.label(), *queue_size, worker));
+            workers.push((spec.label(), (*queue_size, *queue_bytes), worker));
         }
         let mut outs = Vec::new();
-        for (name, queue_size, worker) in workers {
+        for (name, (queue_size, queue_bytes), worker) in workers {
             let (tx, rx) = mpsc::channel(queue_size);
             let (done_tx, done) = oneshot::channel();
             let stats = metrics.add_sink(name.clone());
@@ -261,6 +291,7 @@ impl FanOut {
                 stats,
                 done,
                 queue_size,
+                queue_bytes,
                 reported_drops: 0,
                 reported_at: None,
                 held: Default::default(),
@@ -281,9 +312,13 @@ impl FanOut {
                 out.hold(record.clone());
                 continue;
             }
+            let size = record.size();
+            let bytes = out.stats.queued_bytes.fetch_add(size, Relaxed);
             out.stats.queued.fetch_add(1, Relaxed);
-            if tx.try_send(record.clone()).is_err() {
+            let over = bytes.saturating_add(size) > out.queue_bytes && !gap;
+            if over || tx.try_send(record.clone()).is_err() {
                 out.stats.queued.fetch_sub(1, Relaxed);
+                out.stats.queued_bytes.fetch_sub(size, Relaxed);
                 if gap {
                     out.hold(record.clone());
                 } else {
@@ -318,10 +353,11 @@ impl FanOut {
                     .last_error()
                     .map_or_else(String::new, |e| format!("; last error: {e}"));
                 eprintln!(
-                    "exitwatch: warning: output {} dropped {} events (queue of {} full, or refused by the receiver){why}",
+                    "exitwatch: warning: output {} dropped {} events (queue of {} events or {} bytes full, or refused by the receiver){why}",
                     out.stats.name,
                     dropped - out.reported_drops,
-                    out.queue_size
+                    out.queue_size,
+                    out.queue_bytes
                 );
                 out.reported_drops = dropped;
                 out.reported_at = Some(now);
@@ -337,12 +373,15 @@ impl FanOut {
             let Some(tx) = &out.tx else { continue };
             let held: Vec<Record> = out.held().drain(..).collect();
             for r in held {
+                let size = r.size();
                 out.stats.queued.fetch_add(1, Relaxed);
+                out.stats.queued_bytes.fetch_add(size, Relaxed);
                 if tokio::time::timeout_at(deadline, tx.send(r))
                     .await
                     .map_or(true, |s| s.is_err())
                 {
                     out.stats.queued.fetch_sub(1, Relaxed);
+                    out.stats.queued_bytes.fetch_sub(size, Relaxed);
                     out.stats.dropped.fetch_add(1, Relaxed);
                 }
             }

@@ -53,6 +53,7 @@ impl Streak {
 
     /// An attempt succeeded: says so if it ends a streak.
     pub fn succeeded(&mut self, stats: &SinkStats) {
+        stats.delivered();
         if self.failures > 0 {
             eprintln!(
                 "exitwatch: output {}: delivering again after {} failed attempts",

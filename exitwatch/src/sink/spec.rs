@@ -8,7 +8,7 @@ use url::{facility, host_port, parse_query, percent_decode};
 pub const FORMS: &str = "stdout | file:///PATH[?max_size=100M&keep=5] | \
 syslog+tcp://HOST[:PORT][?facility=daemon] | syslog+udp://HOST[:PORT][?facility=daemon&max_size=8K] | \
 http[s]://HOST[:PORT][/PATH][?hec=1&sourcetype=exitwatch&index=NAME&compression=gzip&token_file=PATH] \
-(any URL also takes queue_size=N)";
+(any URL also takes queue_size=N and queue_bytes=SIZE)";
 
 /// One output and the size of its queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -16,6 +16,8 @@ pub struct Output {
     pub spec: SinkSpec,
     /// Events it may hold while its receiver is slow or down (`?queue_size=`, `--queue-size`).
     pub queue_size: usize,
+    /// Bytes of records it may hold (`?queue_bytes=`, `--queue-bytes`), besides the count.
+    pub queue_bytes: u64,
 }
 
 /// One checked output.
@@ -76,6 +78,7 @@ pub struct Hec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Defaults {
     pub queue_size: usize,
+    pub queue_bytes: u64,
     pub rotation: Rotation,
     pub udp_max_size: usize,
 }
@@ -156,11 +159,28 @@ fn bracket(host: &str) -> String {
 /// Checks one `--output` value.
 pub fn parse(url: &str, defaults: &Defaults) -> Result<Output, SpecError> {
     let (spec, queue_size) = parse_spec(url, defaults)?;
+    let query = url.trim().split_once('?').map_or("", |(_, q)| q);
+    let params = parse_query(query);
+    let queue_bytes = match params.iter().rev().find(|(k, _)| k == "queue_bytes") {
+        None => defaults.queue_bytes,
+        Some((_, v)) => crate::units::parse_size(v)
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| SpecError {
+                url: url.to_owned(),
+                why: format!("queue_bytes={v} is not a size such as 8M"),
+                secret: false,
+            })?,
+    };
     Ok(Output {
         spec,
         queue_size: queue_size.unwrap_or(defaults.queue_size),
+        queue_bytes,
     })
 }
+
+/// Options every kind of output takes: its queue's bounds.
+const QUEUE_KEYS: &[&str] = &["queue_size", "queue_bytes"];
 
 fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>), SpecError> {
     let fail = |why: String, secret: bool| SpecError {
@@ -207,7 +227,10 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
         ],
         other => return Err(fail(format!("unknown scheme `{other}`"), false)),
     };
-    if let Some((k, _)) = params.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
+    if let Some((k, _)) = params
+        .iter()
+        .find(|(k, _)| !allowed.contains(&k.as_str()) && !QUEUE_KEYS.contains(&k.as_str()))
+    {
         return Err(fail(
             format!(
                 "unknown option `{k}` (this kind of output takes {})",

@@ -36,6 +36,7 @@ fn write_all(mut queue: Queue, out: impl Write, on_closed: impl Fn()) {
         queue.settled(n);
         match result {
             Ok(()) => {
+                queue.stats.delivered();
                 queue.stats.sent.fetch_add(n as u64, Relaxed);
             }
             Err(e) => {

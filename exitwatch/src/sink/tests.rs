@@ -37,6 +37,7 @@ async fn close_delivers_everything_queued_to_a_file() {
             },
         },
         queue_size: 100,
+        queue_bytes: 1 << 20,
     }];
     let mut fan = FanOut::start(&outputs, &settings(), &metrics).unwrap();
     for n in 0..3 {
@@ -64,6 +65,7 @@ async fn a_full_queue_drops_the_newest_events_and_counts_them() {
             "syslog+tcp://127.0.0.1:9",
             &spec::Defaults {
                 queue_size: 2,
+                queue_bytes: 1 << 20,
                 rotation: Rotation {
                     max_size: 1,
                     keep: 0,
@@ -74,6 +76,7 @@ async fn a_full_queue_drops_the_newest_events_and_counts_them() {
         .unwrap()
         .spec,
         queue_size: 2,
+        queue_bytes: 1 << 20,
     }];
     let fan = FanOut::start(&outputs, &settings(), &metrics).unwrap();
     // The worker runs only when this task yields: all five meet a queue of two.
@@ -98,4 +101,34 @@ async fn a_full_queue_drops_the_newest_events_and_counts_them() {
             .unwrap()
     };
     assert!(retries(&metrics) >= 1);
+}
+
+#[tokio::test]
+async fn a_queue_over_its_byte_budget_drops_the_newest_events_but_holds_gap_reports() {
+    // Each record is 8 bytes ({"n":0}\n); a budget of 20 bytes holds two of them.
+    let metrics = Metrics::default();
+    let outputs = [Output {
+        spec: spec::parse("syslog+tcp://127.0.0.1:9", &spec::Defaults {
+            queue_size: 100,
+            queue_bytes: 20,
+            rotation: Rotation { max_size: 1, keep: 0 },
+            udp_max_size: 1024,
+        })
+        .unwrap()
+        .spec,
+        queue_size: 100,
+        queue_bytes: 20,
+    }];
+    let fan = FanOut::start(&outputs, &settings(), &metrics).unwrap();
+    for n in 0..5 {
+        fan.send(record(n));
+    }
+    let mut gap = record(9);
+    gap.kind = "lost";
+    fan.send(gap);
+    let text = metrics.render();
+    let name = "sink=\"syslog+tcp://127.0.0.1:9\"";
+    assert!(text.contains(&format!("exitwatch_sink_dropped_total{{{name}}} 3")), "{text}");
+    assert!(text.contains(&format!("exitwatch_sink_queue_length{{{name}}} 3")), "{text}");
+    assert!(text.contains(&format!("exitwatch_sink_queue_bytes{{{name}}} 24")), "{text}");
 }

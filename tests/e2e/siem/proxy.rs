@@ -21,7 +21,7 @@ fn outputs_go_through_the_environments_proxy_but_for_no_proxy_and_loopback() {
     let mut peer = TlsPeer::start(&dir.0);
     let plain = HttpReceiver::start(Mode::Ok);
     let local = HttpReceiver::start(Mode::Ok);
-    let direct = HttpReceiver::start_on("0.0.0.0", Mode::Ok);
+    let direct = HttpReceiver::start_at("0.0.0.0", 0, Mode::Ok);
     let own = own_address();
     let token = dir.join("token");
     std::fs::write(&token, "proxied-token").unwrap();

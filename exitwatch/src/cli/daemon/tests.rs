@@ -19,9 +19,11 @@ fn stdout_is_the_default_output() {
         d.outputs,
         vec![Output {
             spec: SinkSpec::Stdout,
-            queue_size: 10_000
+            queue_size: 10_000,
+            queue_bytes: 8 << 20,
         }]
     );
+    assert_eq!(d.unhealthy_after, Duration::from_secs(300));
     assert_eq!(d.flush_timeout, Duration::from_secs(5));
     assert_eq!(d.http.batch_size, 500);
     assert_eq!(d.http.batch_wait, Duration::from_secs(1));
@@ -104,4 +106,20 @@ fn bad_daemon_values_are_usage_errors() {
     }
     assert!(daemon(&["--metrics-addr", "[::1]:9464"]).is_ok());
     assert!(daemon(&["--metrics-addr", "0.0.0.0:9464"]).is_ok());
+}
+
+#[test]
+fn queue_bytes_and_unhealthy_after() {
+    let d = daemon(&[
+        "--queue-bytes=1M",
+        "--unhealthy-after=2",
+        "-o",
+        "stdout,file:///x.log?queue_bytes=4K",
+    ])
+    .unwrap();
+    assert_eq!(d.outputs[0].queue_bytes, 1 << 20);
+    assert_eq!(d.outputs[1].queue_bytes, 4 << 10);
+    assert_eq!(d.unhealthy_after, Duration::from_secs(2));
+    assert!(daemon(&["--queue-bytes=0"]).is_err());
+    assert!(daemon(&["--unhealthy-after=0"]).is_err());
 }

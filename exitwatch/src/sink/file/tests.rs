@@ -94,3 +94,52 @@ fn keep_zero_starts_over_in_place() {
     assert_eq!(read(&path), "bbbbbb\n");
     assert!(!rotated(&path, 1).exists());
 }
+
+#[test]
+fn follows_the_path_after_someone_renames_or_removes_the_file() {
+    let dir = TempDir::new("follow");
+    let path = dir.0.join("events.log");
+    let rotation = Rotation {
+        max_size: 1 << 20,
+        keep: 1,
+    };
+    let mut f = RotatingFile::open(path.clone(), rotation).unwrap();
+    f.write(b"one\n").unwrap();
+    f.flush().unwrap();
+    // logrotate without copytruncate: rename, then we must notice.
+    fs::rename(&path, dir.0.join("events.log.old")).unwrap();
+    assert!(
+        !f.follow_path(Instant::now()).unwrap(),
+        "checked at most every second"
+    );
+    assert!(f.follow_path(Instant::now() + CHECK_EVERY).unwrap());
+    f.write(b"two\n").unwrap();
+    f.flush().unwrap();
+    assert_eq!(read(&dir.0.join("events.log.old")), "one\n");
+    assert_eq!(read(&path), "two\n");
+    fs::remove_file(&path).unwrap();
+    assert!(f.follow_path(Instant::now() + 2 * CHECK_EVERY).unwrap());
+    f.write(b"three\n").unwrap();
+    f.flush().unwrap();
+    assert_eq!(read(&path), "three\n");
+    assert!(!f.follow_path(Instant::now() + 3 * CHECK_EVERY).unwrap());
+}
+
+#[test]
+fn a_symbolic_link_at_the_path_is_refused_not_followed() {
+    let dir = TempDir::new("symlink");
+    let path = dir.0.join("events.log");
+    let target = dir.0.join("precious");
+    fs::write(&target, "keep me\n").unwrap();
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    let e = RotatingFile::open(path.clone(), Rotation { max_size: 100, keep: 1 }).unwrap_err();
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    // Placed after the start: the reopen refuses it.
+    fs::remove_file(&path).unwrap();
+    let mut f = RotatingFile::open(path.clone(), Rotation { max_size: 100, keep: 1 }).unwrap();
+    fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&target, &path).unwrap();
+    let e = f.follow_path(Instant::now() + CHECK_EVERY).unwrap_err();
+    assert!(e.to_string().contains("symbolic link"), "{e}");
+    assert_eq!(read(&target), "keep me\n");
+}

@@ -2,6 +2,7 @@ use super::*;
 
 const DEFAULTS: Defaults = Defaults {
     queue_size: 100,
+    queue_bytes: 1 << 20,
     rotation: Rotation {
         max_size: 100 << 20,
         keep: 5,
@@ -181,4 +182,18 @@ fn bad_forms_name_the_accepted_ones() {
             "{msg}"
         );
     }
+}
+
+#[test]
+fn queue_bytes_default_and_per_output() {
+    let b = |url: &str| parse(url, &DEFAULTS).map(|o| o.queue_bytes);
+    assert_eq!(b("stdout"), Ok(1 << 20));
+    assert_eq!(b("file:///x.log?queue_bytes=64K"), Ok(64 << 10));
+    assert_eq!(b("syslog+udp://h?queue_bytes=2M&queue_size=5"), Ok(2 << 20));
+    assert_eq!(b("https://h/?hec=1&queue_bytes=100"), Ok(100));
+    assert!(b("http://h/?queue_bytes=0")
+        .unwrap_err()
+        .why
+        .contains("queue_bytes=0"));
+    assert!(b("http://h/?queue_bytes=lots").is_err());
 }

@@ -76,12 +76,17 @@ struct Rules {
 
 impl HttpReceiver {
     pub fn start(mode: Mode) -> HttpReceiver {
-        HttpReceiver::start_on("127.0.0.1", mode)
+        HttpReceiver::start_at("127.0.0.1", 0, mode)
     }
 
-    /// `start`, listening on `ip` (0.0.0.0: every address of the machine).
-    pub fn start_on(ip: &str, mode: Mode) -> HttpReceiver {
-        let listener = TcpListener::bind((ip, 0)).unwrap();
+    /// On loopback port `port` (0: any free one), e.g. one an output already failed to reach.
+    pub fn start_on(port: u16, mode: Mode) -> HttpReceiver {
+        HttpReceiver::start_at("127.0.0.1", port, mode)
+    }
+
+    /// Listening on `ip` (0.0.0.0: every address of the machine), port `port` (0: any free one).
+    pub fn start_at(ip: &str, port: u16, mode: Mode) -> HttpReceiver {
+        let listener = TcpListener::bind((ip, port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let r = HttpReceiver {
             port,
