@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use clap::Parser;
 
 use super::*;
@@ -104,4 +106,14 @@ fn bad_daemon_values_are_usage_errors() {
     }
     assert!(daemon(&["--metrics-addr", "[::1]:9464"]).is_ok());
     assert!(daemon(&["--metrics-addr", "0.0.0.0:9464"]).is_ok());
+}
+
+#[test]
+fn one_ca_file_serves_every_tls_output_and_the_old_name_still_works() {
+    let d = daemon(&["--ca-file", "/etc/ca.pem"]).unwrap();
+    assert_eq!(d.http.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+    let d = daemon(&["--http-ca-file", "/etc/old.pem"]).unwrap();
+    assert_eq!(d.http.ca_file.as_deref(), Some(Path::new("/etc/old.pem")));
+    let d = daemon(&["--http-ca-file", "/old.pem", "--ca-file", "/new.pem"]).unwrap();
+    assert_eq!(d.http.ca_file.as_deref(), Some(Path::new("/new.pem")));
 }
