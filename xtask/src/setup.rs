@@ -80,6 +80,7 @@ pub fn setup(needs: Needs) -> Result<()> {
     }
     if needs == Needs::Test {
         crate::deploy::kubernetes_validate()?;
+        crate::fuzz::install()?;
     }
     rust_src()?;
     bpf_linker()?;
