@@ -1,7 +1,7 @@
 //! The fuzz targets (fuzz/, cargo-fuzz): cargo-fuzz installed by `setup`, each target run
 //! briefly by `test`. Nightly through rustup, as the eBPF build is.
 
-use std::{path::Path, process::Command, time::Instant};
+use std::{process::Command, time::Instant};
 
 use anyhow::{bail, Context as _, Result};
 
@@ -91,8 +91,7 @@ pub fn run() -> Result<()> {
         match reproducer {
             Some(path) => {
                 eprintln!(
-                    "fuzz: {target} CRASHED; the input is {path}; replay it with\n  rustup run nightly cargo fuzz run {target} {}",
-                    Path::new(&path).display()
+                    "fuzz: {target} CRASHED; the input is {path}; replay it with\n  rustup run nightly cargo fuzz run {target} {path}"
                 );
                 crashed.push(format!("{target} ({path})"));
             }
