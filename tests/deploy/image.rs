@@ -133,6 +133,8 @@ fn the_daemonset_pod_catches_kill_9_of_host_and_container_processes() {
         "root not read-only: {root}"
     );
 
+    host_mounts_are_read_only(pid, &mountinfo);
+
     // The kubelet's probes get through, on the port the DaemonSet names.
     assert!(!run.probes.is_empty(), "the DaemonSet has no HTTP probes");
     for probe in &run.probes {
@@ -233,6 +235,96 @@ fn the_daemonset_pod_catches_kill_9_of_host_and_container_processes() {
     eprintln!(
         "the DaemonSet's pod under containerd: {:.1} s",
         started.elapsed().as_secs_f64()
+    );
+}
+
+/// Writes under the pod's host mounts fail with EROFS. They go through `/proc/PID/root`, which
+/// resolves paths in the pod's mount namespace, from this test (root, every capability): so
+/// what stops them is the mount itself, not a missing permission of the pod.
+///
+/// What this proves under the tests' containerd 1.6: `readOnly` holds for each mount. It does
+/// not prove `recursiveReadOnly`: containerd 1.6 cannot make mounts recursively read-only, so
+/// the kubelet falls back to plain read-only (`IfPossible`) and the mounts beneath a host path
+/// (the cgroup v1 controllers under /sys/fs/cgroup on a hybrid node) keep their own flags.
+fn host_mounts_are_read_only(pid: u32, mountinfo: &str) {
+    let root = format!("/proc/{pid}/root");
+    // mkdir in /sys/fs/cgroup would make a cgroup (cgroup2) or a directory (hybrid's tmpfs).
+    // Where the node itself mounts it read-only (some systemd hybrids), EROFS proves less: said.
+    let host_info = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let host_cgroup_rw = host_info
+        .lines()
+        .find(|l| l.split_whitespace().nth(4) == Some("/sys/fs/cgroup"))
+        .and_then(|l| l.split_whitespace().nth(5))
+        .is_some_and(|o| o.split(',').any(|o| o == "rw"));
+    let cgroup = Path::new(&root).join("sys/fs/cgroup/exitwatch-deploy-probe");
+    match std::fs::create_dir(&cgroup) {
+        Err(e) => assert_eq!(
+            e.raw_os_error(),
+            Some(libc::EROFS),
+            "mkdir {}: {e}",
+            cgroup.display()
+        ),
+        Ok(()) => {
+            let _ = std::fs::remove_dir(&cgroup);
+            panic!("/sys/fs/cgroup is writable in the pod");
+        }
+    }
+    // CRI-O's socket directory: a plain host directory, writable on the host.
+    let name = format!("exitwatch-deploy-probe-{}", runtime::random_hex(4));
+    let on_host = Path::new("/var/run/crio").join(&name);
+    std::fs::write(&on_host, b"x").expect("/var/run/crio is writable on the host");
+    std::fs::remove_file(&on_host).expect("remove the probe file");
+    let in_pod = Path::new(&root).join("var/run/crio").join(&name);
+    match std::fs::write(&in_pod, b"x") {
+        Err(e) => assert_eq!(
+            e.raw_os_error(),
+            Some(libc::EROFS),
+            "write {}: {e}",
+            in_pod.display()
+        ),
+        Ok(()) => {
+            let _ = std::fs::remove_file(&on_host);
+            panic!("/var/run/crio is writable in the pod");
+        }
+    }
+    // Every host mount point is mounted `ro` (mountinfo field 6: the mount's own options).
+    for dst in [
+        "/sys/kernel/btf",
+        "/sys/fs/cgroup",
+        "/var/run/crio",
+        "/run/containerd/containerd.sock",
+    ] {
+        let line = mountinfo
+            .lines()
+            .find(|l| l.split_whitespace().nth(4) == Some(dst))
+            .unwrap_or_else(|| panic!("{dst} is not mounted in the pod:\n{mountinfo}"));
+        assert!(
+            line.split_whitespace()
+                .nth(5)
+                .is_some_and(|o| o.split(',').any(|o| o == "ro")),
+            "{dst} not read-only: {line}"
+        );
+    }
+    let beneath: Vec<&str> = mountinfo
+        .lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(4)
+                .is_some_and(|m| m.starts_with("/sys/fs/cgroup/"))
+        })
+        .collect();
+    let writable = beneath
+        .iter()
+        .filter(|l| {
+            !l.split_whitespace()
+                .nth(5)
+                .is_some_and(|o| o.split(',').any(|o| o == "ro"))
+        })
+        .count();
+    eprintln!(
+        "host mounts: EROFS under /sys/fs/cgroup (the node's is {}) and /var/run/crio; {} mounts beneath /sys/fs/cgroup, {writable} of them writable (recursive read-only needs containerd >= 2.0)",
+        if host_cgroup_rw { "rw" } else { "ro itself" },
+        beneath.len()
     );
 }
 

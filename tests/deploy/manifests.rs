@@ -6,9 +6,10 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// The oldest Kubernetes the manifests promise to work with, and the newest schemas bundled
-/// with the pinned kubernetes-validate (xtask/src/deploy.rs).
-const VERSIONS: &[&str] = &["1.27.0", "1.37.0"];
+/// The oldest Kubernetes the manifests promise to work with (1.30: the first with
+/// `recursiveReadOnly` mounts; older schemas refuse the field in strict mode), and the newest
+/// schemas bundled with the pinned kubernetes-validate (xtask/src/deploy.rs).
+const VERSIONS: &[&str] = &["1.30.0", "1.37.0"];
 /// kustomize's own file: not an API object.
 const KUSTOMIZATION: &str = "kustomization.yaml";
 
@@ -85,8 +86,8 @@ fn validate(files: &[PathBuf], version: &str) -> Result<String, String> {
 fn every_manifest_passes_the_kubernetes_schemas() {
     let files = files();
     assert!(
-        files.len() >= 5,
-        "expected the namespace, quota, service account, config map and DaemonSet in {}",
+        files.len() >= 6,
+        "expected the namespace, quota, service account, config map, DaemonSet and NetworkPolicy in {}",
         dir().display()
     );
     for version in VERSIONS {
@@ -159,4 +160,83 @@ fn the_kustomization_applies_every_manifest() {
         "kustomization.yaml's resources and the files of {}",
         dir().display()
     );
+}
+
+/// The one object of `kind` in the manifests.
+fn the(kind: &str) -> Value {
+    let all: Vec<Value> = objects()
+        .into_iter()
+        .filter(|o| o["kind"] == kind)
+        .collect();
+    assert_eq!(all.len(), 1, "one {kind} in {}", dir().display());
+    all.into_iter().next().unwrap()
+}
+
+#[test]
+fn the_network_policy_admits_only_the_metrics_port_of_the_daemonset_pods() {
+    let ds = the("DaemonSet");
+    let np = the("NetworkPolicy");
+    assert_eq!(np["metadata"]["namespace"], ds["metadata"]["namespace"]);
+    // Its selector picks the DaemonSet's pods.
+    let labels = &ds["spec"]["template"]["metadata"]["labels"];
+    let selector = np["spec"]["podSelector"]["matchLabels"]
+        .as_object()
+        .expect("podSelector.matchLabels");
+    assert!(!selector.is_empty());
+    for (k, v) in selector {
+        assert_eq!(&labels[k], v, "pod label {k}");
+    }
+    assert_eq!(np["spec"]["policyTypes"], serde_json::json!(["Ingress"]));
+    let rules = np["spec"]["ingress"].as_array().expect("ingress rules");
+    let ports = ds["spec"]["template"]["spec"]["containers"][0]["ports"]
+        .as_array()
+        .expect("container ports")
+        .clone();
+    let metrics = ports
+        .iter()
+        .find(|p| p["name"] == "metrics")
+        .expect("a container port named metrics");
+    // Every rule names ports, each of them the metrics port over TCP: nothing else gets in.
+    assert!(!rules.is_empty());
+    for rule in rules {
+        let allowed = rule["ports"]
+            .as_array()
+            .expect("a rule without ports admits all");
+        assert!(!allowed.is_empty(), "a rule with no ports admits all");
+        for p in allowed {
+            assert_eq!(p["protocol"], "TCP", "{p}");
+            assert!(
+                p["port"] == metrics["name"] || p["port"] == metrics["containerPort"],
+                "port {} is not the metrics port {metrics}",
+                p["port"]
+            );
+        }
+    }
+}
+
+#[test]
+fn every_host_mount_is_read_only_recursively_where_possible() {
+    let ds = the("DaemonSet");
+    let pod = &ds["spec"]["template"]["spec"];
+    let host_volumes: Vec<&str> = pod["volumes"]
+        .as_array()
+        .expect("volumes")
+        .iter()
+        .filter(|v| !v["hostPath"].is_null())
+        .filter_map(|v| v["name"].as_str())
+        .collect();
+    assert!(host_volumes.contains(&"cgroup"), "{host_volumes:?}");
+    let mut seen = 0;
+    for m in pod["containers"][0]["volumeMounts"]
+        .as_array()
+        .expect("volumeMounts")
+    {
+        if !host_volumes.contains(&m["name"].as_str().unwrap_or_default()) {
+            continue;
+        }
+        seen += 1;
+        assert_eq!(m["readOnly"], true, "{m}");
+        assert_eq!(m["recursiveReadOnly"], "IfPossible", "{m}");
+    }
+    assert_eq!(seen, host_volumes.len(), "every hostPath volume is mounted");
 }

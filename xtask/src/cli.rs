@@ -15,7 +15,8 @@ tasks:
                           --target: exitwatch linked statically for ARCH (x86_64, aarch64 or a
                           Rust target triple), cross-built when foreign (installs the toolchain)
   run [--debug] -- ARGS   build, then run exitwatch ARGS as root (through sudo -E when not root)
-  test [--unit]           unit tests, then the privileged end-to-end tests (root); --unit: unit only
+  test [--unit]           unit tests, each fuzz target for 20 s (nightly, cargo-fuzz), then the
+                          privileged end-to-end and deployment tests (root); --unit: unit only
   image                   the container image (deploy/Containerfile, static exitwatch) as an OCI
                           archive, target/image/exitwatch.tar; built by buildah, no daemon (root)
   bench [--short]         measure exitwatch against nothing attached and bpftrace, print the table

@@ -11,6 +11,7 @@ mod debian;
 mod debs;
 mod deploy;
 mod elf;
+mod fuzz;
 mod guest;
 mod image;
 mod initramfs;

@@ -47,8 +47,9 @@ const TEST_PACKAGES: &[&str] = &[
     // podman's containers for the container tests: a third runtime's cgroup paths and API.
     "podman",
     // A real syslog receiver, and OpenSSL's s_server as a TLS peer, for the SIEM output tests
-    // (tests/e2e/siem).
+    // (tests/e2e/siem); rsyslog's gtls netstream driver receives syslog over TLS (RFC 5425).
     "rsyslog",
+    "rsyslog-gnutls",
     "openssl",
 ];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
@@ -79,6 +80,7 @@ pub fn setup(needs: Needs) -> Result<()> {
     }
     if needs == Needs::Test {
         crate::deploy::kubernetes_validate()?;
+        crate::fuzz::install()?;
     }
     rust_src()?;
     bpf_linker()?;

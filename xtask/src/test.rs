@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _, Result};
 use crate::{
     build::{build, workspace_root, Built, Profile},
     command::{cargo, shown, step},
-    deploy,
+    deploy, fuzz,
     privilege::is_root,
     setup::{setup, Needs},
     suite::Summary,
@@ -44,22 +44,28 @@ pub fn test(unit_only: bool) -> Result<()> {
     let started = Instant::now();
     setup(Needs::Test)?;
     let unit = outcome(unit_tests());
-    let (build, e2e, deploy) = if unit_only {
-        (Outcome::NotRun, Outcome::NotRun, Outcome::NotRun)
+    let (fuzz, build, e2e, deploy) = if unit_only {
+        (
+            Outcome::NotRun,
+            Outcome::NotRun,
+            Outcome::NotRun,
+            Outcome::NotRun,
+        )
     } else {
+        let fuzz = outcome(fuzz::run());
         let (build, e2e) = e2e_tests();
         // The image is built from the same eBPF object, so it comes after a successful build.
         let deploy = match build {
             Outcome::Passed => outcome(deploy::deploy_tests()),
             _ => Outcome::NotRun,
         };
-        (build, e2e, deploy)
+        (fuzz, build, e2e, deploy)
     };
     eprintln!(
-        "test summary: unit {unit}, build {build}, end-to-end {e2e}, deployment {deploy} ({:.0} s)",
+        "test summary: unit {unit}, fuzz {fuzz}, build {build}, end-to-end {e2e}, deployment {deploy} ({:.0} s)",
         started.elapsed().as_secs_f64()
     );
-    if [unit, build, e2e, deploy].contains(&Outcome::Failed) {
+    if [unit, fuzz, build, e2e, deploy].contains(&Outcome::Failed) {
         bail!("tests failed (see the output above)");
     }
     Ok(())
@@ -79,6 +85,9 @@ fn unit_tests() -> Result<()> {
                 "exitwatch-ebpf",
                 "--exclude",
                 "exitwatch-tests",
+                // Nightly and cargo-fuzz: run by `fuzz::run`.
+                "--exclude",
+                "exitwatch-fuzz",
             ])
             .current_dir(workspace_root()),
         purpose,

@@ -69,7 +69,12 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "FILE")]
     pub http_token_file: Option<PathBuf>,
 
-    /// PEM file of the CA certificates https outputs trust (default: the system's bundle).
+    /// PEM file of the CA certificates every TLS output (https, syslog+tls) trusts
+    /// (default: the system's bundle).
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// The former name of --ca-file, still accepted (--ca-file wins when both are given).
     #[arg(long, value_name = "FILE")]
     pub http_ca_file: Option<PathBuf>,
 
@@ -217,7 +222,7 @@ impl DaemonArgs {
             unhealthy_after: duration("unhealthy-after", &self.unhealthy_after)?,
             http: HttpSettings {
                 token_file: self.http_token_file,
-                ca_file: self.http_ca_file,
+                ca_file: self.ca_file.or(self.http_ca_file),
                 batch_size: self.http_batch_size,
                 batch_wait: duration("http-batch-wait", &self.http_batch_wait)?,
                 timeout: duration("http-timeout", &self.http_timeout)?,

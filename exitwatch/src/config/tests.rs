@@ -158,3 +158,23 @@ fn subcommands_ignore_the_config_file() {
     let a = super::args(argv(&["explain", "137"]), |_| unreachable!()).unwrap();
     assert!(a.command.is_some());
 }
+
+#[test]
+fn the_ca_file_keys_follow_the_flags() {
+    let c = with_file(&[], "ca-file = \"/etc/ssl/ca.pem\"")
+        .unwrap()
+        .into_config()
+        .unwrap();
+    assert_eq!(
+        c.daemon.http.ca_file.as_deref(),
+        Some(Path::new("/etc/ssl/ca.pem"))
+    );
+    let c = with_file(&[], "http-ca-file = \"/etc/ssl/old.pem\"")
+        .unwrap()
+        .into_config()
+        .unwrap();
+    assert_eq!(
+        c.daemon.http.ca_file.as_deref(),
+        Some(Path::new("/etc/ssl/old.pem"))
+    );
+}

@@ -79,6 +79,7 @@ pub struct Settings {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpSettings {
     pub token_file: Option<PathBuf>,
+    /// `--ca-file`: the CA certificates of every TLS output (https, syslog+tls).
     pub ca_file: Option<PathBuf>,
     pub batch_size: usize,
     pub batch_wait: Duration,
@@ -230,6 +231,18 @@ impl FanOut {
             true => Some(http::Shared::load(outputs, settings)?),
             false => None,
         };
+        let syslog_tls = match outputs.iter().any(|o| {
+            matches!(
+                o.spec,
+                SinkSpec::Syslog {
+                    transport: spec::Transport::Tls,
+                    ..
+                }
+            )
+        }) {
+            true => Some(tls::client_config(settings.http.ca_file.as_deref())?),
+            false => None,
+        };
         let stdout_closed = Arc::new(Notify::new());
         let mut workers = Vec::new();
         for Output {
@@ -249,9 +262,11 @@ impl FanOut {
                         },
                     )?)
                 }
-                SinkSpec::Syslog { .. } => {
-                    Worker::Syslog(syslog::Target::new(spec, &settings.node))
-                }
+                SinkSpec::Syslog { .. } => Worker::Syslog(syslog::Target::new(
+                    spec,
+                    &settings.node,
+                    syslog_tls.clone(),
+                )?),
                 SinkSpec::Http { .. } => {
                     Worker::Http(http.as_ref().expect("loaded").target(spec, settings)?)
                 }

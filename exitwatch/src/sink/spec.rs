@@ -6,7 +6,8 @@ use url::{facility, host_port, parse_query, percent_decode};
 
 /// The forms `--output` accepts, for every error message.
 pub const FORMS: &str = "stdout | file:///PATH[?max_size=100M&keep=5] | \
-syslog+tcp://HOST[:PORT][?facility=daemon] | syslog+udp://HOST[:PORT][?facility=daemon&max_size=8K] | \
+syslog+tcp://HOST[:PORT][?facility=daemon] | syslog+tls://HOST[:6514][?facility=daemon] | \
+syslog+udp://HOST[:PORT][?facility=daemon&max_size=8K] | \
 http[s]://HOST[:PORT][/PATH][?hec=1&sourcetype=exitwatch&index=NAME&compression=gzip&token_file=PATH] \
 (any URL also takes queue_size=N and queue_bytes=SIZE)";
 
@@ -55,6 +56,8 @@ pub enum SinkSpec {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {
     Tcp,
+    /// RFC 5425: TCP, TLS, octet counting.
+    Tls,
     Udp,
 }
 
@@ -125,6 +128,7 @@ impl SinkSpec {
             } => {
                 let t = match transport {
                     Transport::Tcp => "tcp",
+                    Transport::Tls => "tls",
                     Transport::Udp => "udp",
                 };
                 format!("syslog+{t}://{}:{port}", bracket(host))
@@ -145,6 +149,18 @@ impl SinkSpec {
 
     pub fn is_http(&self) -> bool {
         matches!(self, SinkSpec::Http { .. })
+    }
+
+    /// Whether it talks TLS, and so needs the CA certificates (`--ca-file`).
+    pub fn is_tls(&self) -> bool {
+        matches!(
+            self,
+            SinkSpec::Http { tls: true, .. }
+                | SinkSpec::Syslog {
+                    transport: Transport::Tls,
+                    ..
+                }
+        )
     }
 }
 
@@ -215,7 +231,7 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
     }
     let allowed: &[&str] = match scheme.to_ascii_lowercase().as_str() {
         "file" => &["max_size", "keep", "queue_size"],
-        "syslog+tcp" => &["facility", "queue_size"],
+        "syslog+tcp" | "syslog+tls" => &["facility", "queue_size"],
         "syslog+udp" => &["facility", "max_size", "queue_size"],
         "http" | "https" => &[
             "hec",
@@ -296,11 +312,13 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
     let default_port = match scheme.as_str() {
         "http" => 80,
         "https" => 443,
+        "syslog+tls" => 6514,
         _ => 514,
     };
     let (host, port) = host_port(authority, default_port).map_err(|w| fail(w, false))?;
     if let Some(transport) = match scheme.as_str() {
         "syslog+tcp" => Some(Transport::Tcp),
+        "syslog+tls" => Some(Transport::Tls),
         "syslog+udp" => Some(Transport::Udp),
         _ => None,
     } {

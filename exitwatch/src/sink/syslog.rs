@@ -1,17 +1,21 @@
 //! Syslog outputs: RFC 5424 messages, over TCP with RFC 6587 octet-counting framing
-//! (`syslog+tcp://`) or one per UDP datagram, cut to fit (`syslog+udp://`, RFC 5426).
+//! (`syslog+tcp://`), the same over TLS (`syslog+tls://`, RFC 5425), or one per UDP datagram,
+//! cut to fit (`syslog+udp://`, RFC 5426).
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
+use tokio_rustls::rustls::{pki_types::ServerName, ClientConfig};
+use tokio_rustls::TlsConnector;
 
 use super::retry::Streak;
 use super::spec::{SinkSpec, Transport};
-use super::{Queue, Record};
+use super::{Queue, Record, SinkError};
 use crate::timefmt::rfc3339_nanos;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -94,6 +98,10 @@ pub fn truncate(msg: &mut Vec<u8>, max: usize) -> bool {
     true
 }
 
+/// A byte stream to the receiver: plain TCP or TLS over it.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
 /// A syslog receiver and how to talk to it.
 pub struct Target {
     transport: Transport,
@@ -101,10 +109,17 @@ pub struct Target {
     port: u16,
     header: Header,
     max_size: usize,
+    /// syslog+tls: the client configuration and the name the certificate must carry.
+    tls: Option<(TlsConnector, ServerName<'static>)>,
 }
 
 impl Target {
-    pub fn new(spec: &SinkSpec, node: &str) -> Target {
+    /// `tls` is the client configuration of TLS outputs, given when `spec` is syslog+tls.
+    pub fn new(
+        spec: &SinkSpec,
+        node: &str,
+        tls: Option<Arc<ClientConfig>>,
+    ) -> Result<Target, SinkError> {
         let SinkSpec::Syslog {
             transport,
             host,
@@ -115,18 +130,33 @@ impl Target {
         else {
             unreachable!("a syslog spec")
         };
-        Target {
+        let tls = match (transport, tls) {
+            (Transport::Tls, Some(config)) => {
+                // SNI and certificate checks use the host as written: a DNS name or an IP address.
+                let name = ServerName::try_from(host.clone()).map_err(|e| {
+                    SinkError::Usage(format!(
+                        "--output {}: {host} is not a TLS server name: {e}",
+                        spec.label()
+                    ))
+                })?;
+                Some((TlsConnector::from(config), name))
+            }
+            (Transport::Tls, None) => unreachable!("syslog+tls gets the TLS configuration"),
+            _ => None,
+        };
+        Ok(Target {
             transport: *transport,
             host: host.clone(),
             port: *port,
             header: Header::new(*facility, node, std::process::id()),
             max_size: *max_size,
-        }
+            tls,
+        })
     }
 
     pub async fn run(self, queue: Queue) {
         match self.transport {
-            Transport::Tcp => self.run_tcp(queue).await,
+            Transport::Tcp | Transport::Tls => self.run_tcp(queue).await,
             Transport::Udp => self.run_udp(queue).await,
         }
     }
@@ -139,7 +169,7 @@ impl Target {
     }
 
     async fn run_tcp(self, mut queue: Queue) {
-        let mut conn: Option<TcpStream> = None;
+        let mut conn: Option<Box<dyn Stream>> = None;
         let mut streak = Streak::default();
         while let Some(first) = queue.recv().await {
             let mut chunk = Vec::new();
@@ -171,19 +201,46 @@ impl Target {
         }
     }
 
-    async fn send_tcp(&self, conn: &mut Option<TcpStream>, chunk: &[u8]) -> io::Result<()> {
+    async fn send_tcp(&self, conn: &mut Option<Box<dyn Stream>>, chunk: &[u8]) -> io::Result<()> {
+        if let Some(stream) = conn {
+            // A receiver that closed (restarted) is noticed before the chunk is written into
+            // a dead connection and lost.
+            if closed(stream.as_mut()).await {
+                *conn = None;
+            }
+        }
         if conn.is_none() {
-            let addr = self.resolve().await?;
-            let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-                .await
-                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
-            stream.set_nodelay(true)?;
-            *conn = Some(stream);
+            *conn = Some(self.connect().await?);
         }
         let stream = conn.as_mut().expect("connected");
-        tokio::time::timeout(WRITE_TIMEOUT, stream.write_all(chunk))
+        tokio::time::timeout(WRITE_TIMEOUT, async {
+            stream.write_all(chunk).await?;
+            // TLS buffers what it encrypts: push it out.
+            stream.flush().await
+        })
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the receiver stopped reading"))?
+    }
+
+    async fn connect(&self) -> io::Result<Box<dyn Stream>> {
+        let addr = self.resolve().await?;
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
             .await
-            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the receiver stopped reading"))?
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+        stream.set_nodelay(true)?;
+        let Some((connector, name)) = &self.tls else {
+            return Ok(Box::new(stream));
+        };
+        let tls = tokio::time::timeout(CONNECT_TIMEOUT, connector.connect(name.clone(), stream))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the TLS handshake timed out"))?
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("TLS handshake: {e} (is the receiver's certificate signed by a CA of --ca-file, for this host name?)"),
+                )
+            })?;
+        Ok(Box::new(tls))
     }
 
     async fn run_udp(self, mut queue: Queue) {
@@ -225,6 +282,21 @@ impl Target {
         }
         // A connected socket reports the receiver's ICMP "port unreachable" on a later send.
         socket.as_ref().expect("bound").send(msg).await.map(drop)
+    }
+}
+
+/// How much a receiver's unasked-for bytes are read and thrown away before each write.
+const DISCARD: usize = 4096;
+
+/// Whether the receiver closed the connection (or broke it), looking without waiting. Syslog
+/// receivers say nothing back: what they do send is read (a bounded amount) and thrown away.
+async fn closed(stream: &mut dyn Stream) -> bool {
+    let mut buf = [0u8; DISCARD];
+    // A zero timeout polls the read once: ready (data, end of stream, error) or not.
+    match tokio::time::timeout(Duration::ZERO, stream.read(&mut buf)).await {
+        Err(_) => false,
+        Ok(Ok(n)) => n == 0,
+        Ok(Err(_)) => true,
     }
 }
 

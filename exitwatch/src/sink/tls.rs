@@ -1,5 +1,5 @@
-//! TLS for https outputs: rustls (ring provider) trusting the CA certificates of
-//! `--http-ca-file`, else the system's bundle.
+//! TLS for the outputs that use it (https, syslog+tls): rustls (ring provider) trusting the CA
+//! certificates of `--ca-file`, else the system's bundle.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,13 +46,14 @@ fn bundle(ca_file: Option<&Path>) -> Result<PathBuf, SinkError> {
         .find(|p| p.is_file())
         .ok_or_else(|| {
             SinkError::Usage(format!(
-                "https outputs need CA certificates to check the receiver, and none were found at {}: pass --http-ca-file FILE (PEM) or install the ca-certificates package",
+                "TLS outputs (https, syslog+tls) need CA certificates to check the receiver, and none were found at {}: pass --ca-file FILE (PEM) or install the ca-certificates package",
                 SYSTEM_BUNDLES.join(", ")
             ))
         })
 }
 
-/// The client configuration shared by every https output.
+/// The client configuration of TLS outputs: the receiver's certificate must chain to a CA of
+/// the bundle and name the host it is reached by.
 pub fn client_config(ca_file: Option<&Path>) -> Result<Arc<ClientConfig>, SinkError> {
     let path = bundle(ca_file)?;
     let pem = std::fs::read(&path).map_err(|error| SinkError::Read {

@@ -90,3 +90,39 @@ fn quantities_and_the_containerfile() {
         )
     );
 }
+
+#[test]
+fn recursive_read_only_falls_back_to_read_only_as_on_containerd_1_6() {
+    let mount = |extra: Value| {
+        let mut m = json!({"name": "v", "mountPath": "/v"});
+        for (k, v) in extra.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        let c = json!({"image": "i", "securityContext": {"capabilities": {"drop": ["ALL"]}},
+                       "volumeMounts": [m]});
+        let p =
+            json!({"volumes": [{"name": "v", "hostPath": {"path": "/tmp", "type": "Directory"}}]});
+        ctr_run(&daemonset(c, p), &[], (&[], &[]), &host()).map(|r| {
+            r.options
+                .iter()
+                .find(|o| o.starts_with("--mount"))
+                .cloned()
+                .unwrap()
+        })
+    };
+    let ro = "--mount=type=bind,src=/tmp,dst=/v,options=rbind:ro";
+    assert_eq!(
+        mount(json!({"readOnly": true, "recursiveReadOnly": "IfPossible"})).unwrap(),
+        ro
+    );
+    assert_eq!(mount(json!({"readOnly": true})).unwrap(), ro);
+    assert!(mount(json!({})).unwrap().ends_with("rbind:rw"));
+    assert!(
+        mount(json!({"readOnly": true, "recursiveReadOnly": "Enabled"}))
+            .unwrap_err()
+            .contains("Enabled")
+    );
+    assert!(mount(json!({"recursiveReadOnly": "IfPossible"}))
+        .unwrap_err()
+        .contains("needs readOnly"));
+}

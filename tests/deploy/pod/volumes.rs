@@ -47,7 +47,24 @@ pub fn mounts(
                 "volume {name}: only hostPath and configMap are reproduced"
             ));
         };
-        let mode = if m["readOnly"] == true { "ro" } else { "rw" };
+        let mode = match (m["readOnly"] == true, m["recursiveReadOnly"].as_str()) {
+            (false, None | Some("Disabled")) => "rw",
+            (false, Some(_)) => {
+                return Err(format!(
+                    "volumeMount {name}: recursiveReadOnly needs readOnly: true (the API server refuses it)"
+                ))
+            }
+            (true, None | Some("Disabled")) => "ro",
+            // What the kubelet does with a runtime that cannot make a mount recursively
+            // read-only, as the tests' containerd 1.6 (its CRI plugin has no `rro`): plain
+            // read-only. The mounts beneath stay as they are on the host.
+            (true, Some("IfPossible")) => "ro",
+            (true, Some(other)) => {
+                return Err(format!(
+                    "volumeMount {name}: recursiveReadOnly {other} is not reproduced (containerd 1.6 cannot; the kubelet would not start the pod)"
+                ))
+            }
+        };
         out.push(format!(
             "--mount=type=bind,src={},dst={dst},options=rbind:{mode}",
             src.display()

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 pub use proxy::Proxy;
 pub use receiver::{HttpReceiver, Mode};
 pub use rsyslog::{Rsyslog, Syslog};
-pub use tls_peer::TlsPeer;
+pub use tls_peer::{Certs, TlsPeer};
 
 /// A fresh directory for one test, removed on drop.
 pub struct TempDir(pub PathBuf);

@@ -1,3 +1,5 @@
+use std::path::Path;
+
 use clap::Parser;
 
 use super::*;
@@ -122,4 +124,14 @@ fn queue_bytes_and_unhealthy_after() {
     assert_eq!(d.unhealthy_after, Duration::from_secs(2));
     assert!(daemon(&["--queue-bytes=0"]).is_err());
     assert!(daemon(&["--unhealthy-after=0"]).is_err());
+}
+
+#[test]
+fn one_ca_file_serves_every_tls_output_and_the_old_name_still_works() {
+    let d = daemon(&["--ca-file", "/etc/ca.pem"]).unwrap();
+    assert_eq!(d.http.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+    let d = daemon(&["--http-ca-file", "/etc/old.pem"]).unwrap();
+    assert_eq!(d.http.ca_file.as_deref(), Some(Path::new("/etc/old.pem")));
+    let d = daemon(&["--http-ca-file", "/old.pem", "--ca-file", "/new.pem"]).unwrap();
+    assert_eq!(d.http.ca_file.as_deref(), Some(Path::new("/new.pem")));
 }

@@ -87,6 +87,27 @@ fn syslog_urls_default_to_port_514_and_facility_daemon() {
 }
 
 #[test]
+fn syslog_over_tls_defaults_to_port_6514_and_needs_the_ca() {
+    let tls = ok("syslog+tls://collector.example?facility=local0");
+    assert_eq!(
+        tls,
+        SinkSpec::Syslog {
+            transport: Transport::Tls,
+            host: "collector.example".into(),
+            port: 6514,
+            facility: 16,
+            max_size: 8192,
+        }
+    );
+    assert_eq!(tls.label(), "syslog+tls://collector.example:6514");
+    assert!(tls.is_tls());
+    assert!(!ok("syslog+tcp://h").is_tls());
+    assert!(ok("https://h").is_tls());
+    assert!(err("syslog+tls://h?max_size=2K").why.contains("facility"));
+    assert!(err("syslog+tls://h/x").why.contains("no path"));
+}
+
+#[test]
 fn http_urls_and_the_hec_envelope() {
     assert_eq!(
         ok("http://127.0.0.1:8080/ingest"),

@@ -1,11 +1,12 @@
-//! rsyslogd as the syslog receiver: TCP (octet counting) and UDP inputs on loopback, what it
-//! parsed written one message a line.
+//! rsyslogd as the syslog receiver: TCP (octet counting) and UDP inputs on loopback, or one
+//! TCP input with TLS (its gtls driver, RFC 5425), what it parsed written one message a line.
 
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use super::tls_peer::Certs;
 use super::{free_tcp_port, free_udp_port, wait_until};
 
 /// One message as rsyslog parsed it.
@@ -20,6 +21,8 @@ pub struct Syslog {
     pub hostname: String,
     pub facility: String,
     pub severity: String,
+    /// STRUCTURED-DATA as rsyslog parsed it (`-` for none).
+    pub sd: String,
     pub msg: String,
 }
 
@@ -27,10 +30,32 @@ pub struct Syslog {
 /// UDP inputs, writing what it parsed, one message a line, to a file.
 pub struct Rsyslog {
     child: Child,
+    /// The TCP input: with TLS when started by `start_tls`.
     pub tcp: u16,
     pub udp: u16,
     pub udp2: u16,
     out: PathBuf,
+    conf: PathBuf,
+    pid: PathBuf,
+}
+
+const TEMPLATE: &str = r#"template(name="fields" type="string" string="%inputname%|%protocol-version%|%app-name%|%procid%|%msgid%|%hostname%|%syslogfacility-text%|%syslogseverity-text%|%structured-data%|%msg%\n")"#;
+
+fn spawn(conf: &Path, pid: &Path) -> Child {
+    let _ = std::fs::remove_file(pid);
+    Command::new("rsyslogd")
+        .arg("-n")
+        .arg("-f")
+        .arg(conf)
+        .arg("-i")
+        .arg(pid)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot start rsyslogd ({e}): install it with `cargo xtask setup` (Debian packages rsyslog, rsyslog-gnutls)")
+        })
 }
 
 impl Rsyslog {
@@ -42,7 +67,7 @@ impl Rsyslog {
             r#"global(workDirectory="{dir}" maxMessageSize="64k")
 module(load="imtcp")
 module(load="imudp")
-template(name="fields" type="string" string="%inputname%|%protocol-version%|%app-name%|%procid%|%msgid%|%hostname%|%syslogfacility-text%|%syslogseverity-text%|%msg%\n")
+{TEMPLATE}
 ruleset(name="siem") {{ action(type="omfile" file="{out}" template="fields") }}
 input(type="imtcp" port="{tcp}" address="127.0.0.1" ruleset="siem")
 input(type="imudp" port="{udp}" address="127.0.0.1" ruleset="siem")
@@ -52,26 +77,72 @@ input(type="imudp" port="{udp2}" address="127.0.0.1" ruleset="siem" name="imudp2
             out = out.display()
         );
         std::fs::write(&conf, text).unwrap();
-        let child = Command::new("rsyslogd")
-            .arg("-n")
-            .arg("-f")
-            .arg(&conf)
-            .arg("-i")
-            .arg(dir.join("rsyslogd.pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start rsyslogd ({e}): install it with `cargo xtask setup` (Debian package rsyslog)")
-            });
+        let pid = dir.join("rsyslogd.pid");
+        let child = spawn(&conf, &pid);
         let r = Rsyslog {
             child,
             tcp,
             udp,
             udp2,
             out,
+            conf,
+            pid,
         };
+        r.wait_listening();
+        r
+    }
+
+    /// rsyslogd with one TCP input on 127.0.0.1 that speaks TLS only (the gtls driver,
+    /// anonymous clients), presenting `certs`' server certificate.
+    pub fn start_tls(dir: &Path, certs: &Certs) -> Rsyslog {
+        let tcp = free_tcp_port();
+        let out = dir.join("rsyslog.out");
+        let conf = dir.join("rsyslog.conf");
+        let text = format!(
+            r#"global(workDirectory="{dir}" maxMessageSize="64k"
+  defaultNetstreamDriver="gtls"
+  defaultNetstreamDriverCAFile="{ca}"
+  defaultNetstreamDriverCertFile="{cert}"
+  defaultNetstreamDriverKeyFile="{key}")
+module(load="imtcp" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")
+{TEMPLATE}
+ruleset(name="siem") {{ action(type="omfile" file="{out}" template="fields") }}
+input(type="imtcp" port="{tcp}" address="127.0.0.1" ruleset="siem")
+"#,
+            dir = dir.display(),
+            ca = certs.ca.display(),
+            cert = certs.cert.display(),
+            key = certs.key.display(),
+            out = out.display()
+        );
+        std::fs::write(&conf, text).unwrap();
+        let pid = dir.join("rsyslogd.pid");
+        let child = spawn(&conf, &pid);
+        let r = Rsyslog {
+            child,
+            tcp,
+            udp: 0,
+            udp2: 0,
+            out,
+            conf,
+            pid,
+        };
+        r.wait_listening();
+        r
+    }
+
+    /// Kills rsyslogd (connections reset, as in a crash) and starts it again on the same ports;
+    /// `down` runs while it is gone.
+    pub fn restart(&mut self, down: impl FnOnce()) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        down();
+        self.child = spawn(&self.conf, &self.pid);
+        self.wait_listening();
+    }
+
+    fn wait_listening(&self) {
+        let tcp = self.tcp;
         assert!(
             wait_until(Duration::from_secs(10), || TcpStream::connect((
                 "127.0.0.1",
@@ -80,7 +151,6 @@ input(type="imudp" port="{udp2}" address="127.0.0.1" ruleset="siem" name="imudp2
             .is_ok()),
             "rsyslogd never listened on 127.0.0.1:{tcp}"
         );
-        r
     }
 
     /// What rsyslog wrote so far.
@@ -88,8 +158,8 @@ input(type="imudp" port="{udp2}" address="127.0.0.1" ruleset="siem" name="imudp2
         let text = std::fs::read_to_string(&self.out).unwrap_or_default();
         text.lines()
             .map(|l| {
-                let f: Vec<&str> = l.splitn(9, '|').collect();
-                assert_eq!(f.len(), 9, "{l}");
+                let f: Vec<&str> = l.splitn(10, '|').collect();
+                assert_eq!(f.len(), 10, "{l}");
                 Syslog {
                     input: f[0].into(),
                     version: f[1].into(),
@@ -99,7 +169,8 @@ input(type="imudp" port="{udp2}" address="127.0.0.1" ruleset="siem" name="imudp2
                     hostname: f[5].into(),
                     facility: f[6].into(),
                     severity: f[7].into(),
-                    msg: f[8].into(),
+                    sd: f[8].into(),
+                    msg: f[9].into(),
                 }
             })
             .collect()

@@ -30,8 +30,17 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-impl TlsPeer {
-    pub fn start(dir: &Path) -> TlsPeer {
+/// A throwaway CA and a server certificate it signed, for 127.0.0.1 and localhost.
+pub struct Certs {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+impl Certs {
+    /// Makes them in `dir`, their files named after `tag` (two sets can share a directory).
+    pub fn issue(dir: &Path, tag: &str) -> Certs {
+        let f = |what: &str| format!("{tag}-{what}");
         let ec = [
             "-newkey",
             "ec",
@@ -39,33 +48,22 @@ impl TlsPeer {
             "ec_paramgen_curve:prime256v1",
             "-nodes",
         ];
+        let subject = format!("/CN=exitwatch test CA {tag}");
+        let (ca_key, ca_pem) = (f("ca.key"), f("ca.pem"));
         let mut ca = vec!["req", "-x509"];
         ca.extend(ec);
         ca.extend([
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=exitwatch test CA",
+            "-keyout", &ca_key, "-out", &ca_pem, "-days", "2", "-subj", &subject,
         ]);
         openssl(dir, &ca);
+        let (key, csr, pem, ext) = (f("leaf.key"), f("leaf.csr"), f("leaf.pem"), f("leaf.ext"));
         let mut leaf = vec!["req"];
         leaf.extend(ec);
-        leaf.extend([
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-            "-subj",
-            "/CN=127.0.0.1",
-        ]);
+        leaf.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
         openssl(dir, &leaf);
         std::fs::write(
-            dir.join("leaf.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:siem.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+            dir.join(&ext),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:siem.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
         )
         .unwrap();
         openssl(
@@ -74,20 +72,31 @@ impl TlsPeer {
                 "x509",
                 "-req",
                 "-in",
-                "leaf.csr",
+                &csr,
                 "-CA",
-                "ca.pem",
+                &ca_pem,
                 "-CAkey",
-                "ca.key",
+                &ca_key,
                 "-CAcreateserial",
                 "-out",
-                "leaf.pem",
+                &pem,
                 "-days",
                 "2",
                 "-extfile",
-                "leaf.ext",
+                &ext,
             ],
         );
+        Certs {
+            ca: dir.join(ca_pem),
+            cert: dir.join(pem),
+            key: dir.join(key),
+        }
+    }
+}
+
+impl TlsPeer {
+    pub fn start(dir: &Path) -> TlsPeer {
+        let certs = Certs::issue(dir, "peer");
         let port = free_tcp_port();
         let received = dir.join("tls.received");
         let child = Command::new("openssl")
@@ -98,7 +107,10 @@ impl TlsPeer {
                 "-accept",
                 &format!("127.0.0.1:{port}"),
             ])
-            .args(["-cert", "leaf.pem", "-key", "leaf.key"])
+            .arg("-cert")
+            .arg(&certs.cert)
+            .arg("-key")
+            .arg(&certs.key)
             .stdin(Stdio::piped())
             .stdout(std::fs::File::create(&received).unwrap())
             .stderr(Stdio::null())
@@ -116,7 +128,7 @@ impl TlsPeer {
         TlsPeer {
             child,
             port,
-            ca: dir.join("ca.pem"),
+            ca: certs.ca,
             received,
         }
     }
