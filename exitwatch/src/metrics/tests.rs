@@ -84,16 +84,27 @@ fn sinks_report_their_tallies_with_escaped_names() {
 fn outputs_report_up_and_last_success_and_make_health_fail_only_all_together() {
     let m = Metrics::default();
     m.health.set_attached();
-    m.health.set_unhealthy_after(std::time::Duration::from_millis(50));
+    m.health
+        .set_unhealthy_after(std::time::Duration::from_millis(50));
     let a = m.add_sink("http://127.0.0.1:9/".into());
     let b = m.add_sink("stdout".into());
     b.delivered();
     a.set_error(Some("connection refused".into()));
     let text = m.render();
-    assert!(text.contains("exitwatch_output_up{output=\"http://127.0.0.1:9/\"} 0\n"), "{text}");
-    assert!(text.contains("exitwatch_output_up{output=\"stdout\"} 1\n"), "{text}");
-    assert!(text.contains("exitwatch_output_last_success_timestamp_seconds{output=\"http://127.0.0.1:9/\"} 0\n"));
-    assert!(!text.contains("exitwatch_output_last_success_timestamp_seconds{output=\"stdout\"} 0\n"));
+    assert!(
+        text.contains("exitwatch_output_up{output=\"http://127.0.0.1:9/\"} 0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("exitwatch_output_up{output=\"stdout\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains(
+        "exitwatch_output_last_success_timestamp_seconds{output=\"http://127.0.0.1:9/\"} 0\n"
+    ));
+    assert!(
+        !text.contains("exitwatch_output_last_success_timestamp_seconds{output=\"stdout\"} 0\n")
+    );
     std::thread::sleep(std::time::Duration::from_millis(60));
     m.health.turn(Instant::now());
     // One output still works: healthy.
@@ -115,7 +126,10 @@ fn outputs_report_up_and_last_success_and_make_health_fail_only_all_together() {
 fn runtimes_seen_are_reported_up_or_down() {
     let m = Metrics::default();
     m.set_runtime("docker at /run/docker.sock", None);
-    m.set_runtime("containerd (CRI) at /run/containerd/containerd.sock", Some(true));
+    m.set_runtime(
+        "containerd (CRI) at /run/containerd/containerd.sock",
+        Some(true),
+    );
     let text = m.render();
     assert!(!text.contains("docker"), "never seen: not reported\n{text}");
     assert!(text.contains(

@@ -108,12 +108,18 @@ async fn a_queue_over_its_byte_budget_drops_the_newest_events_but_holds_gap_repo
     // Each record is 8 bytes ({"n":0}\n); a budget of 20 bytes holds two of them.
     let metrics = Metrics::default();
     let outputs = [Output {
-        spec: spec::parse("syslog+tcp://127.0.0.1:9", &spec::Defaults {
-            queue_size: 100,
-            queue_bytes: 20,
-            rotation: Rotation { max_size: 1, keep: 0 },
-            udp_max_size: 1024,
-        })
+        spec: spec::parse(
+            "syslog+tcp://127.0.0.1:9",
+            &spec::Defaults {
+                queue_size: 100,
+                queue_bytes: 20,
+                rotation: Rotation {
+                    max_size: 1,
+                    keep: 0,
+                },
+                udp_max_size: 1024,
+            },
+        )
         .unwrap()
         .spec,
         queue_size: 100,
@@ -128,7 +134,16 @@ async fn a_queue_over_its_byte_budget_drops_the_newest_events_but_holds_gap_repo
     fan.send(gap);
     let text = metrics.render();
     let name = "sink=\"syslog+tcp://127.0.0.1:9\"";
-    assert!(text.contains(&format!("exitwatch_sink_dropped_total{{{name}}} 3")), "{text}");
-    assert!(text.contains(&format!("exitwatch_sink_queue_length{{{name}}} 3")), "{text}");
-    assert!(text.contains(&format!("exitwatch_sink_queue_bytes{{{name}}} 24")), "{text}");
+    assert!(
+        text.contains(&format!("exitwatch_sink_dropped_total{{{name}}} 3")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("exitwatch_sink_queue_length{{{name}}} 3")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("exitwatch_sink_queue_bytes{{{name}}} 24")),
+        "{text}"
+    );
 }

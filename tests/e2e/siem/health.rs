@@ -120,7 +120,11 @@ fn file_output_drops_and_counts_on_a_full_disk_and_recovers() {
     let dir = TempDir::new("enospc");
     let mnt = dir.join("small");
     std::fs::create_dir(&mnt).unwrap();
-    harness::run(Command::new("mount").args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"]).arg(&mnt));
+    harness::run(
+        Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(&mnt),
+    );
     let _fs = SmallFs(mnt.clone());
     let path = mnt.join("events.log");
     let victim = Victim::spawn(&["--handle", "USR1"]);
@@ -216,7 +220,14 @@ fn healthz_fails_while_the_only_output_fails_and_recovers_with_it() {
 fn status_field(pid: u32, field: &str) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     text.lines()
-        .find_map(|l| l.strip_prefix(field)?.trim().split(' ').next()?.parse().ok())
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .trim()
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("no {field} in\n{text}"))
 }
 
@@ -239,7 +250,10 @@ fn many_idle_connections_to_metrics_neither_pile_up_nor_stop_healthz() {
         "a thread per connection"
     );
     let grown = status_field(ew.pid(), "VmRSS:").saturating_sub(rss);
-    assert!(grown < 8 * 1024, "RSS grew by {grown} kB for idle connections");
+    assert!(
+        grown < 8 * 1024,
+        "RSS grew by {grown} kB for idle connections"
+    );
     drop(idle);
     assert!(
         wait_until(Duration::from_secs(2), || get(port, "/healthz").0 == 200),

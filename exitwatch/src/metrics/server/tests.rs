@@ -22,10 +22,7 @@ fn routes_metrics_and_health() {
         respond(&Method::POST, "/metrics", &m, now).0,
         StatusCode::METHOD_NOT_ALLOWED
     );
-    assert_eq!(
-        respond(&Method::GET, "/", &m, now).0,
-        StatusCode::NOT_FOUND
-    );
+    assert_eq!(respond(&Method::GET, "/", &m, now).0, StatusCode::NOT_FOUND);
 }
 
 fn serve(metrics: Arc<Metrics>) -> SocketAddr {
@@ -47,11 +44,17 @@ async fn ask(addr: SocketAddr, request: &[u8]) -> String {
 async fn answers_over_tcp() {
     let addr = serve(Arc::new(Metrics::default()));
     let answer = ask(addr, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
-    assert!(answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+        "{answer}"
+    );
     assert!(answer.ends_with("\r\n\r\nthe kernel programs are not attached yet\n"));
     let answer = ask(addr, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
-    assert!(answer.ends_with("\r\n\r\n"), "a HEAD answer has no body: {answer}");
+    assert!(
+        answer.ends_with("\r\n\r\n"),
+        "a HEAD answer has no body: {answer}"
+    );
     let answer = ask(addr, b"DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(answer.starts_with("HTTP/1.1 405 "), "{answer}");
     let answer = ask(addr, b"GET /admin HTTP/1.1\r\nHost: x\r\n\r\n").await;
@@ -102,7 +105,9 @@ async fn idle_connections_past_the_cap_are_closed_and_health_answers_after() {
 async fn a_client_that_never_finishes_its_head_is_cut_off() {
     let addr = serve(Arc::new(Metrics::default()));
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost:").await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost:")
+        .await
+        .unwrap();
     let started = Instant::now();
     let mut answer = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(9), s.read_to_end(&mut answer)).await;

@@ -132,11 +132,25 @@ fn a_symbolic_link_at_the_path_is_refused_not_followed() {
     let target = dir.0.join("precious");
     fs::write(&target, "keep me\n").unwrap();
     std::os::unix::fs::symlink(&target, &path).unwrap();
-    let e = RotatingFile::open(path.clone(), Rotation { max_size: 100, keep: 1 }).unwrap_err();
+    let e = RotatingFile::open(
+        path.clone(),
+        Rotation {
+            max_size: 100,
+            keep: 1,
+        },
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("symbolic link"), "{e}");
     // Placed after the start: the reopen refuses it.
     fs::remove_file(&path).unwrap();
-    let mut f = RotatingFile::open(path.clone(), Rotation { max_size: 100, keep: 1 }).unwrap();
+    let mut f = RotatingFile::open(
+        path.clone(),
+        Rotation {
+            max_size: 100,
+            keep: 1,
+        },
+    )
+    .unwrap();
     fs::remove_file(&path).unwrap();
     std::os::unix::fs::symlink(&target, &path).unwrap();
     let e = f.follow_path(Instant::now() + CHECK_EVERY).unwrap_err();
