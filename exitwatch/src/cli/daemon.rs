@@ -14,7 +14,8 @@ use crate::units::{parse_duration, parse_size};
 pub struct DaemonArgs {
     /// Where events go (repeatable or comma-separated; default stdout): stdout,
     /// file:///PATH[?max_size=100M&keep=5], syslog+tcp://HOST[:PORT], syslog+udp://HOST[:PORT],
-    /// http[s]://HOST[:PORT]/PATH[?hec=1]. Each output has its own queue: a slow one delays no other.
+    /// http[s]://HOST[:PORT]/PATH[?hec=1], otlp[s]://HOST[:PORT] (OTLP/gRPC, 4317). Each output
+    /// has its own queue: a slow one delays no other.
     #[arg(
         short = 'o',
         long = "output",

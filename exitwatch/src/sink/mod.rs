@@ -8,6 +8,7 @@
 
 mod file;
 mod http;
+pub mod otlp;
 mod retry;
 pub mod spec;
 mod stdout;
@@ -37,6 +38,8 @@ pub struct Record {
     pub severity: u8,
     /// When it happened, Unix nanoseconds.
     pub time_ns: i128,
+    /// The event as an OTLP LogRecord: made only when an OTLP output is configured.
+    pub otel: Option<Arc<otlp::LogRecord>>,
 }
 
 /// Where the pipeline hands what it rendered: every output, and stderr for what the chosen
@@ -46,6 +49,10 @@ pub trait Outlet {
     fn send(&mut self, record: Record);
     /// To stderr, beside the outputs.
     fn aside(&mut self, text: &[u8]) -> io::Result<()>;
+    /// Does an output want each event's [`Record::otel`]?
+    fn wants_otlp(&self) -> bool {
+        false
+    }
 }
 
 impl Outlet for FanOut {
@@ -55,6 +62,10 @@ impl Outlet for FanOut {
 
     fn aside(&mut self, text: &[u8]) -> io::Result<()> {
         io::Write::write_all(&mut io::stderr(), text)
+    }
+
+    fn wants_otlp(&self) -> bool {
+        self.otlp
     }
 }
 
@@ -191,6 +202,8 @@ const REPORT_EVERY: Duration = Duration::from_secs(10);
 pub struct FanOut {
     outs: Vec<Out>,
     stdout_closed: Arc<Notify>,
+    /// An OTLP output is among them.
+    otlp: bool,
 }
 
 impl FanOut {
@@ -205,6 +218,17 @@ impl FanOut {
             true => Some(http::Shared::load(outputs, settings)?),
             false => None,
         };
+        // otlps:// trusts what https trusts (--http-ca-file, else the system's bundle).
+        let otlp_tls = match outputs
+            .iter()
+            .any(|o| matches!(o.spec, SinkSpec::Otlp { tls: true, .. }))
+        {
+            true => Some(tls::client_config(settings.http.ca_file.as_deref())?),
+            false => None,
+        };
+        let otlp = outputs
+            .iter()
+            .any(|o| matches!(o.spec, SinkSpec::Otlp { .. }));
         let stdout_closed = Arc::new(Notify::new());
         let mut workers = Vec::new();
         for Output { spec, queue_size } in outputs {
@@ -224,6 +248,19 @@ impl FanOut {
                 }
                 SinkSpec::Http { .. } => {
                     Worker::Http(http.as_ref().expect("loaded").target(spec, settings)?)
+                }
+                SinkSpec::Otlp {
+                    transport: spec::OtlpTransport::Grpc,
+                    ..
+                } => Worker::OtlpGrpc(otlp::GrpcTarget::new(spec, settings, otlp_tls.as_ref())?),
+                SinkSpec::Otlp {
+                    transport: spec::OtlpTransport::Http,
+                    ..
+                } => {
+                    return Err(SinkError::Usage(format!(
+                        "--output {}: OTLP over HTTP is not available yet: use otlp:// or otlps:// (OTLP/gRPC)",
+                        spec.label()
+                    )))
                 }
             };
             workers.push((spec.label(), *queue_size, worker));
@@ -254,6 +291,13 @@ impl FanOut {
                     });
                     Ok(())
                 }
+                Worker::OtlpGrpc(t) => {
+                    tokio::spawn(async move {
+                        t.run(queue).await;
+                        drop(done_tx);
+                    });
+                    Ok(())
+                }
             };
             started.map_err(|e| SinkError::Start(name, e))?;
             outs.push(Out {
@@ -269,6 +313,7 @@ impl FanOut {
         Ok(FanOut {
             outs,
             stdout_closed,
+            otlp,
         })
     }
 
@@ -388,6 +433,7 @@ enum Worker {
     File(file::RotatingFile),
     Syslog(syslog::Target),
     Http(http::Target),
+    OtlpGrpc(otlp::GrpcTarget),
 }
 
 #[cfg(test)]

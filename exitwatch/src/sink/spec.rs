@@ -7,7 +7,8 @@ use url::{facility, host_port, parse_query, percent_decode};
 /// The forms `--output` accepts, for every error message.
 pub const FORMS: &str = "stdout | file:///PATH[?max_size=100M&keep=5] | \
 syslog+tcp://HOST[:PORT][?facility=daemon] | syslog+udp://HOST[:PORT][?facility=daemon&max_size=8K] | \
-http[s]://HOST[:PORT][/PATH][?hec=1&sourcetype=exitwatch&index=NAME] (any URL also takes queue_size=N)";
+http[s]://HOST[:PORT][/PATH][?hec=1&sourcetype=exitwatch&index=NAME] | \
+otlp[s]://HOST[:PORT] (OTLP/gRPC, port 4317) (any URL also takes queue_size=N)";
 
 /// One output and the size of its queue.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +44,21 @@ pub enum SinkSpec {
         /// Splunk HEC envelope, when asked for with `?hec=1`.
         hec: Option<Hec>,
     },
+    /// An OpenTelemetry collector: one LogRecord per event.
+    Otlp {
+        transport: OtlpTransport,
+        tls: bool,
+        host: String,
+        port: u16,
+    },
+}
+
+/// How OTLP is carried: gRPC (`otlp[s]://`, port 4317) or protobuf over HTTP
+/// (`otlp+http[s]://`, POST to /v1/logs, port 4318).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtlpTransport {
+    Grpc,
+    Http,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +148,20 @@ impl SinkSpec {
                 let path = path.split('?').next().unwrap_or("/");
                 format!("{scheme}://{}:{port}{path}", bracket(host))
             }
+            SinkSpec::Otlp {
+                transport,
+                tls,
+                host,
+                port,
+            } => {
+                let scheme = match (transport, tls) {
+                    (OtlpTransport::Grpc, false) => "otlp",
+                    (OtlpTransport::Grpc, true) => "otlps",
+                    (OtlpTransport::Http, false) => "otlp+http",
+                    (OtlpTransport::Http, true) => "otlp+https",
+                };
+                format!("{scheme}://{}:{port}", bracket(host))
+            }
         }
     }
 
@@ -193,6 +223,7 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
         "syslog+tcp" => &["facility", "queue_size"],
         "syslog+udp" => &["facility", "max_size", "queue_size"],
         "http" | "https" => &["hec", "sourcetype", "index", "queue_size"],
+        "otlp" | "otlps" | "otlp+http" | "otlp+https" => &["queue_size"],
         other => return Err(fail(format!("unknown scheme `{other}`"), false)),
     };
     if let Some((k, _)) = params.iter().find(|(k, _)| !allowed.contains(&k.as_str())) {
@@ -257,13 +288,34 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
             true,
         ));
     }
-    let tls = scheme == "https";
+    let tls = matches!(scheme.as_str(), "https" | "otlps" | "otlp+https");
     let default_port = match scheme.as_str() {
         "http" => 80,
         "https" => 443,
+        "otlp" | "otlps" => 4317,
+        "otlp+http" | "otlp+https" => 4318,
         _ => 514,
     };
     let (host, port) = host_port(authority, default_port).map_err(|w| fail(w, false))?;
+    if let Some(transport) = match scheme.as_str() {
+        "otlp" | "otlps" => Some(OtlpTransport::Grpc),
+        "otlp+http" | "otlp+https" => Some(OtlpTransport::Http),
+        _ => None,
+    } {
+        if !path.is_empty() && path != "/" {
+            return Err(fail(
+                "an OTLP output takes no path (gRPC calls LogsService/Export; OTLP/HTTP posts to /v1/logs)".into(),
+                false,
+            ));
+        }
+        let spec = SinkSpec::Otlp {
+            transport,
+            tls,
+            host,
+            port,
+        };
+        return Ok((spec, queue_size));
+    }
     if let Some(transport) = match scheme.as_str() {
         "syslog+tcp" => Some(Transport::Tcp),
         "syslog+udp" => Some(Transport::Udp),
