@@ -1,10 +1,11 @@
 //! Feeding a SIEM: exitwatch as a daemon with several outputs at once (rsyslog over TCP and UDP,
-//! HTTP(S) with and without the Splunk HEC envelope, rotated files, stdout), receivers that
+//! HTTP(S) with and without the Splunk HEC envelope, OTLP/gRPC, rotated files, stdout), receivers that
 //! fail or hang, flushing on SIGTERM, `/metrics` and `/healthz`, and where settings come from.
 
 mod collectors;
 
 mod http;
+mod otlp;
 mod outputs;
 mod settings;
 mod syslog;

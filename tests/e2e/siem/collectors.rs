@@ -1,7 +1,9 @@
 //! What a SIEM runs to receive events, for the siem tests, each removed when the test ends:
 //! Debian's rsyslogd with a private configuration on loopback ports (`rsyslog`), HTTP receivers
-//! that answer, fail or hang (`receiver`), OpenSSL's `s_server` as a TLS peer (`tls_peer`).
+//! that answer, fail or hang (`receiver`), OpenSSL's `s_server` as a TLS peer (`tls_peer`), an
+//! OTLP collector on the official protobuf definitions (`otlp`).
 
+pub mod otlp;
 mod receiver;
 mod rsyslog;
 mod tls_peer;
