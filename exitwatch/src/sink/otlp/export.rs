@@ -64,3 +64,66 @@ fn kv(key: &str, value: &str) -> KeyValue {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use opentelemetry_proto::tonic::logs::v1::LogRecord;
+
+    fn record(name: &str) -> Record {
+        Record {
+            line: Arc::from(&b"x\n"[..]),
+            kind: "signal",
+            severity: 4,
+            time_ns: 0,
+            otel: Some(Arc::new(LogRecord {
+                event_name: name.into(),
+                ..LogRecord::default()
+            })),
+        }
+    }
+
+    fn keys(r: &Resource) -> Vec<(&str, String)> {
+        r.attributes
+            .iter()
+            .map(|kv| (kv.key.as_str(), format!("{:?}", kv.value)))
+            .collect()
+    }
+
+    #[test]
+    fn one_resource_one_scope_and_the_records_in_order() {
+        let res = resource("node-1", Some("k8s-node-1"));
+        let names: Vec<&str> = keys(&res).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            names,
+            [
+                "service.name",
+                "service.version",
+                "host.name",
+                "k8s.node.name"
+            ]
+        );
+        assert!(keys(&res)[2].1.contains("\"node-1\""));
+        let req = request(&res, &[record("a"), record("b")]);
+        assert_eq!(req.resource_logs.len(), 1);
+        let rl = &req.resource_logs[0];
+        assert_eq!(rl.resource.as_ref(), Some(&res));
+        assert_eq!(rl.scope_logs.len(), 1);
+        assert_eq!(rl.scope_logs[0].scope.as_ref().unwrap().name, SCOPE);
+        let got: Vec<&str> = rl.scope_logs[0]
+            .log_records
+            .iter()
+            .map(|r| r.event_name.as_str())
+            .collect();
+        assert_eq!(got, ["a", "b"]);
+    }
+
+    #[test]
+    fn outside_kubernetes_no_node_name() {
+        let res = resource("host-1", None);
+        assert!(keys(&res).iter().all(|(k, _)| *k != "k8s.node.name"));
+        assert!(keys(&resource("h", Some(""))).len() == 3);
+    }
+}
