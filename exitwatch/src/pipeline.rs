@@ -288,11 +288,16 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
             }
         };
         if !line.is_empty() {
+            // Structure for OTLP outputs, only when there is one: no cost otherwise.
+            let otel = outlet
+                .wants_otlp()
+                .then(|| sink::otlp::log_record(ctx, annotated));
             outlet.send(sink::Record {
                 line: line.into(),
                 kind: annotated.event.kind().as_str(),
                 severity: annotated.event.severity() as u8,
                 time_ns: ctx.event_ns(&annotated.event),
+                otel,
             });
         }
         if *format == Format::Stap && annotated.event.kind() != Kind::Signal {

@@ -1,5 +1,5 @@
 //! Feeding a SIEM: exitwatch as a daemon with several outputs at once (rsyslog over TCP and UDP,
-//! HTTP(S) with and without the Splunk HEC envelope, rotated files, stdout), receivers that
+//! HTTP(S) with and without the Splunk HEC envelope, OTLP/gRPC, rotated files, stdout), receivers that
 //! fail or hang, flushing on SIGTERM, `/metrics` and `/healthz`, and where settings come from.
 
 mod collectors;
@@ -8,6 +8,7 @@ mod health;
 mod http;
 mod http_delivery;
 mod isolation;
+mod otlp;
 mod outputs;
 mod proxy;
 mod settings;

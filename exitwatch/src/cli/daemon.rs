@@ -14,8 +14,9 @@ use crate::units::{parse_duration, parse_size};
 pub struct DaemonArgs {
     /// Where events go (repeatable or comma-separated; default stdout): stdout,
     /// file:///PATH[?max_size=100M&keep=5], syslog+tcp://HOST[:PORT], syslog+udp://HOST[:PORT],
-    /// http[s]://HOST[:PORT]/PATH[?hec=1&compression=gzip&token_file=FILE]. Each output has its
-    /// own queue: a slow one delays no other.
+    /// http[s]://HOST[:PORT]/PATH[?hec=1&compression=gzip&token_file=FILE], otlp[s]://HOST[:PORT]
+    /// (OTLP/gRPC, 4317), otlp+http[s]://HOST[:PORT] (OTLP/HTTP, 4318). Each output has its own
+    /// queue: a slow one delays no other.
     #[arg(
         short = 'o',
         long = "output",

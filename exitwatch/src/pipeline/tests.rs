@@ -69,6 +69,8 @@ impl World for Rc<Node> {
 struct Collected {
     records: Vec<crate::sink::Record>,
     aside: Vec<u8>,
+    /// Play an OTLP output: ask for each event's LogRecord.
+    otlp: bool,
 }
 
 #[derive(Clone, Default)]
@@ -82,6 +84,10 @@ impl Outlet for Outs {
     fn aside(&mut self, text: &[u8]) -> io::Result<()> {
         self.0.borrow_mut().aside.extend_from_slice(text);
         Ok(())
+    }
+
+    fn wants_otlp(&self) -> bool {
+        self.0.borrow().otlp
     }
 }
 
@@ -204,6 +210,22 @@ fn a_host_signal_is_rendered_once_with_its_kind_and_severity() {
     );
     assert!(collected.aside.is_empty());
     assert_eq!(node.asked.get(), 0, "a host process needs no runtime");
+}
+
+#[test]
+fn a_log_record_is_made_only_for_an_otlp_output() {
+    let (mut pipe, _node, outs) = Setup::default().start();
+    pipe.record(Event::Signal(fixtures::pkill_kills_server()), NOW)
+        .unwrap();
+    assert!(outs.0.borrow().records[0].otel.is_none());
+    outs.0.borrow_mut().otlp = true;
+    let mut later = fixtures::pkill_kills_server();
+    later.time_ns += 1;
+    pipe.record(Event::Signal(later), NOW).unwrap();
+    let collected = outs.0.borrow();
+    let otel = collected.records[1].otel.as_ref().expect("a LogRecord");
+    assert_eq!(otel.event_name, "exitwatch.signal");
+    assert!(otel.attributes.iter().any(|kv| kv.key == "process.pid"));
 }
 
 #[test]

@@ -113,6 +113,12 @@ pub fn render(
     }
 }
 
+/// The event's one-line verdict, plain (no colour, no terminal escaping): "SIGKILL from
+/// pkill(23549) to server(7942): delivered, server(7942) will exit with code 137".
+pub fn verdict(event: &Annotated) -> String {
+    sentence::of(event)
+}
+
 /// A burst the text format summarises (see [`burst`]).
 pub fn text_burst(ctx: &Context, b: &burst::Burst, out: &mut dyn Write) -> io::Result<()> {
     text::render_burst(ctx, b, out)

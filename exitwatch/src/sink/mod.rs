@@ -10,6 +10,7 @@
 
 mod file;
 mod http;
+pub mod otlp;
 mod retry;
 pub mod spec;
 mod stdout;
@@ -39,6 +40,8 @@ pub struct Record {
     pub severity: u8,
     /// When it happened, Unix nanoseconds.
     pub time_ns: i128,
+    /// The event as an OTLP LogRecord: made only when an OTLP output is configured.
+    pub otel: Option<Arc<otlp::LogRecord>>,
 }
 
 impl Record {
@@ -56,6 +59,10 @@ pub trait Outlet {
     fn send(&mut self, record: Record);
     /// To stderr, beside the outputs.
     fn aside(&mut self, text: &[u8]) -> io::Result<()>;
+    /// Does an output want each event's [`Record::otel`]?
+    fn wants_otlp(&self) -> bool {
+        false
+    }
 }
 
 impl Outlet for FanOut {
@@ -65,6 +72,10 @@ impl Outlet for FanOut {
 
     fn aside(&mut self, text: &[u8]) -> io::Result<()> {
         io::Write::write_all(&mut io::stderr(), text)
+    }
+
+    fn wants_otlp(&self) -> bool {
+        self.otlp
     }
 }
 
@@ -217,6 +228,8 @@ const REPORT_EVERY: Duration = Duration::from_secs(10);
 pub struct FanOut {
     outs: Vec<Out>,
     stdout_closed: Arc<Notify>,
+    /// An OTLP output is among them.
+    otlp: bool,
 }
 
 impl FanOut {
@@ -243,6 +256,17 @@ impl FanOut {
             true => Some(tls::client_config(settings.http.ca_file.as_deref())?),
             false => None,
         };
+        // otlps:// trusts what https trusts (--http-ca-file, else the system's bundle).
+        let otlp_tls = match outputs
+            .iter()
+            .any(|o| matches!(o.spec, SinkSpec::Otlp { tls: true, .. }))
+        {
+            true => Some(tls::client_config(settings.http.ca_file.as_deref())?),
+            false => None,
+        };
+        let otlp = outputs
+            .iter()
+            .any(|o| matches!(o.spec, SinkSpec::Otlp { .. }));
         let stdout_closed = Arc::new(Notify::new());
         let mut workers = Vec::new();
         for Output {
@@ -269,6 +293,19 @@ impl FanOut {
                 )?),
                 SinkSpec::Http { .. } => {
                     Worker::Http(http.as_ref().expect("loaded").target(spec, settings)?)
+                }
+                SinkSpec::Otlp {
+                    transport: spec::OtlpTransport::Grpc,
+                    ..
+                } => Worker::OtlpGrpc(otlp::GrpcTarget::new(spec, settings, otlp_tls.as_ref())?),
+                SinkSpec::Otlp {
+                    transport: spec::OtlpTransport::Http,
+                    ..
+                } => {
+                    return Err(SinkError::Usage(format!(
+                        "--output {}: OTLP over HTTP is not available yet: use otlp:// or otlps:// (OTLP/gRPC)",
+                        spec.label()
+                    )))
                 }
             };
             workers.push((spec.label(), (*queue_size, *queue_bytes), worker));
@@ -299,6 +336,13 @@ impl FanOut {
                     });
                     Ok(())
                 }
+                Worker::OtlpGrpc(t) => {
+                    tokio::spawn(async move {
+                        t.run(queue).await;
+                        drop(done_tx);
+                    });
+                    Ok(())
+                }
             };
             started.map_err(|e| SinkError::Start(name, e))?;
             outs.push(Out {
@@ -315,6 +359,7 @@ impl FanOut {
         Ok(FanOut {
             outs,
             stdout_closed,
+            otlp,
         })
     }
 
@@ -442,6 +487,7 @@ enum Worker {
     File(file::RotatingFile),
     Syslog(syslog::Target),
     Http(http::Target),
+    OtlpGrpc(otlp::GrpcTarget),
 }
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use url::{facility, host_port, parse_query, percent_decode};
 pub const FORMS: &str = "stdout | file:///PATH[?max_size=100M&keep=5] | \
 syslog+tcp://HOST[:PORT][?facility=daemon] | syslog+tls://HOST[:6514][?facility=daemon] | \
 syslog+udp://HOST[:PORT][?facility=daemon&max_size=8K] | \
-http[s]://HOST[:PORT][/PATH][?hec=1&sourcetype=exitwatch&index=NAME&compression=gzip&token_file=PATH] \
+http[s]://HOST[:PORT][/PATH][?hec=1&sourcetype=exitwatch&index=NAME&compression=gzip&token_file=PATH] | \
+otlp[s]://HOST[:PORT] (OTLP/gRPC, port 4317) | otlp+http[s]://HOST[:PORT] (OTLP/HTTP, port 4318) \
 (any URL also takes queue_size=N and queue_bytes=SIZE)";
 
 /// One output and the size of its queue.
@@ -51,6 +52,21 @@ pub enum SinkSpec {
         /// Bodies gzip'd (`?compression=gzip`).
         gzip: bool,
     },
+    /// An OpenTelemetry collector: one LogRecord per event.
+    Otlp {
+        transport: OtlpTransport,
+        tls: bool,
+        host: String,
+        port: u16,
+    },
+}
+
+/// How OTLP is carried: gRPC (`otlp[s]://`, port 4317) or protobuf over HTTP
+/// (`otlp+http[s]://`, POST to /v1/logs, port 4318).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtlpTransport {
+    Grpc,
+    Http,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +159,20 @@ impl SinkSpec {
                 let scheme = if *tls { "https" } else { "http" };
                 let path = path.split('?').next().unwrap_or("/");
                 format!("{scheme}://{}:{port}{path}", bracket(host))
+            }
+            SinkSpec::Otlp {
+                transport,
+                tls,
+                host,
+                port,
+            } => {
+                let scheme = match (transport, tls) {
+                    (OtlpTransport::Grpc, false) => "otlp",
+                    (OtlpTransport::Grpc, true) => "otlps",
+                    (OtlpTransport::Http, false) => "otlp+http",
+                    (OtlpTransport::Http, true) => "otlp+https",
+                };
+                format!("{scheme}://{}:{port}", bracket(host))
             }
         }
     }
@@ -241,6 +271,7 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
             "token_file",
             "queue_size",
         ],
+        "otlp" | "otlps" | "otlp+http" | "otlp+https" => &["queue_size"],
         other => return Err(fail(format!("unknown scheme `{other}`"), false)),
     };
     if let Some((k, _)) = params
@@ -308,14 +339,35 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
             true,
         ));
     }
-    let tls = scheme == "https";
+    let tls = matches!(scheme.as_str(), "https" | "otlps" | "otlp+https");
     let default_port = match scheme.as_str() {
         "http" => 80,
         "https" => 443,
         "syslog+tls" => 6514,
+        "otlp" | "otlps" => 4317,
+        "otlp+http" | "otlp+https" => 4318,
         _ => 514,
     };
     let (host, port) = host_port(authority, default_port).map_err(|w| fail(w, false))?;
+    if let Some(transport) = match scheme.as_str() {
+        "otlp" | "otlps" => Some(OtlpTransport::Grpc),
+        "otlp+http" | "otlp+https" => Some(OtlpTransport::Http),
+        _ => None,
+    } {
+        if !path.is_empty() && path != "/" {
+            return Err(fail(
+                "an OTLP output takes no path (gRPC calls LogsService/Export; OTLP/HTTP posts to /v1/logs)".into(),
+                false,
+            ));
+        }
+        let spec = SinkSpec::Otlp {
+            transport,
+            tls,
+            host,
+            port,
+        };
+        return Ok((spec, queue_size));
+    }
     if let Some(transport) = match scheme.as_str() {
         "syslog+tcp" => Some(Transport::Tcp),
         "syslog+tls" => Some(Transport::Tls),

@@ -75,6 +75,7 @@ mod tests {
             kind: "signal",
             severity: 5,
             time_ns: 0,
+            otel: None,
         }
     }
 

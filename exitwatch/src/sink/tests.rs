@@ -20,6 +20,7 @@ fn record(n: usize) -> Record {
         kind: "signal",
         severity: 5,
         time_ns: 0,
+        otel: None,
     }
 }
 

@@ -1,8 +1,10 @@
 //! What a SIEM runs to receive events, for the siem tests, each removed when the test ends:
 //! Debian's rsyslogd with a private configuration on loopback ports (`rsyslog`), HTTP receivers
 //! that answer, fail, hang or misbehave (`receiver`), OpenSSL's `s_server` as a TLS peer
-//! (`tls_peer`), a forward proxy (`proxy`).
+//! (`tls_peer`), a forward proxy (`proxy`), an OTLP collector on the official protobuf
+//! definitions (`otlp`).
 
+pub mod otlp;
 mod proxy;
 mod receiver;
 mod rsyslog;

@@ -218,3 +218,31 @@ fn queue_bytes_default_and_per_output() {
         .contains("queue_bytes=0"));
     assert!(b("http://h/?queue_bytes=lots").is_err());
 }
+
+#[test]
+fn otlp_urls_name_their_transport_and_default_port() {
+    let otlp = |transport, tls, host: &str, port| SinkSpec::Otlp {
+        transport,
+        tls,
+        host: host.into(),
+        port,
+    };
+    use OtlpTransport::{Grpc, Http};
+    assert_eq!(ok("otlp://collector"), otlp(Grpc, false, "collector", 4317));
+    assert_eq!(
+        ok("otlps://collector:55680/"),
+        otlp(Grpc, true, "collector", 55680)
+    );
+    assert_eq!(ok("otlp+http://[::1]"), otlp(Http, false, "::1", 4318));
+    assert_eq!(
+        ok("OTLP+HTTPS://c.example"),
+        otlp(Http, true, "c.example", 4318)
+    );
+    assert_eq!(ok("otlps://collector").label(), "otlps://collector:4317");
+    assert_eq!(ok("otlp+http://[::1]").label(), "otlp+http://[::1]:4318");
+    let out = parse("otlp://c?queue_size=7", &DEFAULTS).unwrap();
+    assert_eq!(out.queue_size, 7);
+    assert!(err("otlp://c/v1/logs").why.contains("takes no path"));
+    assert!(err("otlp://c?hec=1").why.contains("takes queue_size"));
+    assert!(err("otlp://c?token=hunter2").secret);
+}

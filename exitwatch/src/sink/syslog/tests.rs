@@ -9,6 +9,7 @@ fn record(line: &str, kind: &'static str, severity: u8) -> Record {
         severity,
         // 2026-01-01T00:00:00.123456789Z
         time_ns: 1_767_225_600_123_456_789,
+        otel: None,
     }
 }
 

@@ -10,6 +10,7 @@ fn record(line: &str) -> Record {
         kind: "signal",
         severity: 4,
         time_ns: 1_767_225_600_123_456_789,
+        otel: None,
     }
 }
 
