@@ -240,7 +240,9 @@ fn syslog_over_tls_refuses_a_certificate_from_another_ca_and_never_sends_in_clea
     );
     let dropped = metric(metrics, &series("sink_dropped_total")).unwrap();
     let held = metric(metrics, &series("sink_queue_length")).unwrap();
-    assert!(dropped >= 6, "dropped {dropped}");
+    // Held: the chunk being retried (what had arrived when it was framed) and a queue of 3; the
+    // rest dropped. How many went in the chunk is timing: every event is one or the other.
+    assert!(held >= 1, "holds {held}");
     assert_eq!(dropped + held, 10, "dropped {dropped}, holds {held}");
     assert_eq!(metric(metrics, &series("sink_sent_total")), Some(0));
 

@@ -62,3 +62,39 @@ fn truncation_never_splits_a_character() {
     assert!(!truncate(&mut m, 3));
     assert_eq!(m, b"abc");
 }
+
+#[tokio::test]
+async fn a_closed_receiver_is_noticed_before_writing_and_its_chatter_thrown_away() {
+    use tokio::io::AsyncWriteExt;
+    let (mut ours, mut theirs) = tokio::io::duplex(64 * 1024);
+    assert!(!closed(&mut ours).await, "an idle receiver is open");
+    // A receiver that talks back (syslog receivers should not): read, bounded, and dropped.
+    theirs.write_all(&[b'x'; 3 * DISCARD]).await.unwrap();
+    for _ in 0..3 {
+        assert!(!closed(&mut ours).await);
+    }
+    assert!(!closed(&mut ours).await, "all of it was read");
+    drop(theirs);
+    assert!(closed(&mut ours).await, "the receiver went away");
+}
+
+#[test]
+fn a_tls_target_needs_a_server_name() {
+    let spec = |host: &str| SinkSpec::Syslog {
+        transport: Transport::Tls,
+        host: host.into(),
+        port: 6514,
+        facility: 3,
+        max_size: 8192,
+    };
+    let config = crate::sink::tls::client_config(None);
+    let Ok(config) = config else {
+        return; // no system CA bundle on this machine
+    };
+    assert!(Target::new(&spec("127.0.0.1"), "n", Some(config.clone())).is_ok());
+    assert!(Target::new(&spec("collector.example"), "n", Some(config.clone())).is_ok());
+    let Err(e) = Target::new(&spec("bad name"), "n", Some(config)) else {
+        panic!("a host with a space is no TLS server name");
+    };
+    assert!(e.to_string().contains("not a TLS server name"), "{e}");
+}
