@@ -2,7 +2,7 @@
 //! gathered) POSTed as newline-delimited JSON or Splunk HEC envelopes through [`client`], tried
 //! again with backoff until the receiver takes them, split in halves when it finds them too large.
 
-mod body;
+pub(super) mod body;
 pub mod client;
 
 use std::path::PathBuf;
@@ -15,6 +15,7 @@ use http::header::{HeaderName, HeaderValue};
 use hyper_util::client::proxy::matcher::Matcher;
 use tokio_rustls::rustls::ClientConfig;
 
+use super::batch::gather;
 use super::retry::Streak;
 use super::spec::{Output, SinkSpec, TOKEN_ADVICE};
 use super::{tls, Queue, Record, Settings, SinkError};
@@ -227,19 +228,7 @@ impl Target {
     pub async fn run(mut self, mut queue: Queue) {
         let mut streak = Streak::default();
         let mut batch: Vec<Record> = Vec::with_capacity(self.batch_size);
-        while let Some(first) = queue.recv().await {
-            batch.push(first);
-            let until = tokio::time::Instant::now() + self.batch_wait;
-            while batch.len() < self.batch_size {
-                tokio::select! {
-                    next = queue.recv() => match next {
-                        Some(r) => batch.push(r),
-                        // Shutting down: send what there is now.
-                        None => break,
-                    },
-                    _ = tokio::time::sleep_until(until) => break,
-                }
-            }
+        while gather(&mut queue, &mut batch, self.batch_size, self.batch_wait).await {
             self.deliver(&queue, &batch, &mut streak).await;
             queue.settled(batch.len());
             batch.clear();

@@ -8,6 +8,7 @@
 //! (`queue_size`) and in bytes (`queue_bytes`, counted by [`Record::size`]), so that a burst of
 //! large events cannot take more memory than the budget.
 
+mod batch;
 mod file;
 mod http;
 pub mod otlp;
@@ -267,6 +268,8 @@ impl FanOut {
         let otlp = outputs
             .iter()
             .any(|o| matches!(o.spec, SinkSpec::Otlp { .. }));
+        // OTLP/HTTP goes through the environment's proxies as the http outputs do.
+        let proxies = hyper_util::client::proxy::matcher::Matcher::from_env();
         let stdout_closed = Arc::new(Notify::new());
         let mut workers = Vec::new();
         for Output {
@@ -301,12 +304,12 @@ impl FanOut {
                 SinkSpec::Otlp {
                     transport: spec::OtlpTransport::Http,
                     ..
-                } => {
-                    return Err(SinkError::Usage(format!(
-                        "--output {}: OTLP over HTTP is not available yet: use otlp:// or otlps:// (OTLP/gRPC)",
-                        spec.label()
-                    )))
-                }
+                } => Worker::OtlpHttp(otlp::HttpTarget::new(
+                    spec,
+                    settings,
+                    otlp_tls.as_ref(),
+                    &proxies,
+                )?),
             };
             workers.push((spec.label(), (*queue_size, *queue_bytes), worker));
         }
@@ -337,6 +340,13 @@ impl FanOut {
                     Ok(())
                 }
                 Worker::OtlpGrpc(t) => {
+                    tokio::spawn(async move {
+                        t.run(queue).await;
+                        drop(done_tx);
+                    });
+                    Ok(())
+                }
+                Worker::OtlpHttp(t) => {
                     tokio::spawn(async move {
                         t.run(queue).await;
                         drop(done_tx);
@@ -488,6 +498,7 @@ enum Worker {
     Syslog(syslog::Target),
     Http(http::Target),
     OtlpGrpc(otlp::GrpcTarget),
+    OtlpHttp(otlp::HttpTarget),
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ pub const FORMS: &str = "stdout | file:///PATH[?max_size=100M&keep=5] | \
 syslog+tcp://HOST[:PORT][?facility=daemon] | syslog+tls://HOST[:6514][?facility=daemon] | \
 syslog+udp://HOST[:PORT][?facility=daemon&max_size=8K] | \
 http[s]://HOST[:PORT][/PATH][?hec=1&sourcetype=exitwatch&index=NAME&compression=gzip&token_file=PATH] | \
-otlp[s]://HOST[:PORT] (OTLP/gRPC, port 4317) | otlp+http[s]://HOST[:PORT] (OTLP/HTTP, port 4318) \
+otlp[s]://HOST[:PORT][?compression=gzip] (OTLP/gRPC, port 4317) | \
+otlp+http[s]://HOST[:PORT][?compression=gzip] (OTLP/HTTP, port 4318) \
 (any URL also takes queue_size=N and queue_bytes=SIZE)";
 
 /// One output and the size of its queue.
@@ -58,6 +59,8 @@ pub enum SinkSpec {
         tls: bool,
         host: String,
         port: u16,
+        /// Requests gzip'd (`?compression=gzip`).
+        gzip: bool,
     },
 }
 
@@ -165,6 +168,7 @@ impl SinkSpec {
                 tls,
                 host,
                 port,
+                ..
             } => {
                 let scheme = match (transport, tls) {
                     (OtlpTransport::Grpc, false) => "otlp",
@@ -271,7 +275,7 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
             "token_file",
             "queue_size",
         ],
-        "otlp" | "otlps" | "otlp+http" | "otlp+https" => &["queue_size"],
+        "otlp" | "otlps" | "otlp+http" | "otlp+https" => &["compression", "queue_size"],
         other => return Err(fail(format!("unknown scheme `{other}`"), false)),
     };
     if let Some((k, _)) = params
@@ -349,6 +353,14 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
         _ => 514,
     };
     let (host, port) = host_port(authority, default_port).map_err(|w| fail(w, false))?;
+    let gzip = match get("compression") {
+        None | Some("none") => Ok(false),
+        Some("gzip") => Ok(true),
+        Some(_) => Err(fail(
+            "compression: give compression=gzip or compression=none".into(),
+            false,
+        )),
+    };
     if let Some(transport) = match scheme.as_str() {
         "otlp" | "otlps" => Some(OtlpTransport::Grpc),
         "otlp+http" | "otlp+https" => Some(OtlpTransport::Http),
@@ -365,6 +377,7 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
             tls,
             host,
             port,
+            gzip: gzip?,
         };
         return Ok((spec, queue_size));
     }
@@ -430,16 +443,7 @@ fn parse_spec(url: &str, defaults: &Defaults) -> Result<(SinkSpec, Option<usize>
             false,
         ));
     }
-    let gzip = match get("compression") {
-        None | Some("none") => false,
-        Some("gzip") => true,
-        Some(_) => {
-            return Err(fail(
-                "compression: give compression=gzip or compression=none".into(),
-                false,
-            ))
-        }
-    };
+    let gzip = gzip?;
     let token_file = match get("token_file") {
         None => None,
         Some(p) if p.starts_with('/') => Some(PathBuf::from(p)),

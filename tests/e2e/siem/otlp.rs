@@ -1,12 +1,13 @@
-//! OTLP/gRPC outputs against a collector built on the official OTLP definitions: a real kill
+//! OTLP outputs against a collector built on the official OTLP definitions: a real kill
 //! arrives as a LogRecord with the semantic-convention attributes, UNAVAILABLE with RetryInfo
 //! is retried until everything is delivered, a partial success is counted as dropped, and an
-//! unreachable collector holds back no other output.
+//! unreachable collector holds back no other output; OTLP/HTTP posts the same records as
+//! protobuf to /v1/logs, gzip'd when asked, and a refusal is counted.
 
 use std::time::Duration;
 
-use super::collectors::otlp::{attr, Answers, OtlpCollector};
-use super::collectors::{free_tcp_port, wait_until, TempDir};
+use super::collectors::otlp::{attr, decode_export, records, Answers, OtlpCollector};
+use super::collectors::{free_tcp_port, wait_until, HttpReceiver, Mode, TempDir};
 use super::{free_port, get, metric};
 use crate::harness::{self, Exitwatch, Victim, EVENT_TIMEOUT};
 
@@ -243,4 +244,116 @@ fn an_unreachable_collector_does_not_stop_a_file_output() {
         done.stderr
     );
     assert!(done.stderr.contains("cannot connect"), "{}", done.stderr);
+}
+
+#[test]
+fn otlp_grpc_sends_gzip_when_asked() {
+    let collector = OtlpCollector::start(Answers::default());
+    let victim = Victim::spawn(&[]);
+    let url = format!("{}?compression=gzip", collector.url());
+    let ew = Exitwatch::start(&[
+        "--pid",
+        &victim.pid_arg(),
+        "-o",
+        &url,
+        "--http-batch-wait",
+        "100ms",
+    ]);
+    harness::send("KILL", victim.pid, 1);
+    ew.wait_exit(EVENT_TIMEOUT).assert_ok();
+    let names: Vec<_> = collector
+        .records()
+        .iter()
+        .map(|r| r.event_name.clone())
+        .collect();
+    assert_eq!(names, ["exitwatch.signal", "exitwatch.exit"]);
+    let encodings = collector.encodings();
+    assert!(
+        encodings.iter().all(|e| e == "gzip"),
+        "grpc-encoding of the exports: {encodings:?}"
+    );
+}
+
+#[test]
+fn otlp_http_posts_protobuf_to_v1_logs_gzipped() {
+    let rx = HttpReceiver::start(Mode::Ok);
+    let victim = Victim::spawn(&[]);
+    let url = format!("otlp+http://127.0.0.1:{}?compression=gzip", rx.port);
+    let ew = Exitwatch::start_env(
+        &[
+            "--pid",
+            &victim.pid_arg(),
+            "-o",
+            &url,
+            "--http-batch-wait",
+            "100ms",
+        ],
+        &[("NODE_NAME", "otlp-http-node")],
+    );
+    harness::send("KILL", victim.pid, 1);
+    let done = ew.wait_exit(EVENT_TIMEOUT).assert_ok();
+    assert!(!done.stderr.contains("undelivered"), "{}", done.stderr);
+    let requests = rx.requests();
+    assert!(!requests.is_empty(), "no export reached the receiver");
+    for r in &requests {
+        assert!(r.line.starts_with("POST /v1/logs HTTP/1.1"), "{}", r.line);
+        assert_eq!(r.header("content-type"), Some("application/x-protobuf"));
+        assert_eq!(r.header("content-encoding"), Some("gzip"));
+    }
+    let exports: Vec<_> = requests.iter().map(|r| decode_export(&r.body)).collect();
+    let resource = exports[0].resource_logs[0].resource.clone().unwrap();
+    assert_eq!(
+        attr(&resource.attributes, "k8s.node.name").as_deref(),
+        Some("otlp-http-node")
+    );
+    let records = records(exports);
+    let names: Vec<_> = records.iter().map(|r| r.event_name.as_str()).collect();
+    assert_eq!(names, ["exitwatch.signal", "exitwatch.exit"], "{records:#?}");
+    let pid = victim.pid.to_string();
+    assert_eq!(attr(&records[0].attributes, "process.pid"), Some(pid));
+    assert_eq!(
+        attr(&records[0].attributes, "exitwatch.signal.name").as_deref(),
+        Some("SIGKILL")
+    );
+}
+
+#[test]
+fn otlp_http_refusal_is_dropped_and_counted_not_retried() {
+    // 500 is not among OTLP/HTTP's retryable statuses (429, 502, 503, 504).
+    let rx = HttpReceiver::start(Mode::Fail);
+    let mut victim = Victim::spawn(&["--handle", "USR1"]);
+    let port = free_port();
+    let url = format!("otlp+http://127.0.0.1:{}", rx.port);
+    let mut ew = Exitwatch::start(&[
+        "--pid",
+        &victim.pid_arg(),
+        "-s",
+        "USR1",
+        "--format",
+        "json",
+        "-o",
+        "stdout",
+        "-o",
+        &url,
+        "--http-batch-size",
+        "100",
+        "--http-batch-wait",
+        "300ms",
+        "--metrics-addr",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    harness::send("USR1", victim.pid, 3);
+    victim.expect_line("caught 10");
+    for _ in 0..3 {
+        ew.wait_json(EVENT_TIMEOUT, |v| v["event"] == "signal");
+    }
+    let dropped = format!("exitwatch_sink_dropped_total{{sink=\"{url}\"}}");
+    assert!(
+        wait_until(Duration::from_secs(5), || metric(port, &dropped) == Some(3)),
+        "{}",
+        get(port, "/metrics").1
+    );
+    assert_eq!(rx.requests().len(), 1, "a refused export is not sent again");
+    let done = ew.stop();
+    assert!(done.stderr.contains("the collector answered 500"), "{}", done.stderr);
 }

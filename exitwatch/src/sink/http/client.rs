@@ -51,6 +51,8 @@ pub struct Answer {
     pub retry_after: Option<Duration>,
     /// The start of the body, control characters blanked, for messages.
     pub excerpt: String,
+    /// The body as received, at most [`MAX_BODY`] bytes (an OTLP/HTTP answer is decoded from it).
+    pub body: Bytes,
 }
 
 /// Why there is no answer. Never holds a URL option, a token or proxy credentials.
@@ -253,6 +255,7 @@ impl Client {
             status,
             retry_after,
             excerpt,
+            body: Bytes::from(kept),
         })
     }
 

@@ -5,6 +5,7 @@ fn answer(status: u16) -> Answer {
         status,
         retry_after: Some(Duration::from_secs(7)),
         excerpt: "no".into(),
+        body: bytes::Bytes::from_static(b"no"),
     }
 }
 

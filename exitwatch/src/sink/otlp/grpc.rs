@@ -16,7 +16,8 @@ use tonic::transport::{Channel, Endpoint, Uri};
 use tower::service_fn;
 
 use super::retry::{self, Verdict};
-use super::{excerpt, export, gather, settle};
+use super::{excerpt, export, settle};
+use crate::sink::batch::gather;
 use crate::sink::retry::Streak;
 use crate::sink::spec::SinkSpec;
 use crate::sink::{Queue, Record, Settings, SinkError};
@@ -30,6 +31,8 @@ pub struct Target {
     host: String,
     port: u16,
     tls: Option<(TlsConnector, ServerName<'static>)>,
+    /// Requests gzip'd (`?compression=gzip`).
+    gzip: bool,
     resource: Resource,
     batch_size: usize,
     batch_wait: Duration,
@@ -47,6 +50,7 @@ impl Target {
             tls: secure,
             host,
             port,
+            gzip,
             ..
         } = spec
         else {
@@ -80,6 +84,7 @@ impl Target {
             host: host.clone(),
             port: *port,
             tls,
+            gzip: *gzip,
             resource: export::resource(&settings.node, super::k8s_node().as_deref()),
             batch_size: settings.http.batch_size.max(1),
             batch_wait: settings.http.batch_wait,
@@ -171,7 +176,11 @@ impl Target {
             .connect_with_connector(connector)
             .await
             .map_err(|e| tonic::Status::unavailable(connect_error(&e)))?;
-        Ok(LogsServiceClient::new(channel).max_decoding_message_size(MAX_ANSWER))
+        let client = LogsServiceClient::new(channel).max_decoding_message_size(MAX_ANSWER);
+        Ok(match self.gzip {
+            true => client.send_compressed(tonic::codec::CompressionEncoding::Gzip),
+            false => client,
+        })
     }
 }
 

@@ -1,9 +1,11 @@
 //! OTLP outputs: events as OpenTelemetry LogRecords, exported to a collector. What does not
 //! depend on the transport lives here (the LogRecord of an event, the export request of a
-//! batch, what an answer means, gathering a batch); `grpc` carries it over OTLP/gRPC.
+//! batch, what an answer means, gathering a batch); `grpc` carries it over OTLP/gRPC, `http`
+//! over OTLP/HTTP.
 
 mod export;
 mod grpc;
+mod http;
 mod record;
 mod retry;
 
@@ -13,11 +15,12 @@ use std::time::Duration;
 
 pub use export::{request, resource};
 pub use grpc::Target as GrpcTarget;
+pub use http::Target as HttpTarget;
 pub use opentelemetry_proto::tonic::logs::v1::LogRecord;
-pub use retry::{http as http_verdict, parse_retry_after, rejected, Verdict};
+pub use retry::{rejected, Verdict};
 
 use super::retry::Streak;
-use super::{Queue, Record};
+use super::Queue;
 use crate::render::Context;
 use crate::story::Annotated;
 
@@ -34,32 +37,6 @@ pub fn log_record(ctx: &Context, a: &Annotated) -> Arc<LogRecord> {
 /// downward API (spec.nodeName); None outside Kubernetes.
 pub fn k8s_node() -> Option<String> {
     std::env::var("NODE_NAME").ok().filter(|n| !n.is_empty())
-}
-
-/// Waits for the next event, then gathers more into `batch` until it holds `size` or `wait`
-/// has passed since the first. False when the queue is closed and empty (time to stop).
-pub(crate) async fn gather(
-    queue: &mut Queue,
-    batch: &mut Vec<Record>,
-    size: usize,
-    wait: std::time::Duration,
-) -> bool {
-    let Some(first) = queue.recv().await else {
-        return false;
-    };
-    batch.push(first);
-    let until = tokio::time::Instant::now() + wait;
-    while batch.len() < size {
-        tokio::select! {
-            next = queue.recv() => match next {
-                Some(r) => batch.push(r),
-                // Shutting down: send what there is now.
-                None => break,
-            },
-            _ = tokio::time::sleep_until(until) => break,
-        }
-    }
-    true
 }
 
 /// Accounts for one attempt at a batch of `n` events (sent, dropped, the streak of failures,

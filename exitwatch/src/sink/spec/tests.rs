@@ -226,6 +226,7 @@ fn otlp_urls_name_their_transport_and_default_port() {
         tls,
         host: host.into(),
         port,
+        gzip: false,
     };
     use OtlpTransport::{Grpc, Http};
     assert_eq!(ok("otlp://collector"), otlp(Grpc, false, "collector", 4317));
@@ -243,6 +244,11 @@ fn otlp_urls_name_their_transport_and_default_port() {
     let out = parse("otlp://c?queue_size=7", &DEFAULTS).unwrap();
     assert_eq!(out.queue_size, 7);
     assert!(err("otlp://c/v1/logs").why.contains("takes no path"));
-    assert!(err("otlp://c?hec=1").why.contains("takes queue_size"));
+    assert!(err("otlp://c?hec=1").why.contains("takes compression"));
+    assert!(matches!(
+        ok("otlp+http://c?compression=gzip"),
+        SinkSpec::Otlp { gzip: true, .. }
+    ));
+    assert!(err("otlp://c?compression=zstd").why.contains("compression=gzip"));
     assert!(err("otlp://c?token=hunter2").secret);
 }

@@ -30,6 +30,8 @@ pub struct Answers {
 pub struct OtlpCollector {
     pub port: u16,
     requests: Arc<Mutex<Vec<ExportLogsServiceRequest>>>,
+    /// The grpc-encoding of each export taken ("identity" when none).
+    encodings: Arc<Mutex<Vec<String>>>,
     refused: Arc<AtomicUsize>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -37,6 +39,7 @@ pub struct OtlpCollector {
 struct Service {
     answers: Answers,
     requests: Arc<Mutex<Vec<ExportLogsServiceRequest>>>,
+    encodings: Arc<Mutex<Vec<String>>>,
     refused: Arc<AtomicUsize>,
 }
 
@@ -50,6 +53,13 @@ impl LogsService for Service {
             self.refused.fetch_add(1, Ordering::SeqCst);
             return Err(unavailable(self.answers.retry_delay));
         }
+        let encoding = request
+            .metadata()
+            .get("grpc-encoding")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("identity")
+            .to_owned();
+        self.encodings.lock().unwrap().push(encoding);
         self.requests.lock().unwrap().push(request.into_inner());
         let partial_success = (self.answers.reject > 0).then(|| ExportLogsPartialSuccess {
             rejected_log_records: self.answers.reject,
@@ -65,10 +75,12 @@ impl OtlpCollector {
         let port = listener.local_addr().unwrap().port();
         listener.set_nonblocking(true).unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let encodings = Arc::new(Mutex::new(Vec::new()));
         let refused = Arc::new(AtomicUsize::new(0));
         let service = Service {
             answers,
             requests: Arc::clone(&requests),
+            encodings: Arc::clone(&encodings),
             refused: Arc::clone(&refused),
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -82,7 +94,8 @@ impl OtlpCollector {
                 let incoming = tonic::transport::server::TcpIncoming::from(listener);
                 tonic::transport::Server::builder()
                     .serve_with_incoming_shutdown(
-                        LogsServiceServer::new(service),
+                        LogsServiceServer::new(service)
+                            .accept_compressed(tonic::codec::CompressionEncoding::Gzip),
                         incoming,
                         async {
                             let _ = stopped.await;
@@ -95,6 +108,7 @@ impl OtlpCollector {
         OtlpCollector {
             port,
             requests,
+            encodings,
             refused,
             stop: Some(stop),
         }
@@ -109,6 +123,11 @@ impl OtlpCollector {
         self.requests.lock().unwrap().clone()
     }
 
+    /// The grpc-encoding of every export taken, in order.
+    pub fn encodings(&self) -> Vec<String> {
+        self.encodings.lock().unwrap().clone()
+    }
+
     /// How many exports were answered UNAVAILABLE.
     pub fn refused(&self) -> usize {
         self.refused.load(Ordering::SeqCst)
@@ -116,12 +135,7 @@ impl OtlpCollector {
 
     /// Every LogRecord taken, in order.
     pub fn records(&self) -> Vec<LogRecord> {
-        self.requests()
-            .into_iter()
-            .flat_map(|r| r.resource_logs)
-            .flat_map(|r| r.scope_logs)
-            .flat_map(|s| s.log_records)
-            .collect()
+        records(self.requests())
     }
 }
 
@@ -131,6 +145,21 @@ impl Drop for OtlpCollector {
             let _ = stop.send(());
         }
     }
+}
+
+/// The LogRecords of `requests`, in order.
+pub fn records(requests: impl IntoIterator<Item = ExportLogsServiceRequest>) -> Vec<LogRecord> {
+    requests
+        .into_iter()
+        .flat_map(|r| r.resource_logs)
+        .flat_map(|r| r.scope_logs)
+        .flat_map(|s| s.log_records)
+        .collect()
+}
+
+/// An OTLP/HTTP export as a receiver read it (gunzipped): the official request message.
+pub fn decode_export(body: &[u8]) -> ExportLogsServiceRequest {
+    ExportLogsServiceRequest::decode(body).expect("an ExportLogsServiceRequest")
 }
 
 /// An attribute's value as text (strings as they are, numbers and booleans printed).
