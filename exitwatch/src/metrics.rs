@@ -198,6 +198,11 @@ impl Metrics {
     }
 
     /// `/healthz`: Ok, or why not (programs, reader, outputs).
+    /// The agent alone: attached, and its reader turning (`/livez`).
+    pub fn alive(&self, now: Instant) -> Result<(), String> {
+        self.health.check(now, health::MAX_IDLE)
+    }
+
     pub fn healthy(&self, now: Instant) -> Result<(), String> {
         self.health.check(now, health::MAX_IDLE)?;
         match self.outputs_failing(now, self.health.unhealthy_after()) {

@@ -100,8 +100,8 @@ pub fn respond(
     metrics: &Metrics,
     now: Instant,
 ) -> (StatusCode, &'static str, String) {
-    if !matches!(path, "/metrics" | "/healthz") {
-        let body = "not found: try /metrics or /healthz\n".into();
+    if !matches!(path, "/metrics" | "/healthz" | "/livez") {
+        let body = "not found: try /metrics, /healthz or /livez\n".into();
         return (StatusCode::NOT_FOUND, TEXT, body);
     }
     if *method != Method::GET && *method != Method::HEAD {
@@ -110,6 +110,12 @@ pub fn respond(
     }
     match path {
         "/metrics" => (StatusCode::OK, PROMETHEUS_TEXT, metrics.render()),
+        // The agent itself (attached, its reader turning), whatever its outputs: what a liveness
+        // probe asks, since a restart would not bring a dead SIEM back and would lose the queues.
+        "/livez" => match metrics.alive(now) {
+            Ok(()) => (StatusCode::OK, TEXT, "ok\n".into()),
+            Err(why) => (StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{why}\n")),
+        },
         _ => match metrics.healthy(now) {
             Ok(()) => (StatusCode::OK, TEXT, "ok\n".into()),
             Err(why) => (StatusCode::SERVICE_UNAVAILABLE, TEXT, format!("{why}\n")),

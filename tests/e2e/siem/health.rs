@@ -202,6 +202,8 @@ fn healthz_fails_while_the_only_output_fails_and_recovers_with_it() {
     );
     let (_, why) = get(port, "/healthz");
     assert!(why.contains("every output has been failing"), "{why}");
+    // The agent itself is alive: the liveness probe must not restart it for a dead SIEM.
+    assert_eq!(get(port, "/livez"), (200, "ok\n".to_owned()));
     // A receiver appears on that port: the retry delivers, and health returns.
     let rx = HttpReceiver::start_on(closed, Mode::Ok);
     assert!(

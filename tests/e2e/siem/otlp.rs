@@ -74,7 +74,7 @@ fn otlp_carries_a_real_kill_as_a_log_record() {
     assert_eq!(kill.severity_text, "WARN");
     assert_eq!(kill.severity_number, 13);
     let body = format!("{:?}", kill.body);
-    assert!(body.contains(&format!("SIGKILL from victim(")), "{body}");
+    assert!(body.contains("SIGKILL from victim("), "{body}");
     assert!(body.contains(&format!("to victim({pid})")), "{body}");
     // Event time: when the kernel saw it, close to when the collector did.
     assert!(kill.time_unix_nano > 0);
@@ -308,7 +308,11 @@ fn otlp_http_posts_protobuf_to_v1_logs_gzipped() {
     );
     let records = records(exports);
     let names: Vec<_> = records.iter().map(|r| r.event_name.as_str()).collect();
-    assert_eq!(names, ["exitwatch.signal", "exitwatch.exit"], "{records:#?}");
+    assert_eq!(
+        names,
+        ["exitwatch.signal", "exitwatch.exit"],
+        "{records:#?}"
+    );
     let pid = victim.pid.to_string();
     assert_eq!(attr(&records[0].attributes, "process.pid"), Some(pid));
     assert_eq!(
@@ -355,5 +359,9 @@ fn otlp_http_refusal_is_dropped_and_counted_not_retried() {
     );
     assert_eq!(rx.requests().len(), 1, "a refused export is not sent again");
     let done = ew.stop();
-    assert!(done.stderr.contains("the collector answered 500"), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("the collector answered 500"),
+        "{}",
+        done.stderr
+    );
 }

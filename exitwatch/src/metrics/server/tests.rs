@@ -18,6 +18,7 @@ fn routes_metrics_and_health() {
     m.health.set_attached();
     m.health.turn(now);
     assert_eq!(respond(&Method::HEAD, "/healthz", &m, now).2, "ok\n");
+    assert_eq!(respond(&Method::GET, "/livez", &m, now).2, "ok\n");
     assert_eq!(
         respond(&Method::POST, "/metrics", &m, now).0,
         StatusCode::METHOD_NOT_ALLOWED

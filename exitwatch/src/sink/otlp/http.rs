@@ -167,7 +167,10 @@ mod tests {
 
     #[test]
     fn a_2xx_is_delivered_less_what_its_partial_success_rejected() {
-        assert_eq!(verdict(&answer(200, vec![]), 5).0, Verdict::Delivered { rejected: 0 });
+        assert_eq!(
+            verdict(&answer(200, vec![]), 5).0,
+            Verdict::Delivered { rejected: 0 }
+        );
         let partial = ExportLogsServiceResponse {
             partial_success: Some(ExportLogsPartialSuccess {
                 rejected_log_records: 2,

@@ -249,6 +249,8 @@ fn otlp_urls_name_their_transport_and_default_port() {
         ok("otlp+http://c?compression=gzip"),
         SinkSpec::Otlp { gzip: true, .. }
     ));
-    assert!(err("otlp://c?compression=zstd").why.contains("compression=gzip"));
+    assert!(err("otlp://c?compression=zstd")
+        .why
+        .contains("compression=gzip"));
     assert!(err("otlp://c?token=hunter2").secret);
 }
