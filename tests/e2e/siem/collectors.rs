@@ -2,12 +2,13 @@
 //! Debian's rsyslogd with a private configuration on loopback ports (`rsyslog`), HTTP receivers
 //! that answer, fail, hang or misbehave (`receiver`), OpenSSL's `s_server` as a TLS peer
 //! (`tls_peer`), a forward proxy (`proxy`), an OTLP collector on the official protobuf
-//! definitions (`otlp`).
+//! definitions (`otlp`), a TLS front for the clear-text ones (`tls_front`).
 
 pub mod otlp;
 mod proxy;
 mod receiver;
 mod rsyslog;
+mod tls_front;
 mod tls_peer;
 
 use std::net::{TcpListener, UdpSocket};
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 pub use proxy::Proxy;
 pub use receiver::{HttpReceiver, Mode};
 pub use rsyslog::{Rsyslog, Syslog};
+pub use tls_front::TlsFront;
 pub use tls_peer::{Certs, TlsPeer};
 
 /// A fresh directory for one test, removed on drop.

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::collectors::otlp::{attr, decode_export, records, Answers, OtlpCollector};
-use super::collectors::{free_tcp_port, wait_until, HttpReceiver, Mode, TempDir};
+use super::collectors::{free_tcp_port, wait_until, Certs, HttpReceiver, Mode, TempDir, TlsFront};
 use super::{free_port, get, metric};
 use crate::harness::{self, Exitwatch, Victim, EVENT_TIMEOUT};
 
@@ -363,5 +363,62 @@ fn otlp_http_refusal_is_dropped_and_counted_not_retried() {
         done.stderr.contains("the collector answered 500"),
         "{}",
         done.stderr
+    );
+}
+
+#[test]
+fn otlps_and_otlp_https_check_the_collector_against_the_ca_file() {
+    let dir = TempDir::new("otlps");
+    let certs = Certs::issue(&dir.0, "collector");
+    let other = Certs::issue(&dir.0, "other");
+    let collector = OtlpCollector::start(Answers::default());
+    let grpc_front = TlsFront::start(&certs, collector.port);
+    let rx = HttpReceiver::start(Mode::Ok);
+    let http_front = TlsFront::start(&certs, rx.port);
+    let run = |ca: &std::path::Path| {
+        let victim = Victim::spawn(&[]);
+        let ew = Exitwatch::start(&[
+            "--pid",
+            &victim.pid_arg(),
+            "-o",
+            &format!("otlps://127.0.0.1:{}", grpc_front.port),
+            "-o",
+            &format!("otlp+https://127.0.0.1:{}", http_front.port),
+            "--ca-file",
+            &ca.display().to_string(),
+            "--http-batch-wait",
+            "100ms",
+            "--flush-timeout",
+            "2s",
+        ]);
+        harness::send("KILL", victim.pid, 1);
+        ew.wait_exit(EVENT_TIMEOUT)
+    };
+    // A collector whose certificate another CA signed gets nothing, in clear or otherwise.
+    let refused = run(&other.ca);
+    assert!(refused.stderr.contains("certificate"), "{}", refused.stderr);
+    assert!(collector.records().is_empty());
+    assert!(rx.requests().is_empty());
+    // Signed by the given CA: both transports deliver over TLS.
+    let done = run(&certs.ca);
+    assert!(!done.stderr.contains("undelivered"), "{}", done.stderr);
+    let names = |records: Vec<opentelemetry_proto::tonic::logs::v1::LogRecord>| {
+        records
+            .into_iter()
+            .map(|r| r.event_name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        names(collector.records()),
+        ["exitwatch.signal", "exitwatch.exit"]
+    );
+    let exports = rx
+        .requests()
+        .iter()
+        .map(|r| decode_export(&r.body))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        names(records(exports)),
+        ["exitwatch.signal", "exitwatch.exit"]
     );
 }
