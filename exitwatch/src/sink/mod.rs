@@ -289,27 +289,28 @@ impl FanOut {
                         },
                     )?)
                 }
-                SinkSpec::Syslog { .. } => Worker::Syslog(syslog::Target::new(
-                    spec,
-                    &settings.node,
-                    syslog_tls.clone(),
-                )?),
+                SinkSpec::Syslog { .. } => {
+                    let t = syslog::Target::new(spec, &settings.node, syslog_tls.clone())?;
+                    Worker::network(move |q| t.run(q))
+                }
                 SinkSpec::Http { .. } => {
-                    Worker::Http(http.as_ref().expect("loaded").target(spec, settings)?)
+                    let t = http.as_ref().expect("loaded").target(spec, settings)?;
+                    Worker::network(move |q| t.run(q))
                 }
                 SinkSpec::Otlp {
                     transport: spec::OtlpTransport::Grpc,
                     ..
-                } => Worker::OtlpGrpc(otlp::GrpcTarget::new(spec, settings, otlp_tls.as_ref())?),
+                } => {
+                    let t = otlp::GrpcTarget::new(spec, settings, otlp_tls.as_ref())?;
+                    Worker::network(move |q| t.run(q))
+                }
                 SinkSpec::Otlp {
                     transport: spec::OtlpTransport::Http,
                     ..
-                } => Worker::OtlpHttp(otlp::HttpTarget::new(
-                    spec,
-                    settings,
-                    otlp_tls.as_ref(),
-                    &proxies,
-                )?),
+                } => {
+                    let t = otlp::HttpTarget::new(spec, settings, otlp_tls.as_ref(), &proxies)?;
+                    Worker::network(move |q| t.run(q))
+                }
             };
             workers.push((spec.label(), (*queue_size, *queue_bytes), worker));
         }
@@ -325,30 +326,10 @@ impl FanOut {
             let started = match worker {
                 Worker::Stdout => stdout::spawn(queue, Arc::clone(&stdout_closed), done_tx),
                 Worker::File(f) => file::spawn(queue, f, done_tx),
-                Worker::Syslog(t) => {
+                Worker::Network(run) => {
+                    let task = run(queue);
                     tokio::spawn(async move {
-                        t.run(queue).await;
-                        drop(done_tx);
-                    });
-                    Ok(())
-                }
-                Worker::Http(t) => {
-                    tokio::spawn(async move {
-                        t.run(queue).await;
-                        drop(done_tx);
-                    });
-                    Ok(())
-                }
-                Worker::OtlpGrpc(t) => {
-                    tokio::spawn(async move {
-                        t.run(queue).await;
-                        drop(done_tx);
-                    });
-                    Ok(())
-                }
-                Worker::OtlpHttp(t) => {
-                    tokio::spawn(async move {
-                        t.run(queue).await;
+                        task.await;
                         drop(done_tx);
                     });
                     Ok(())
@@ -492,13 +473,24 @@ impl FanOut {
     }
 }
 
+/// An output's worker, opened and ready to serve its queue: stdout and files write from their
+/// own threads; network outputs (syslog, http, OTLP) are tasks on the runtime.
 enum Worker {
     Stdout,
     File(file::RotatingFile),
-    Syslog(syslog::Target),
-    Http(http::Target),
-    OtlpGrpc(otlp::GrpcTarget),
-    OtlpHttp(otlp::HttpTarget),
+    Network(Box<dyn FnOnce(Queue) -> NetworkTask + Send>),
+}
+
+type NetworkTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+impl Worker {
+    /// A network output whose `run` serves the queue until it is closed and drained.
+    fn network<F>(run: impl FnOnce(Queue) -> F + Send + 'static) -> Worker
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Worker::Network(Box::new(move |q| Box::pin(run(q))))
+    }
 }
 
 #[cfg(test)]
