@@ -10,6 +10,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let defaults = Defaults {
         queue_size: 10_000,
+        queue_bytes: 8 << 20,
         rotation: Rotation {
             max_size: 100 << 20,
             keep: 5,

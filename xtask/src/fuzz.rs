@@ -6,7 +6,7 @@ use std::{process::Command, time::Instant};
 use anyhow::{bail, Context as _, Result};
 
 use crate::{
-    build::workspace_root,
+    build::{target_dir, workspace_root},
     command::{answer, cargo, shown},
 };
 
@@ -50,7 +50,11 @@ pub fn run() -> Result<()> {
         std::fs::create_dir_all(&corpus)
             .with_context(|| format!("creating {}", corpus.display()))?;
         let mut cmd = Command::new("rustup");
+        // Its own target dir: the sanitizer flags would otherwise rebuild, in place, what the
+        // static exitwatch build keeps under target/<triple>/release, and each would undo the other.
         cmd.args(["run", "nightly", "cargo", "fuzz", "run", target])
+            .arg("--target-dir")
+            .arg(target_dir().join("fuzz"))
             .arg(&corpus)
             .arg(root.join("fuzz/seeds").join(target))
             .args(["--", &format!("-max_total_time={seconds}")])
