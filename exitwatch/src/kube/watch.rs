@@ -72,7 +72,28 @@ async fn connect(kubeconfig: Option<PathBuf>) -> Result<Client, String> {
             format!("{e} (run in a pod with a service account, or give --kubeconfig)")
         })?,
     };
+    let mut config = config;
+    // kube-client would retry a 429/503/504 itself, silently, for many minutes; the watchers
+    // back off on their own and say so.
+    config.default_retry = false;
     Client::try_from(config).map_err(|e| e.to_string())
+}
+
+/// How often a failing watch checks whether the API answers again: after an error kube-rs's
+/// watcher resumes from the last resourceVersion, and a quiet resumed watch yields nothing that
+/// would say it works.
+const PROBE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Does a one-item list of what the watch reads succeed?
+async fn answers<K>(api: &Api<K>, fields: &str) -> bool
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let lp = kube::api::ListParams::default().fields(fields).limit(1);
+    matches!(
+        tokio::time::timeout(PROBE_EVERY, api.list_metadata(&lp)).await,
+        Ok(Ok(_))
+    )
 }
 
 /// What to tell the operator about an API error: the status and, for 401/403, what to grant.
@@ -155,44 +176,98 @@ impl Reporter {
     }
 }
 
+/// One watch's stream of changes, with a probe while it fails: the next change, or None
+/// when the stream ends. Errors are reported (once per kind) and the API marked down; a
+/// successful probe or any change marks it up again.
+struct Watched<K: 'static> {
+    stream: futures_util::stream::BoxStream<'static, Result<Event<K>, watcher::Error>>,
+    api: Api<K>,
+    fields: String,
+    which: Watch,
+    report: Reporter,
+    probe: tokio::time::Interval,
+    metrics: Arc<Metrics>,
+}
+
+impl<K> Watched<K>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    fn new(
+        api: Api<K>,
+        fields: String,
+        which: Watch,
+        what: &'static str,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let config = watcher::Config::default().fields(&fields);
+        Watched {
+            stream: watcher(api.clone(), config).default_backoff().boxed(),
+            api,
+            fields,
+            which,
+            report: Reporter { what, said: None },
+            probe: tokio::time::interval(PROBE_EVERY),
+            metrics,
+        }
+    }
+
+    fn up(&mut self) {
+        self.metrics.kube.set_watch(self.which, true);
+        self.report.works();
+    }
+
+    async fn next(&mut self, resource: &str) -> Option<Event<K>> {
+        loop {
+            tokio::select! {
+                item = self.stream.next() => match item? {
+                    Ok(ev) => {
+                        if !matches!(ev, Event::Init | Event::InitApply(_)) {
+                            self.up();
+                        }
+                        return Some(ev);
+                    }
+                    Err(e) => {
+                        self.metrics.kube.set_watch(self.which, false);
+                        self.report.failed(watch_error(&e, resource));
+                    }
+                },
+                _ = self.probe.tick(), if self.report.said.is_some() => {
+                    if answers(&self.api, &self.fields).await {
+                        self.up();
+                    }
+                }
+            }
+        }
+    }
+}
+
 async fn watch_pods(client: Client, node: String, pods: Pods, metrics: Arc<Metrics>) {
     let api: Api<ApiPod> = Api::all(client);
-    let config = watcher::Config::default().fields(&format!("spec.nodeName={node}"));
-    let mut stream = watcher(api, config).default_backoff().boxed();
+    let fields = format!("spec.nodeName={node}");
+    let mut watched = Watched::new(api, fields, Watch::Pods, "this node's pods", metrics);
     let mut listing: Vec<view::Pod> = Vec::new();
-    let mut report = Reporter {
-        what: "this node's pods",
-        said: None,
-    };
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(ev) => match ev {
-                Event::Init => listing.clear(),
-                Event::InitApply(p) => {
-                    if listing.len() < view::MAX_PODS {
-                        listing.extend(pod(&p));
-                    }
+    while let Some(ev) = watched.next("pods").await {
+        match ev {
+            Event::Init => listing.clear(),
+            Event::InitApply(p) => {
+                if listing.len() < view::MAX_PODS {
+                    listing.extend(pod(&p));
                 }
-                Event::InitDone => {
-                    let fresh = std::mem::take(&mut listing);
-                    pods.write(|v| v.reset(fresh));
-                    metrics.kube.set_watch(Watch::Pods, true);
-                    report.works();
+            }
+            Event::InitDone => {
+                let fresh = std::mem::take(&mut listing);
+                pods.write(|v| v.reset(fresh));
+            }
+            Event::Apply(p) => {
+                if let Some(p) = pod(&p) {
+                    pods.write(|v| v.upsert(p));
                 }
-                Event::Apply(p) => {
-                    if let Some(p) = pod(&p) {
-                        pods.write(|v| v.upsert(p));
-                    }
+            }
+            Event::Delete(p) => {
+                if let Some(uid) = p.metadata.uid.as_deref() {
+                    pods.write(|v| v.remove(uid));
                 }
-                Event::Delete(p) => {
-                    if let Some(uid) = p.metadata.uid.as_deref() {
-                        pods.write(|v| v.remove(uid));
-                    }
-                }
-            },
-            Err(e) => {
-                metrics.kube.set_watch(Watch::Pods, false);
-                report.failed(watch_error(&e, "pods"));
             }
         }
     }
@@ -201,27 +276,12 @@ async fn watch_pods(client: Client, node: String, pods: Pods, metrics: Arc<Metri
 async fn watch_events(client: Client, pods: Pods, metrics: Arc<Metrics>) {
     let api: Api<CoreEvent> = Api::all(client);
     // `source` is source.component: the kubelets' Events (every node's: kept for ours).
-    let config = watcher::Config::default().fields("involvedObject.kind=Pod,source=kubelet");
-    let mut stream = watcher(api, config).default_backoff().boxed();
-    let mut report = Reporter {
-        what: "the kubelet's Events",
-        said: None,
-    };
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(Event::InitDone) => {
-                metrics.kube.set_watch(Watch::Events, true);
-                report.works();
-            }
-            Ok(Event::Apply(e) | Event::InitApply(e)) => {
-                if let Some((uid, n)) = note(&e) {
-                    pods.write(|v| v.note(&uid, n));
-                }
-            }
-            Ok(Event::Init | Event::Delete(_)) => {}
-            Err(e) => {
-                metrics.kube.set_watch(Watch::Events, false);
-                report.failed(watch_error(&e, "events"));
+    let fields = "involvedObject.kind=Pod,source=kubelet".to_owned();
+    let mut watched = Watched::new(api, fields, Watch::Events, "the kubelet's Events", metrics);
+    while let Some(ev) = watched.next("events").await {
+        if let Event::Apply(e) | Event::InitApply(e) = ev {
+            if let Some((uid, n)) = note(&e) {
+                pods.write(|v| v.note(&uid, n));
             }
         }
     }

@@ -49,6 +49,24 @@ pub fn line(ctx: &Context, a: &Annotated, s: Shorten, out: &mut Vec<u8>) -> serd
     }
 }
 
+/// The kubelet's decision behind a signal or exit: `{reason, message, time}`.
+#[derive(Serialize)]
+struct KubeletJson<'a> {
+    reason: &'a str,
+    message: &'a str,
+    time: Rfc3339,
+}
+
+impl<'a> KubeletJson<'a> {
+    fn of(k: &'a crate::kube::view::KubeletCause) -> Self {
+        KubeletJson {
+            reason: &k.reason,
+            message: &k.message,
+            time: Rfc3339(k.time_ns),
+        }
+    }
+}
+
 /// What every document opens with, and the event's diagnoses.
 struct Story<'a> {
     head: Head<'a>,

@@ -22,18 +22,15 @@ pub fn render(ctx: &Context, a: &Annotated, out: &mut dyn Write) -> io::Result<(
     match &a.event {
         Event::Signal(ev) => {
             verdict::signal(ctx, ev, out)?;
-            if let Some(k) = &a.kubelet {
-                // From the API server: escaped like every string a peer sends.
-                writeln!(
-                    out,
-                    "  kubelet: {} ({})",
-                    escape_text(k.message.as_bytes()),
-                    escape_text(k.reason.as_bytes())
-                )?;
-            }
+            kubelet_line(a, out)?;
             detail::signal(ctx, ev, out)?
         }
-        Event::Exit(ev) => verdict::exit(ctx, ev, a.cause.as_ref(), out)?,
+        Event::Exit(ev) => {
+            verdict::exit(ctx, ev, a.cause.as_ref(), out)?;
+            if a.cause.is_some() {
+                kubelet_line(a, out)?;
+            }
+        }
         Event::Oom(ev) => oom::oom(ctx, ev, out)?,
         Event::Lost { count, class } => writeln!(
             out,
@@ -71,6 +68,20 @@ pub fn signal_sentence(ctx: &Context, ev: &crate::event::SignalEvent) -> String 
 /// "container api hit its 512 MiB limit" / "the node ran out of memory".
 pub fn oom_limit(ev: &crate::event::OomEvent) -> String {
     oom::limit_phrase(ev)
+}
+
+/// "  kubelet: Liveness probe failed: … (Killing)": from the API server, escaped like every
+/// string a peer sends.
+fn kubelet_line(a: &Annotated, out: &mut dyn Write) -> io::Result<()> {
+    match &a.kubelet {
+        Some(k) => writeln!(
+            out,
+            "  kubelet: {} ({})",
+            escape_text(k.message.as_bytes()),
+            escape_text(k.reason.as_bytes())
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Many signals from one sender into one place, or their exits, as one summary.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use super::process::{placed, PlacedJson};
-use super::{Head, Story};
+use super::{Head, KubeletJson, Story};
 use crate::event::ExitEvent;
 use crate::render::Context;
 use crate::signals;
@@ -15,8 +15,17 @@ pub(super) struct ExitLine<'a> {
     head: Head<'a>,
     exit: ExitJson,
     target: PlacedJson<'a>,
-    cause: Option<&'a Cause>,
+    cause: Option<ExitCause<'a>>,
     diagnosis: &'a [Diagnosis],
+}
+
+/// The event the exit followed from, and the kubelet's decision behind it when the API says.
+#[derive(Serialize)]
+struct ExitCause<'a> {
+    #[serde(flatten)]
+    event: &'a Cause,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kubelet: Option<KubeletJson<'a>>,
 }
 
 #[derive(Serialize)]
@@ -49,7 +58,10 @@ pub(super) fn exit<'a>(
             explanation: crate::explain::for_exit(s),
         },
         target: placed(ctx, &ev.proc, &ev.place),
-        cause,
+        cause: cause.map(|event| ExitCause {
+            event,
+            kubelet: story.kubelet.map(KubeletJson::of),
+        }),
         diagnosis: story.diagnosis,
     }
 }

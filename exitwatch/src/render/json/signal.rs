@@ -3,13 +3,12 @@
 use serde::Serialize;
 
 use super::process::{actor, placed, ActorJson, PlacedJson};
-use super::{Head, Story};
+use super::{Head, KubeletJson, Story};
 use crate::event::{Sender, SignalEvent};
 use crate::render::limit::Shorten;
 use crate::render::Context;
 use crate::signals;
 use crate::story::Diagnosis;
-use crate::timefmt::Rfc3339;
 
 #[derive(Serialize)]
 pub(super) struct SignalLine<'a> {
@@ -27,13 +26,6 @@ pub(super) struct SignalLine<'a> {
 #[derive(Serialize)]
 struct SignalCause<'a> {
     kubelet: KubeletJson<'a>,
-}
-
-#[derive(Serialize)]
-struct KubeletJson<'a> {
-    reason: &'a str,
-    message: &'a str,
-    time: Rfc3339,
 }
 
 #[derive(Serialize)]
@@ -102,11 +94,7 @@ pub(super) fn signal<'a>(
         sender,
         target: placed(ctx, &ev.target, &ev.target_place),
         cause: story.kubelet.map(|k| SignalCause {
-            kubelet: KubeletJson {
-                reason: &k.reason,
-                message: &k.message,
-                time: Rfc3339(k.time_ns),
-            },
+            kubelet: KubeletJson::of(k),
         }),
         diagnosis: story.diagnosis,
     }

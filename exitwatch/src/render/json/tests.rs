@@ -231,3 +231,22 @@ fn a_signal_carries_the_kubelets_reason_and_the_pods_confirmation() {
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("\n  kubelet: Liveness probe failed: HTTP probe failed with statuscode: 500 (Killing)\n"), "{text}");
 }
+
+#[test]
+fn an_exit_carries_the_kubelets_reason_beside_its_cause() {
+    let mut a = crate::render::bare(fixtures::nginx_exits());
+    a.cause = Some(crate::story::Cause {
+        id: "t-1".into(),
+        event: "signal",
+        signal: Some(15),
+        delay_ns: 5,
+    });
+    a.kubelet = Some(crate::kube::view::KubeletCause {
+        reason: "Killing".into(),
+        message: "Stopping container nginx".into(),
+        time_ns: 0,
+    });
+    let v = fixtures::line(crate::render::Format::Json, &a);
+    assert_eq!(v["cause"]["id"], "t-1");
+    assert_eq!(v["cause"]["kubelet"]["message"], "Stopping container nginx");
+}
