@@ -302,8 +302,11 @@ class Handler(BaseHTTPRequestHandler):
                     status(
                         403,
                         "Forbidden",
-                        f'{resource[1]} is forbidden: User "system:serviceaccount:exitwatch:exitwatch" '
-                        f'cannot {verb} resource "{resource[1]}"',
+                        f'{resource[1]}{"" if not resource[0].startswith("/apis/") else "." + resource[0].split("/")[2]} '
+                        f'is forbidden: User "system:serviceaccount:exitwatch:exitwatch" '
+                        f'cannot {verb} resource "{resource[1]}" in API group '
+                        f'"{resource[0].split("/")[2] if resource[0].startswith("/apis/") else ""}" '
+                        + (f'in the namespace "{ns}"' if ns else "at the cluster scope"),
                     ),
                 )
             if verb == "list":
