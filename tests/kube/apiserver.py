@@ -7,7 +7,9 @@ with a bearer token, and every object it is given validated against the Kubernet
 No kube-apiserver is packaged for these machines; this one keeps objects in memory and speaks
 just enough of the API for the client to be the real one. Tests drive it through /_test/ paths
 (with their own token): put pods, post kubelet Events, read what exitwatch posted, deny a verb
-(RBAC) or take the API down.
+(RBAC) or take the API down (`true`: connections close unanswered, as when it restarts;
+`"503"`: every request is answered 503 Service Unavailable, as by an overloaded server or a
+load balancer with no server behind it).
 
     apiserver.py --port P --cert C --key K --token T --control-token CT [--version 1.37.0]
 
@@ -279,8 +281,12 @@ class Handler(BaseHTTPRequestHandler):
                     return self.send_json(401, status(401, "Unauthorized", "control token"))
                 return self.control(u.path, query)
             store = self.server.store
-            if store.down:
+            if store.down == "503":
                 return self.send_json(503, status(503, "ServiceUnavailable", "down for the test"))
+            if store.down:
+                # Gone as a restarting API server is: the connection closes with no answer.
+                self.close_connection = True
+                return self.note(0)
             if not self.authorized(self.server.token):
                 return self.send_json(401, status(401, "Unauthorized", "Unauthorized"))
             if u.path in ("/version", "/version/"):
@@ -573,7 +579,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(200, sorted(store.denied))
         if path == "/_test/down" and self.command == "PUT":
             with store.lock:
-                store.down = bool(json.loads(self.body()))
+                down = json.loads(self.body())
+                store.down = down if down == "503" else bool(down)
                 store.lock.notify_all()
             return self.send_json(200, store.down)
         self.send_json(404, status(404, "NotFound", path))
