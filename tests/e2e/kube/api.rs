@@ -153,9 +153,15 @@ impl KubeApi {
         self.must("PUT", "deny", Some(&json!(rules)));
     }
 
-    /// Takes the API down (503, watches cut) or brings it back.
+    /// Takes the API down (connections closed unanswered, watches cut) or brings it back.
     pub fn down(&self, down: bool) {
         self.must("PUT", "down", Some(&json!(down)));
+    }
+
+    /// Has every API request answered 503 Service Unavailable (watches cut), as an overloaded
+    /// API server or a load balancer with no server behind it does; `down(false)` ends it.
+    pub fn unavailable(&self) {
+        self.must("PUT", "down", Some(&json!("503")));
     }
 
     /// Waits until a watch of `path` (e.g. /api/v1/pods) succeeded since the request log's

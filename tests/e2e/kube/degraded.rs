@@ -166,6 +166,30 @@ fn the_api_down_keeps_kills_reported_and_exitwatch_recovers_when_it_returns() {
 }
 
 #[test]
+fn an_api_answering_503_is_api_up_0_and_said_within_seconds() {
+    let api = KubeApi::start("unavailable");
+    let mut pod = TestPod::new("default", "busy", "besteffort");
+    pod.run("a", &[], &["/bin/sleep", "1000"]);
+    api.put_pod(&pod.object());
+    let mut node = Node::on(&api, &[]);
+
+    api.unavailable();
+    // Not after a client's own retries of 503 (kube-rs's default: 15, backing off to 1000 s).
+    node.wait_metric("exitwatch_kube_api_up", &[], 0);
+    let a = pod.container("a").pid();
+    pod.container("a").kill("SIGKILL");
+    killed_in_file(&mut node, a);
+    let fin = node.ew.stop().assert_ok();
+    let lines = kube_lines(&fin.stderr);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("pods") && l.contains("503")),
+        "the 503 is said: {lines:#?}"
+    );
+}
+
+#[test]
 fn rbac_denied_is_said_once_with_what_to_grant_and_granting_it_recovers() {
     let api = KubeApi::start("rbac");
     let mut pod = TestPod::new("default", "locked", "besteffort");
