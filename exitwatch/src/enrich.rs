@@ -71,7 +71,8 @@ pub fn name_container(world: &impl World, place: &mut Place) -> bool {
     let unknown = match world.container(&c.id) {
         Lookup::Known(m) => {
             c.runtime = Some(m.runtime);
-            c.name = m.name;
+            // Called again when the event is released: keep a name the API gave the first time.
+            c.name = m.name.or(c.name.take());
             c.image = m.image;
             if let Some(pod) = m.pod {
                 let qos = c.pod.as_ref().and_then(|p| p.qos);
