@@ -267,6 +267,9 @@ fn a_liveness_probe_kill_carries_the_kubelets_reason_and_its_escalation_is_an_ev
     let kill = node.wait_signal(pid, "SIGKILL");
     let exit = node.wait_exit(pid);
 
+    let escalated = created(&api, &pod, "StopEscalated", 1);
+    assert_eq!(escalated.len(), 1, "{escalated:#?}");
+    assert_regarding(&escalated[0]["object"], &pod, "app");
     for ev in [&term, &kill, &exit] {
         let k = &ev["cause"]["kubelet"];
         assert!(
@@ -285,9 +288,6 @@ fn a_liveness_probe_kill_carries_the_kubelets_reason_and_its_escalation_is_an_ev
         "{kill:#}"
     );
 
-    let escalated = created(&api, &pod, "StopEscalated", 1);
-    assert_eq!(escalated.len(), 1, "{escalated:#?}");
-    assert_regarding(&escalated[0]["object"], &pod, "app");
     assert_all_valid(&api);
     node.ew.stop().assert_ok().json();
 }
