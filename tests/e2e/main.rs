@@ -8,6 +8,7 @@
 //! the whole machine (pressure's cgroup.kill burst) pick out their own processes' events.
 
 mod harness;
+mod kube;
 mod runtime;
 mod schema;
 

@@ -2,7 +2,7 @@
 //! HTTP(S) with and without the Splunk HEC envelope, OTLP/gRPC, rotated files, stdout), receivers that
 //! fail or hang, flushing on SIGTERM, `/metrics` and `/healthz`, and where settings come from.
 
-mod collectors;
+pub(crate) mod collectors;
 
 mod health;
 mod http;

@@ -34,8 +34,13 @@ pub struct CtrContainer {
 impl CtrContainer {
     /// `ctr run -d OPTS --rootfs ROOTFS <new id> COMMAND...`, once its PID 1 runs.
     pub fn run(opts: &[&str], command: &[&str]) -> CtrContainer {
+        CtrContainer::run_as(new_id(), opts, command)
+    }
+
+    /// `run` with the id chosen beforehand (options such as `--cgroup` may name it).
+    pub fn run_as(id: String, opts: &[&str], command: &[&str]) -> CtrContainer {
         let rootfs = containerd();
-        let c = CtrContainer { id: new_id() };
+        let c = CtrContainer { id };
         must(
             ctr(CTR_NS)
                 .args(["run", "-d"])
