@@ -213,6 +213,10 @@ where
     }
 
     fn up(&mut self) {
+        if self.report.said.is_some() {
+            // The API is back: a post that failed while it was away says nothing of the next.
+            self.metrics.kube.set_posting(true);
+        }
         self.metrics.kube.set_watch(self.which, true);
         self.report.works();
     }
