@@ -101,6 +101,11 @@ pub const SKIPPED: &[(&str, &str)] = &[
          guest; under investigation, it runs on the host",
     ),
     (
+        "kube::",
+        "the Kubernetes API side is userspace only, the same on every kernel, and its test API \
+         server (Python with kubernetes-validate) is not in the guests; these tests run on the host",
+    ),
+    (
         "siem::",
         "the outputs are userspace only, the same on every kernel, and their receivers (rsyslogd, \
          OpenSSL, loopback TCP/UDP) are not in the guest; these tests run on the host",
