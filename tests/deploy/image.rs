@@ -13,6 +13,7 @@ use crate::containerd as runtime;
 use crate::containerd::{Victim, NS};
 use crate::manifests;
 use crate::pod::{self, CtrRun, Host, CAPS};
+use crate::prometheus;
 use crate::running::{get_in_netns, Imported, Pod};
 
 /// The DaemonSet's container, translated; `edit` may change the DaemonSet first.
@@ -361,4 +362,69 @@ fn each_capability_the_daemonset_adds_is_needed() {
             "without CAP_{cap}, exitwatch should say it is missing: {err}"
         );
     }
+}
+
+/// The metric names of a Prometheus text exposition: series, and the families of its `# HELP` and
+/// `# TYPE` lines (which exitwatch prints for its per-pod families before any series exists).
+fn exported(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|l| match l.strip_prefix('#') {
+            Some(meta) => {
+                let mut w = meta.split_whitespace();
+                matches!(w.next(), Some("HELP" | "TYPE")).then(|| w.next())?
+            }
+            None => l.split(['{', ' ']).next().filter(|n| !n.is_empty()),
+        })
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn the_pod_exports_every_metric_the_alerts_use() {
+    let run = translate(|_| {});
+    let _image = Imported::new(&run.image);
+    let mut pod = Pod::start(&run);
+    pod.ready().unwrap_or_else(|e| panic!("{e}"));
+    let pid = pod.pid();
+    let port = run
+        .probes
+        .first()
+        .expect("a probe on the metrics port")
+        .port;
+    let (code, body) = runtime::poll(Duration::from_secs(10), || {
+        get_in_netns(pid, port, "/metrics")
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    })
+    .unwrap_or_else(|| panic!("GET /metrics: {:?}", get_in_netns(pid, port, "/metrics")));
+    assert_eq!(code, 200);
+    let names = exported(&body);
+    assert!(
+        names.iter().any(|n| n.starts_with("exitwatch_")),
+        "no exitwatch metric in /metrics:\n{body}"
+    );
+    // A counter's family may be named without `_total` in its TYPE line (OpenMetrics style).
+    let missing: Vec<String> = prometheus::alert_metrics()
+        .into_iter()
+        .filter(|(name, _)| {
+            let family = name.strip_suffix("_total").unwrap_or(name);
+            !names.iter().any(|n| n == name || n == family)
+        })
+        .map(|(name, alert)| format!("{name} (alert {alert})"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "alerts in deploy/prometheus use metrics the image does not export: {missing:?}\nit exports {names:?}"
+    );
+    // No API server under ctr (pod.rs): the pod runs on, and says the API is down.
+    let up = body
+        .lines()
+        .find_map(|l| l.strip_prefix("exitwatch_kube_api_up "))
+        .unwrap_or_else(|| panic!("no exitwatch_kube_api_up series:\n{body}"));
+    assert_eq!(up.trim(), "0", "exitwatch_kube_api_up with no API server");
+    let _ = pod.stop();
 }

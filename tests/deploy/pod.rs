@@ -151,6 +151,10 @@ pub fn ctr_run(
             ));
         }
     }
+    // serviceAccountName and automountServiceAccountToken: neither the token nor
+    // KUBERNETES_SERVICE_HOST is given, as no API server runs here. exitwatch runs as on a node
+    // whose API server it cannot reach: it must keep working and say so on /metrics
+    // (`exitwatch_kube_api_up 0`, checked by image.rs).
     let mut o: Vec<String> = Vec::new();
     if pod["hostPID"] == true {
         o.push(format!("--with-ns=pid:{}", host.pid_ns.display()));
