@@ -50,13 +50,23 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     }
     // Outputs open before the programs load, so that a bad path or token fails at once.
     let settings = Settings {
-        node: node_name(),
+        node: config
+            .daemon
+            .kube
+            .node_name
+            .clone()
+            .unwrap_or_else(node_name),
         http: config.daemon.http.clone(),
     };
     let sinks = FanOut::start(&config.daemon.outputs, &settings, &metrics)?;
     let cache = MetadataCache::spawn(CacheConfig {
         sockets: SocketSpec::with_overrides(&config.runtime_sockets),
         ..CacheConfig::default()
+    });
+    let kube_settings = &config.daemon.kube;
+    let kube = kube_settings.wanted(|k| std::env::var(k).ok()).then(|| {
+        let node = kube_settings.node_name.clone().unwrap_or_else(node_name);
+        crate::kube::start(kube_settings, node, &metrics)
     });
     drop(background);
     let stdout_closed = sinks.stdout_closed();
@@ -80,15 +90,20 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     let question = start::question(&config, pending.clone());
     let story = start::story(&config);
     let unreadable = log.unreadable().is_some();
+    let (pods, poster) = match kube {
+        Some(k) => (Some(k.pods), k.poster),
+        None => (None, None),
+    };
     let mut pipe = Pipeline::new(
-        System::new(cache.clone()),
+        System::new(cache.clone()).with_pods(pods.clone()),
         outputs,
         question,
         story,
         unreadable,
     )
     .redact(config.redaction.clone())
-    .verbose(config.verbose);
+    .verbose(config.verbose)
+    .kube_events(poster);
 
     // Handlers before `ready`: a Ctrl-C the moment we say ready must still stop us cleanly.
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -147,6 +162,9 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
                     r.refresh(&cache);
                 }
                 pipe.outlet_mut().report(Instant::now());
+                metrics.expire_pods(Instant::now(), kube_settings.pod_metrics_ttl, |uid| {
+                    pods.as_ref().is_some_and(|p| p.read(|v| v.has(uid)))
+                });
                 let (live, removed) = cache.size();
                 metrics.cache_live.store(live as u64, Relaxed);
                 metrics.cache_removed.store(removed as u64, Relaxed);

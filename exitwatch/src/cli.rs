@@ -5,7 +5,7 @@ use exitwatch_common::FilterConfig;
 
 mod daemon;
 
-pub use daemon::{DaemonArgs, DaemonConfig, DaemonError};
+pub use daemon::{DaemonArgs, DaemonConfig, DaemonError, KubeSettings};
 
 use crate::container::runtimes::{SocketOverride, SocketOverrideError};
 use crate::container::watch::Filter;

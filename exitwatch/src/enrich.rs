@@ -6,8 +6,9 @@
 pub mod system;
 
 use crate::container::cache::Lookup;
-use crate::container::identity::{MetadataStatus, PodInfo};
+use crate::container::identity::{ConfirmedBy, MetadataStatus, PodInfo};
 use crate::event::{Event, OomEvent, Place};
+use crate::kube::view::{Confirmed, KubeletCause};
 use crate::oom::MemcgUsage;
 
 /// What a memory cgroup's limit files said.
@@ -34,6 +35,21 @@ pub trait World {
     fn memory_cgroup(&self, pid: u32) -> Option<String>;
     /// Limit and usage of the memory cgroup at `path` (as the kernel log names it).
     fn memcg_usage(&self, path: &str) -> Usage;
+    /// Does the Kubernetes API say container `id` belongs to pod `uid` on this node? (None
+    /// too when the API is not used.)
+    fn api_pod(&self, _uid: &str, _id: &str) -> Option<Confirmed> {
+        None
+    }
+    /// The kubelet's decision (from the API) that explains a signal at `at_ns` (unix ns) to
+    /// `container` of pod `uid`.
+    fn kubelet_cause(
+        &self,
+        _uid: &str,
+        _container: Option<&str>,
+        _at_ns: i128,
+    ) -> Option<KubeletCause> {
+        None
+    }
 }
 
 /// Adds the runtime's names to every container the event names; true when a runtime that
@@ -46,12 +62,13 @@ pub fn name_containers(world: &impl World, ev: &mut Event) -> bool {
     unknown
 }
 
-/// Adds the runtime's names to a place's container; true when the runtime does not know it.
+/// Adds the runtime's names to a place's container, and has its pod confirmed (by the
+/// runtime's labels, else by the API); true when the runtime does not know it.
 pub fn name_container(world: &impl World, place: &mut Place) -> bool {
     let Some(c) = &mut place.container else {
         return false;
     };
-    match world.container(&c.id) {
+    let unknown = match world.container(&c.id) {
         Lookup::Known(m) => {
             c.runtime = Some(m.runtime);
             c.name = m.name;
@@ -63,6 +80,7 @@ pub fn name_container(world: &impl World, place: &mut Place) -> bool {
                     namespace: Some(pod.namespace),
                     uid: pod.uid,
                     qos,
+                    confirmed_by: Some(ConfirmedBy::Runtime),
                 });
             }
             c.metadata = MetadataStatus::Complete;
@@ -76,7 +94,31 @@ pub fn name_container(world: &impl World, place: &mut Place) -> bool {
             c.metadata = MetadataStatus::Unavailable(reason);
             false
         }
+    };
+    // A pod the runtime did not vouch for: believed only if the API lists this container in it.
+    if let Some(pod) = c.pod.as_mut().filter(|p| p.confirmed_by.is_none()) {
+        if let Some(api) = world.api_pod(&pod.uid, &c.id) {
+            pod.name = Some(api.name);
+            pod.namespace = Some(api.namespace);
+            pod.confirmed_by = Some(ConfirmedBy::Api);
+            if c.name.is_none() {
+                c.name = api.container;
+            }
+        }
     }
+    unknown
+}
+
+/// The kubelet's decision behind an event, when its target is a confirmed pod's container.
+pub fn kubelet_cause(world: &impl World, ev: &Event, at_ns: i128) -> Option<KubeletCause> {
+    let place = match ev {
+        Event::Signal(s) => &s.target_place,
+        Event::Exit(x) => &x.place,
+        _ => return None,
+    };
+    let c = place.container.as_ref()?;
+    let pod = c.pod.as_ref().filter(|p| p.confirmed_by.is_some())?;
+    world.kubelet_cause(&pod.uid, c.name.as_deref(), at_ns)
 }
 
 /// What must be read while the OOM victim may still exist: its memory cgroup, and its argv

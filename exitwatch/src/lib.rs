@@ -14,7 +14,8 @@
 //!
 //! - I/O lives at the edges: [`reader`] (the aya maps), [`enrich::system`] (the runtimes'
 //!   [`container::cache`], /proc, cgroupfs), [`kmsg`] (the kernel log), [`sink`] (outputs),
-//!   [`metrics::server`]. [`app`] wires them: start → loop → shutdown.
+//!   [`metrics::server`], [`kube`] (the API server: this node's pods and the kubelet's
+//!   Events in, Warning Events on pods out). [`app`] wires them: start → loop → shutdown.
 //! - Everything between is pure and unit-tested without root: [`decode`], [`assemble`] (small
 //!   records joined with the identities and cgroup paths the kernel sends once),
 //!   [`pipeline`] (which takes a fake [`enrich::World`] and [`sink::Outlet`]), [`correlate`],
@@ -53,6 +54,7 @@ pub mod container;
 pub mod escape;
 pub mod exitstatus;
 pub mod kmsg;
+pub mod kube;
 pub mod oom;
 pub mod procs;
 pub mod receivers;

@@ -2,11 +2,12 @@
 //! exposition. Pure: atomics and locks, no I/O; `server` serves them over HTTP.
 
 pub mod health;
+pub mod pods;
 pub mod server;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -133,6 +134,91 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// How a Kubernetes Event offered for posting ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KubeResult {
+    Posted,
+    Aggregated,
+    RateLimited,
+    Failed,
+    Dropped,
+}
+
+impl KubeResult {
+    pub const ALL: [KubeResult; 5] = [
+        KubeResult::Posted,
+        KubeResult::Aggregated,
+        KubeResult::RateLimited,
+        KubeResult::Failed,
+        KubeResult::Dropped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KubeResult::Posted => "posted",
+            KubeResult::Aggregated => "aggregated",
+            KubeResult::RateLimited => "rate_limited",
+            KubeResult::Failed => "failed",
+            KubeResult::Dropped => "dropped",
+        }
+    }
+}
+
+/// The Kubernetes API's two watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watch {
+    Pods,
+    Events,
+}
+
+/// The Kubernetes API as exitwatch uses it.
+#[derive(Debug, Default)]
+pub struct KubeStats {
+    /// The API is used at all (else nothing of it is reported).
+    used: AtomicBool,
+    pods_up: AtomicBool,
+    events_up: AtomicBool,
+    /// False after a post failed, until one succeeds.
+    posting_down: AtomicBool,
+    results: [AtomicU64; 5],
+}
+
+impl KubeStats {
+    pub fn set_used(&self, used: bool) {
+        if used {
+            self.used.store(true, Relaxed);
+        }
+    }
+
+    pub fn set_watch(&self, w: Watch, up: bool) {
+        match w {
+            Watch::Pods => self.pods_up.store(up, Relaxed),
+            Watch::Events => self.events_up.store(up, Relaxed),
+        }
+    }
+
+    pub fn set_posting(&self, ok: bool) {
+        self.posting_down.store(!ok, Relaxed);
+    }
+
+    pub fn count(&self, r: KubeResult) {
+        self.results[r as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn get(&self, r: KubeResult) -> u64 {
+        self.results[r as usize].load(Relaxed)
+    }
+
+    /// None when the API is not used; else whether both watches run and posting works.
+    pub fn up(&self) -> Option<bool> {
+        self.used.load(Relaxed).then(|| {
+            self.pods_up.load(Relaxed)
+                && self.events_up.load(Relaxed)
+                && !self.posting_down.load(Relaxed)
+        })
+    }
+}
+
 /// Everything `/metrics` reports. Shared (`Arc`) by the pipeline, the outputs and the server.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -151,6 +237,9 @@ pub struct Metrics {
     /// listing answered.
     runtimes: Mutex<BTreeMap<String, bool>>,
     pub health: Health,
+    pub kube: KubeStats,
+    /// Fatal signals and OOM kills per confirmed pod.
+    pods: Mutex<pods::PodCounters>,
 }
 
 impl Metrics {
@@ -174,6 +263,16 @@ impl Metrics {
                 _ => {}
             },
         }
+    }
+
+    /// Counts a fatal signal or OOM kill in its pod (confirmed pods only).
+    pub fn count_pod(&self, ev: &Event, now: Instant) {
+        lock(&self.pods).count(ev, now);
+    }
+
+    /// Forgets per-pod series of pods not `live` unchanged for `ttl`.
+    pub fn expire_pods(&self, now: Instant, ttl: Duration, live: impl Fn(&str) -> bool) {
+        lock(&self.pods).expire(now, ttl, live);
     }
 
     /// Registers an output; the returned tallies are reported until exit.
@@ -408,6 +507,7 @@ impl Metrics {
             &[("state", "removed")],
             self.cache_removed.load(Relaxed),
         );
+        self.render_kube(&mut out);
         family(
             &mut out,
             "programs_attached",
@@ -421,6 +521,94 @@ impl Metrics {
             u64::from(self.health.attached()),
         );
         out
+    }
+}
+
+impl Metrics {
+    fn render_kube(&self, out: &mut String) {
+        family(
+            out,
+            "kube_api_up",
+            "gauge",
+            "1 while exitwatch watches this node's pods and the kubelet's Events (and posting Events works); absent when the Kubernetes API is not used.",
+        );
+        if let Some(up) = self.kube.up() {
+            sample(out, "kube_api_up", &[], u64::from(up));
+        }
+        family(
+            out,
+            "kube_events_total",
+            "counter",
+            "Kubernetes Events offered for posting on pods, by how it ended: posted, aggregated (a repeat: the earlier Event's series count), rate_limited, failed, dropped (queue full).",
+        );
+        if self.kube.used.load(Relaxed) {
+            for r in KubeResult::ALL {
+                sample(
+                    out,
+                    "kube_events_total",
+                    &[("result", r.as_str())],
+                    self.kube.get(r),
+                );
+            }
+        }
+        let pods = lock(&self.pods);
+        family(
+            out,
+            "signals_total",
+            "counter",
+            "Fatal signals to processes of confirmed pods, by namespace, pod, container, signal and the sender's role (kubelet, container_runtime, systemd, kernel, interactive_user, other).",
+        );
+        for (k, n) in pods.iter() {
+            if let pods::Key::Signal {
+                namespace,
+                pod,
+                container,
+                signal,
+                sender_role,
+            } = k
+            {
+                let labels = [
+                    ("namespace", namespace.as_str()),
+                    ("pod", pod),
+                    ("container", container),
+                    ("signal", signal),
+                    ("sender_role", sender_role),
+                ];
+                sample(out, "signals_total", &labels, n);
+            }
+        }
+        family(
+            out,
+            "oom_kills_total",
+            "counter",
+            "OOM kills of processes of confirmed pods, by namespace, pod, container, scope (memcg: a limit; global: the node) and whether the victim was the container's PID 1.",
+        );
+        for (k, n) in pods.iter() {
+            if let pods::Key::Oom {
+                namespace,
+                pod,
+                container,
+                scope,
+                pid1,
+            } = k
+            {
+                let labels = [
+                    ("namespace", namespace.as_str()),
+                    ("pod", pod),
+                    ("container", container),
+                    ("scope", scope),
+                    ("pid1", if *pid1 { "true" } else { "false" }),
+                ];
+                sample(out, "oom_kills_total", &labels, n);
+            }
+        }
+        family(
+            out,
+            "pod_series_overflow_total",
+            "counter",
+            "Per-pod counts not kept because 10000 per-pod series existed.",
+        );
+        sample(out, "pod_series_overflow_total", &[], pods.overflow);
     }
 }
 

@@ -59,6 +59,8 @@ pub struct Pipeline<W, O> {
     bursts: Option<Bursts>,
     /// The latest time given (ns since boot), for what comes without one.
     now: u64,
+    /// Where Warning Events for pods go (`--kube-events`).
+    kube_events: Option<crate::kube::Poster>,
 }
 
 impl<W: World, O: Outlet> Pipeline<W, O> {
@@ -82,7 +84,14 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
             log_unreadable,
             bursts,
             now: 0,
+            kube_events: None,
         }
+    }
+
+    /// Posts a Warning Event on the pod of each fatal signal, escalated stop and OOM kill.
+    pub fn kube_events(mut self, poster: Option<crate::kube::Poster>) -> Self {
+        self.kube_events = poster;
+        self
     }
 
     /// Lists every event of a burst in text output instead of summarising it (`--verbose`).
@@ -249,8 +258,20 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
             if let Some(rules) = &self.redaction {
                 redact::redact_event(&mut ev, rules);
             }
-            let annotated = self.story.annotate(ev);
+            let mut annotated = self.story.annotate(ev);
+            let at = self.out.ctx.event_ns(&annotated.event);
+            annotated.kubelet = enrich::kubelet_cause(&self.world, &annotated.event, at);
             self.out.metrics.count_event(&annotated.event);
+            self.out
+                .metrics
+                .count_pod(&annotated.event, std::time::Instant::now());
+            if let Some(poster) = &self.kube_events {
+                let post = render::kube::note(&self.out.ctx, &annotated)
+                    .and_then(|note| crate::kube::note::post_for(&annotated, note));
+                if let Some(post) = post {
+                    poster.send(post);
+                }
+            }
             let ready = match &mut self.bursts {
                 Some(bursts) => bursts.take(annotated, self.now),
                 None => vec![Out::One(annotated)],

@@ -62,13 +62,16 @@ pub fn of(sender: &Sender) -> Option<Role> {
         Sender::Process(a) => a,
     };
     let comm = a.proc.comm.as_slice();
-    if is_runtime(comm) {
+    // Names are only believed of processes outside containers: anyone can name a process
+    // `kubelet` inside one, and a container's process is not the node's kubelet or runtime.
+    let on_host = a.place.container.is_none();
+    if on_host && is_runtime(comm) {
         return Some(Role::ContainerRuntime);
     }
-    if comm == b"kubelet" {
+    if on_host && comm == b"kubelet" {
         return Some(Role::Kubelet);
     }
-    if comm == b"systemd" || (a.proc.pid == 1 && comm.starts_with(b"systemd")) {
+    if on_host && (comm == b"systemd" || (a.proc.pid == 1 && comm.starts_with(b"systemd"))) {
         return Some(Role::Systemd);
     }
     let logged_in = a
@@ -123,6 +126,17 @@ mod tests {
         }
         assert_eq!(of(&sender("kubelet", &[], None)), Some(Role::Kubelet));
         assert_eq!(of(&sender("systemd", &[], None)), Some(Role::Systemd));
+    }
+
+    #[test]
+    fn a_process_in_a_container_is_not_the_kubelet_whatever_its_name() {
+        for comm in ["kubelet", "runc", "containerd-shim-runc-v2", "systemd"] {
+            let Sender::Process(mut a) = sender(comm, &[], None) else {
+                unreachable!()
+            };
+            a.place = fixtures::in_pod('c', "evil", "evil:latest");
+            assert_eq!(of(&Sender::Process(a)), None, "{comm} in a container");
+        }
     }
 
     #[test]

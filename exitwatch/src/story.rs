@@ -32,6 +32,8 @@ pub struct Annotated {
     pub event: Event,
     pub cause: Option<Cause>,
     pub diagnosis: Vec<Diagnosis>,
+    /// The kubelet's decision behind a signal or exit (from the API server), when known.
+    pub kubelet: Option<crate::kube::view::KubeletCause>,
 }
 
 /// A signal or OOM kill a target went through, as later events need it.
@@ -89,6 +91,7 @@ impl Story {
             event,
             cause,
             diagnosis,
+            kubelet: None,
         }
     }
 

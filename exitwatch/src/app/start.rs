@@ -106,7 +106,12 @@ pub fn context(config: &Config) -> Context {
         .iter()
         .all(|o| o.spec == SinkSpec::Stdout);
     Context {
-        node: node_name(),
+        node: config
+            .daemon
+            .kube
+            .node_name
+            .clone()
+            .unwrap_or_else(node_name),
         boot_epoch_ns: clock::boot_epoch_ns(),
         color: use_color(config.format, config.color)
             && (config.color == Color::Always || only_stdout),

@@ -94,6 +94,71 @@ pub struct DaemonArgs {
     /// Refused: a token in argv is readable by every user of the node.
     #[arg(long, hide = true, value_name = "TOKEN")]
     pub http_token: Option<String>,
+
+    /// Post a Warning Event on the Pod for each fatal signal to a container's process, each OOM
+    /// kill in a pod and each stop that escalated to SIGKILL (needs create, patch on
+    /// events.k8s.io events).
+    #[arg(long, help_heading = "Kubernetes")]
+    pub kube_events: bool,
+
+    /// The kubeconfig that reaches the API server. Without it the API is used when exitwatch
+    /// runs in a pod (its service account), or when --kube-events is given (KUBECONFIG,
+    /// ~/.kube/config).
+    #[arg(long, value_name = "FILE", help_heading = "Kubernetes")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Never talk to the Kubernetes API server (pods are then named by the runtime alone).
+    #[arg(long, help_heading = "Kubernetes", conflicts_with_all = ["kube_events", "kubeconfig"])]
+    pub no_kube_api: bool,
+
+    /// This node's name as the API server knows it (default: $NODE_NAME, else the hostname).
+    #[arg(long, value_name = "NAME", help_heading = "Kubernetes")]
+    pub node_name: Option<String>,
+
+    /// Per-pod metric series of a pod no longer on this node expire this long after their last
+    /// change (e.g. 10m, 1h).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "10m",
+        help_heading = "Kubernetes"
+    )]
+    pub pod_metrics_ttl: String,
+
+    /// At most this many Kubernetes Events posted per minute by this node (bursts of 10); the
+    /// rest are counted, not posted.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 60,
+        help_heading = "Kubernetes"
+    )]
+    pub kube_events_per_minute: u32,
+}
+
+/// How exitwatch uses the Kubernetes API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeSettings {
+    /// Talk to the API at all (`--no-kube-api` says no; see [`KubeSettings::wanted`]).
+    pub api: bool,
+    pub events: bool,
+    pub kubeconfig: Option<PathBuf>,
+    /// The node as the API knows it (None: $NODE_NAME, else the hostname).
+    pub node_name: Option<String>,
+    pub pod_metrics_ttl: Duration,
+    pub events_per_minute: u32,
+}
+
+impl KubeSettings {
+    /// Is the API used? Asked for (--kube-events, --kubeconfig, $KUBECONFIG), or running in a pod
+    /// with a service account; never with --no-kube-api.
+    pub fn wanted(&self, env: impl Fn(&str) -> Option<String>) -> bool {
+        self.api
+            && (self.events
+                || self.kubeconfig.is_some()
+                || env("KUBECONFIG").is_some_and(|v| !v.is_empty())
+                || env("KUBERNETES_SERVICE_HOST").is_some_and(|v| !v.is_empty()))
+    }
 }
 
 /// A checked daemon configuration.
@@ -106,6 +171,7 @@ pub struct DaemonConfig {
     pub http: HttpSettings,
     /// Every output failing for this long makes /healthz answer 503.
     pub unhealthy_after: Duration,
+    pub kube: KubeSettings,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -227,6 +293,23 @@ impl DaemonArgs {
                 batch_size: self.http_batch_size,
                 batch_wait: duration("http-batch-wait", &self.http_batch_wait)?,
                 timeout: duration("http-timeout", &self.http_timeout)?,
+            },
+            kube: KubeSettings {
+                api: !self.no_kube_api,
+                events: self.kube_events,
+                kubeconfig: self.kubeconfig,
+                node_name: self.node_name.filter(|n| !n.trim().is_empty()),
+                pod_metrics_ttl: duration("pod-metrics-ttl", &self.pod_metrics_ttl)?,
+                events_per_minute: match self.kube_events_per_minute {
+                    0 => {
+                        return Err(DaemonError::Bad(
+                            "kube-events-per-minute",
+                            "0".into(),
+                            "give at least 1 (or leave out --kube-events)",
+                        ))
+                    }
+                    n => n,
+                },
             },
         })
     }

@@ -23,6 +23,20 @@ pub struct PodInfo {
     pub namespace: Option<String>,
     pub uid: String,
     pub qos: Option<Qos>,
+    /// Who vouched that this container belongs to this pod: "runtime" (its CRI labels) or
+    /// "api" (the pod's container statuses on this node). None: only the cgroup path says so,
+    /// and any process that can make a cgroup can make one that looks like a pod's.
+    pub confirmed_by: Option<ConfirmedBy>,
+}
+
+/// Who vouched for a container's pod.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfirmedBy {
+    /// The container's CRI labels name the pod.
+    Runtime,
+    /// The API server lists the container in the pod's statuses on this node.
+    Api,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -54,6 +68,7 @@ impl ContainerInfo {
                 namespace: None,
                 uid: p.uid,
                 qos: Some(p.qos),
+                confirmed_by: None,
             }),
             containerd_namespace: r.namespace,
             metadata: MetadataStatus::NotFound,
@@ -113,6 +128,7 @@ mod tests {
             namespace: Some("default".into()),
             uid: "u".into(),
             qos: None,
+            confirmed_by: None,
         });
         assert_eq!(c.describe(), "container nginx of pod default/web-7d9c");
     }

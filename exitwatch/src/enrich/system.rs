@@ -5,17 +5,27 @@ use crate::container::cache::{Lookup, MetadataCache};
 
 use super::{Usage, World};
 use crate::event::split_argv;
+use crate::kube::view::{Confirmed, KubeletCause};
 
 pub struct System {
     cache: MetadataCache,
     memory: Option<MemoryHierarchy>,
+    /// This node's pods as the Kubernetes API lists them, when the API is used.
+    pods: Option<crate::kube::Pods>,
 }
 
 impl System {
+    /// Pods from the Kubernetes API confirm containers' pods and explain their kills.
+    pub fn with_pods(mut self, pods: Option<crate::kube::Pods>) -> Self {
+        self.pods = pods;
+        self
+    }
+
     pub fn new(cache: MetadataCache) -> Self {
         System {
             cache,
             memory: MemoryHierarchy::detect(),
+            pods: None,
         }
     }
 }
@@ -44,5 +54,20 @@ impl World for System {
             None => Usage::NoHierarchy,
             Some(m) => m.usage(path).map_or(Usage::Unreadable, Usage::Read),
         }
+    }
+
+    fn api_pod(&self, uid: &str, id: &str) -> Option<Confirmed> {
+        self.pods.as_ref()?.read(|v| v.confirm(uid, id))
+    }
+
+    fn kubelet_cause(
+        &self,
+        uid: &str,
+        container: Option<&str>,
+        at_ns: i128,
+    ) -> Option<KubeletCause> {
+        self.pods
+            .as_ref()?
+            .read(|v| v.kubelet_cause(uid, container, at_ns))
     }
 }

@@ -1,6 +1,6 @@
 //! Events shaped like the ones in the seed guide, for renderer tests.
 
-use crate::container::identity::{ContainerInfo, MetadataStatus, PodInfo};
+use crate::container::identity::{ConfirmedBy, ContainerInfo, MetadataStatus, PodInfo};
 use crate::container::path::{Qos, Runtime};
 use crate::event::{
     Actor, Ancestor, Event, ExitEvent, Namespaces, OomEvent, OomMemory, Place, Proc, Sender,
@@ -134,6 +134,7 @@ pub fn in_pod(id_digit: char, name: &str, image: &str) -> Place {
                 namespace: Some("shop".into()),
                 uid: "0a1b2c3d-0000-1111-2222-333344445555".into(),
                 qos: Some(Qos::Burstable),
+                confirmed_by: Some(ConfirmedBy::Runtime),
             }),
             containerd_namespace: None,
             metadata: MetadataStatus::Complete,

@@ -25,6 +25,7 @@ pub fn line(ctx: &Context, a: &Annotated, s: Shorten, out: &mut Vec<u8>) -> serd
     let story = Story {
         head: Head::of(ctx, a),
         diagnosis: &a.diagnosis,
+        kubelet: a.kubelet.as_ref(),
     };
     match &a.event {
         Event::Signal(ev) => serde_json::to_writer(out, &signal(ctx, ev, story, s)),
@@ -52,6 +53,8 @@ pub fn line(ctx: &Context, a: &Annotated, s: Shorten, out: &mut Vec<u8>) -> serd
 struct Story<'a> {
     head: Head<'a>,
     diagnosis: &'a [Diagnosis],
+    /// The kubelet's decision behind a signal (from the API server).
+    kubelet: Option<&'a crate::kube::view::KubeletCause>,
 }
 
 #[derive(Serialize)]

@@ -5,6 +5,7 @@ mod ecs;
 mod extra;
 mod gaps;
 mod json;
+pub mod kube;
 pub mod limit;
 mod ocsf;
 mod sentence;
@@ -144,6 +145,7 @@ pub(crate) fn bare(event: crate::event::Event) -> Annotated {
         event,
         cause: None,
         diagnosis: Vec::new(),
+        kubelet: None,
     }
 }
 

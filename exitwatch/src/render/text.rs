@@ -22,6 +22,15 @@ pub fn render(ctx: &Context, a: &Annotated, out: &mut dyn Write) -> io::Result<(
     match &a.event {
         Event::Signal(ev) => {
             verdict::signal(ctx, ev, out)?;
+            if let Some(k) = &a.kubelet {
+                // From the API server: escaped like every string a peer sends.
+                writeln!(
+                    out,
+                    "  kubelet: {} ({})",
+                    escape_text(k.message.as_bytes()),
+                    escape_text(k.reason.as_bytes())
+                )?;
+            }
             detail::signal(ctx, ev, out)?
         }
         Event::Exit(ev) => verdict::exit(ctx, ev, a.cause.as_ref(), out)?,
@@ -45,6 +54,23 @@ pub fn render(ctx: &Context, a: &Annotated, out: &mut dyn Write) -> io::Result<(
         diagnosis_line(ctx, d, "", out)?;
     }
     Ok(())
+}
+
+/// The sentence a Kubernetes Event on the pod carries: "SIGKILL from root's `pkill -9 server`
+/// (via sshd → bash), delivered: server(7942) in container api of pod shop/web will exit with
+/// code 137" (no time, no colour: the Event has its own).
+pub fn signal_sentence(ctx: &Context, ev: &crate::event::SignalEvent) -> String {
+    format!(
+        "{} from {}, {}",
+        crate::signals::Signal(ev.signo),
+        verdict::from(ctx, ev),
+        verdict::outcome(ev)
+    )
+}
+
+/// "container api hit its 512 MiB limit" / "the node ran out of memory".
+pub fn oom_limit(ev: &crate::event::OomEvent) -> String {
+    oom::limit_phrase(ev)
 }
 
 /// Many signals from one sender into one place, or their exits, as one summary.

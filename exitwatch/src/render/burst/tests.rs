@@ -61,6 +61,7 @@ fn annotated(event: Event, seq: u32) -> Annotated {
         event,
         cause: None,
         diagnosis: Vec::new(),
+        kubelet: None,
     }
 }
 

@@ -9,6 +9,7 @@ use crate::render::limit::Shorten;
 use crate::render::Context;
 use crate::signals;
 use crate::story::Diagnosis;
+use crate::timefmt::Rfc3339;
 
 #[derive(Serialize)]
 pub(super) struct SignalLine<'a> {
@@ -17,7 +18,22 @@ pub(super) struct SignalLine<'a> {
     signal: SignalJson,
     sender: SenderJson<'a>,
     target: PlacedJson<'a>,
+    /// Why it was sent, when the API server says: `{"kubelet": {reason, message, time}}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cause: Option<SignalCause<'a>>,
     diagnosis: &'a [Diagnosis],
+}
+
+#[derive(Serialize)]
+struct SignalCause<'a> {
+    kubelet: KubeletJson<'a>,
+}
+
+#[derive(Serialize)]
+struct KubeletJson<'a> {
+    reason: &'a str,
+    message: &'a str,
+    time: Rfc3339,
 }
 
 #[derive(Serialize)]
@@ -85,6 +101,13 @@ pub(super) fn signal<'a>(
         },
         sender,
         target: placed(ctx, &ev.target, &ev.target_place),
+        cause: story.kubelet.map(|k| SignalCause {
+            kubelet: KubeletJson {
+                reason: &k.reason,
+                message: &k.message,
+                time: Rfc3339(k.time_ns),
+            },
+        }),
         diagnosis: story.diagnosis,
     }
 }

@@ -202,3 +202,32 @@ fn a_sender_whose_identity_was_lost_says_so_and_nothing_else_is_made_up() {
         "absent when captured"
     );
 }
+
+#[test]
+fn a_signal_carries_the_kubelets_reason_and_the_pods_confirmation() {
+    let mut ev = fixtures::kill_in_pod();
+    ev.signo = 9;
+    let mut a = crate::render::bare(crate::event::Event::Signal(ev));
+    let v = fixtures::line(crate::render::Format::Json, &a);
+    assert!(v.get("cause").is_none(), "no cause without the API");
+    assert_eq!(v["target"]["container"]["pod"]["confirmed_by"], "runtime");
+    a.kubelet = Some(crate::kube::view::KubeletCause {
+        reason: "Killing".into(),
+        message: "Liveness probe failed: HTTP probe failed with statuscode: 500".into(),
+        time_ns: 1_800_000_000_000_000_000,
+    });
+    let v = fixtures::line(crate::render::Format::Json, &a);
+    assert_eq!(v["cause"]["kubelet"]["reason"], "Killing");
+    assert_eq!(
+        v["cause"]["kubelet"]["message"],
+        "Liveness probe failed: HTTP probe failed with statuscode: 500"
+    );
+    assert_eq!(
+        v["cause"]["kubelet"]["time"],
+        "2027-01-15T08:00:00.000000000Z"
+    );
+    let mut text = Vec::new();
+    crate::render::render(crate::render::Format::Text, &fixtures::ctx(), &a, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("\n  kubelet: Liveness probe failed: HTTP probe failed with statuscode: 500 (Killing)\n"), "{text}");
+}

@@ -26,6 +26,33 @@ pub(super) fn bytes(n: u64) -> String {
     }
 }
 
+/// For a pod's Event: "container api hit its 512 MiB limit", "the node ran out of memory".
+pub(super) fn limit_phrase(ev: &OomEvent) -> String {
+    let limit = ev
+        .memcg_usage
+        .and_then(|u| u.limit_bytes)
+        .map_or_else(String::new, |l| format!(" {}", bytes(l)));
+    let container = ev
+        .victim_place
+        .container
+        .as_ref()
+        .and_then(|c| c.name.as_deref());
+    match ev.context.as_ref().map(|c| c.constraint) {
+        Some(Constraint::Memcg) => match container {
+            Some(name) => format!(
+                "container {} hit its{limit} memory limit",
+                escape_text(name.as_bytes())
+            ),
+            None => format!("a memory cgroup hit its{limit} limit"),
+        },
+        Some(Constraint::Global) => "the node ran out of memory".into(),
+        Some(Constraint::Cpuset | Constraint::Mempolicy) => {
+            "the victim's memory nodes ran out of memory".into()
+        }
+        None => "out of memory".into(),
+    }
+}
+
 pub(super) fn oom(ctx: &Context, ev: &OomEvent, out: &mut dyn Write) -> io::Result<()> {
     let (red, reset) = (paint(ctx, RED), paint(ctx, RESET));
     let cause = match &ev.context {

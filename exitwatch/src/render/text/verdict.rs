@@ -91,7 +91,7 @@ fn sender_phrase(ctx: &Context, ev: &SignalEvent, a: &Actor) -> String {
     format!("{user}'s `{cmd}`{how}{notes}")
 }
 
-fn outcome(ev: &SignalEvent) -> String {
+pub(super) fn outcome(ev: &SignalEvent) -> String {
     let target = who_in(&ev.target, &ev.target_place);
     let sig = Signal(ev.signo);
     match ev.result {
