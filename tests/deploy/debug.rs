@@ -7,8 +7,9 @@
 //! (kubectl's debug profiles: setPrivileged, useHostNamespaces, mountRootPartition). Here the
 //! same under containerd: `ctr run --privileged`, the node's (this test's) PID, network and IPC
 //! namespaces, `/` bind-mounted at /host, the image's own root filesystem. No TTY (`-it` only
-//! adds one: the text output then has colours). No API server and no service account: the
-//! interactive use needs no RBAC.
+//! adds one: the text output then has colours). The pod gets the namespace's default service
+//! account's token, as kubectl's pod would, and an API server address where nothing answers (none
+//! runs here): the interactive use needs no RBAC, and exitwatch must not need the API for it.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::Command;
@@ -16,8 +17,9 @@ use std::thread;
 use std::time::Duration;
 
 use crate::containerd as runtime;
+use crate::image::unreachable_api_server;
 use crate::manifests;
-use crate::pod::CtrRun;
+use crate::pod::{self, CtrRun};
 use crate::running::{Imported, Pod};
 
 /// `/proc/PID/status` field `name`.
@@ -34,27 +36,34 @@ fn status_field(pid: u32, name: &str) -> String {
 /// The container `kubectl debug node/... --profile=sysadmin --image=IMAGE -- PROCESS` makes.
 fn sysadmin_debug_pod(image: &str, process: Vec<String>) -> CtrRun {
     let me = std::process::id();
+    let volumes_dir =
+        std::env::temp_dir().join(format!("exitwatch-debug-pod-{}", runtime::random_hex(4)));
+    let mut options: Vec<String> = vec![
+        // privileged: every capability, no seccomp filter, the host's devices, and
+        // allowPrivilegeEscalation left at its default (true) in Kubernetes.
+        "--privileged".into(),
+        "--allow-new-privs".into(),
+        format!("--with-ns=pid:/proc/{me}/ns/pid"),
+        format!("--with-ns=ipc:/proc/{me}/ns/ipc"),
+        "--net-host".into(),
+        // kubectl's volume `host-root`: hostPath `/`, mounted at /host, not read-only.
+        "--mount=type=bind,src=/,dst=/host,options=rbind:rw".into(),
+    ];
+    // The default service account's token, mounted as into every pod that does not opt out.
+    options.extend(
+        pod::service_account("default", &volumes_dir, &unreachable_api_server())
+            .unwrap_or_else(|e| panic!("{e}")),
+    );
     CtrRun {
         image: image.to_owned(),
-        options: vec![
-            // privileged: every capability, no seccomp filter, the host's devices, and
-            // allowPrivilegeEscalation left at its default (true) in Kubernetes.
-            "--privileged".into(),
-            "--allow-new-privs".into(),
-            format!("--with-ns=pid:/proc/{me}/ns/pid"),
-            format!("--with-ns=ipc:/proc/{me}/ns/ipc"),
-            "--net-host".into(),
-            // kubectl's volume `host-root`: hostPath `/`, mounted at /host, not read-only.
-            "--mount=type=bind,src=/,dst=/host,options=rbind:rw".into(),
-        ],
+        options,
         process,
         caps: Vec::new(),
         no_new_privs: false,
         seccomp: false,
         probes: Vec::new(),
         created: Vec::new(),
-        volumes_dir: std::env::temp_dir()
-            .join(format!("exitwatch-debug-none-{}", runtime::random_hex(4))),
+        volumes_dir,
     }
 }
 
@@ -159,6 +168,19 @@ fn kubectl_debug_node_sysadmin_names_who_killed_a_node_process() {
     pod.line(wait, |l| l.contains(&exit))
         .unwrap_or_else(|e| panic!("no `{exit}`:\n{e}"));
     eprintln!("kubectl debug node --profile=sysadmin, exitwatch --pid {target}:\n{headline}\n{sender_line}");
+    // In a pod with a token, exitwatch tries the API (for pod names) and, with no answer, says so
+    // and goes on: the kill above was reported without it.
+    assert!(
+        pod.says("exitwatch: kubernetes:", Duration::from_secs(5)),
+        "no word about the API server: {:?}",
+        pod.stderr_seen
+    );
+    let api: Vec<&String> = pod
+        .stderr_seen
+        .iter()
+        .filter(|l| l.contains("kubernetes"))
+        .collect();
+    eprintln!("what it said of the API server: {api:?}");
     // `--pid`: exitwatch ends once its target has.
     let ended = pod.wait(wait);
     assert!(

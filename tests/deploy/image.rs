@@ -46,6 +46,7 @@ fn translate(edit: impl FnOnce(&mut Value)) -> CtrRun {
             .trim()
             .to_owned(),
         volumes_dir,
+        api_server: unreachable_api_server(),
         moved: vec![(
             "/run/containerd/containerd.sock".into(),
             runtime::SOCK.into(),
@@ -54,6 +55,15 @@ fn translate(edit: impl FnOnce(&mut Value)) -> CtrRun {
     let run = pod::ctr_run(&ds, &config_maps, (&entrypoint, &cmd), &host)
         .unwrap_or_else(|e| panic!("the DaemonSet cannot be reproduced under ctr: {e}"));
     run
+}
+
+/// An address on this machine where nothing listens (a port the kernel gave, then freed): the
+/// API server a pod is told about, which no cluster here runs. In a pod's own network namespace
+/// nothing listens at any address either.
+pub fn unreachable_api_server() -> (String, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = l.local_addr().expect("local_addr").port();
+    ("127.0.0.1".into(), port)
 }
 
 /// `/proc/PID/status` field `name`.
@@ -420,7 +430,13 @@ fn the_pod_exports_every_metric_the_alerts_use() {
         missing.is_empty(),
         "alerts in deploy/prometheus use metrics the image does not export: {missing:?}\nit exports {names:?}"
     );
-    // No API server under ctr (pod.rs): the pod runs on, and says the API is down.
+    // The pod is given a token and an API server address where nothing answers (pod.rs): it
+    // runs on, says so on stderr and on /metrics.
+    assert!(
+        pod.says("exitwatch: kubernetes:", Duration::from_secs(10)),
+        "no word about the unreachable API server: {:?}",
+        pod.stderr_seen
+    );
     let up = body
         .lines()
         .find_map(|l| l.strip_prefix("exitwatch_kube_api_up "))
