@@ -428,3 +428,57 @@ fn metric_names_are_read_from_promql() {
     );
     assert_eq!(metric_names("rate(x[5m] offset 1h)"), ["x"]);
 }
+
+/// `promtool test rules` of tests/deploy/prometheus/alerts_test.yaml against `rule`'s groups:
+/// Ok, or its report.
+fn promtool_test(rule: &Value, name: &str) -> Result<String, String> {
+    let dir = std::env::temp_dir().join(format!("exitwatch-alerts-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("rules.json"),
+        serde_json::to_string(&rule["spec"]).unwrap(),
+    )
+    .unwrap();
+    let tests = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/alerts_test.yaml");
+    std::fs::copy(&tests, dir.join("alerts_test.yaml"))
+        .unwrap_or_else(|e| panic!("{}: {e}", tests.display()));
+    let out = Command::new("promtool")
+        .args(["test", "rules", "alerts_test.yaml"])
+        .current_dir(&dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run promtool ({e}): `cargo xtask setup` installs it"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.success() {
+        Ok(report)
+    } else {
+        Err(report)
+    }
+}
+
+#[test]
+fn the_alerts_fire_on_synthetic_series_as_intended() {
+    // Synthetic exitwatch series: an OOM kill, signals from the kubelet, the runtime, the kernel
+    // and a person, one node's API down for 15 minutes. Exactly the intended alerts fire, with
+    // the annotations an operator reads.
+    let rule = rule();
+    let report =
+        promtool_test(&rule, "good").unwrap_or_else(|r| panic!("promtool test rules:\n{r}"));
+    assert!(report.contains("SUCCESS"), "{report}");
+    // The test can fail: an alert that also fires for the kubelet's kills is caught.
+    let mut bad = rule.clone();
+    for r in bad["spec"]["groups"][0]["rules"].as_array_mut().unwrap() {
+        if r["alert"] == "ExitwatchPodProcessKilledOutsideKubernetes" {
+            r["expr"] = serde_json::json!(
+                r#"increase(exitwatch_signals_total{sender_role!~"container_runtime|kernel"}[5m]) > 0"#
+            );
+        }
+    }
+    let report =
+        promtool_test(&bad, "bad").expect_err("an alert firing on the kubelet's kills passed");
+    assert!(report.contains("sender_role=\"kubelet\""), "{report}");
+}
