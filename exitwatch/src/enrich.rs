@@ -42,6 +42,10 @@ pub trait World {
     }
     /// The kubelet's decision (from the API) that explains a signal at `at_ns` (unix ns) to
     /// `container` of pod `uid`.
+    /// Is the Kubernetes API watched (kubelet Events may still come for a runtime's signal)?
+    fn kube_watching(&self) -> bool {
+        false
+    }
     fn kubelet_cause(
         &self,
         _uid: &str,
@@ -71,7 +75,8 @@ pub fn name_container(world: &impl World, place: &mut Place) -> bool {
     let unknown = match world.container(&c.id) {
         Lookup::Known(m) => {
             c.runtime = Some(m.runtime);
-            c.name = m.name;
+            // Called again when the event is released: keep a name the API gave the first time.
+            c.name = m.name.or(c.name.take());
             c.image = m.image;
             if let Some(pod) = m.pod {
                 let qos = c.pod.as_ref().and_then(|p| p.qos);
@@ -107,6 +112,23 @@ pub fn name_container(world: &impl World, place: &mut Place) -> bool {
         }
     }
     unknown
+}
+
+/// A container runtime's signal to a confirmed pod's container whose kubelet decision has not
+/// been seen yet: the kubelet sends its Event (Killing...) as it asks the runtime to stop the
+/// container, so it may reach exitwatch just after the signal. Worth a short wait.
+pub fn awaits_kubelet(world: &impl World, ev: &Event, at_ns: i128) -> bool {
+    let Event::Signal(s) = ev else {
+        return false;
+    };
+    world.kube_watching()
+        && crate::role::of(&s.sender) == Some(crate::role::Role::ContainerRuntime)
+        && s.target_place
+            .container
+            .as_ref()
+            .and_then(|c| c.pod.as_ref())
+            .is_some_and(|p| p.confirmed_by.is_some())
+        && kubelet_cause(world, ev, at_ns).is_none()
 }
 
 /// The kubelet's decision behind an event, when its target is a confirmed pod's container.

@@ -35,6 +35,11 @@ use twins::Twins;
 /// room for a second try before a kill of a just-started container is decided without its name.
 pub const METADATA_WAIT_NS: u64 = 3_000_000_000;
 
+/// How long a container runtime's signal into a pod waits for the kubelet's Event that says why
+/// (it is sent as the kubelet asks the runtime to stop the container, and may arrive just after
+/// the signal). Later events wait behind it: order is kept.
+pub const KUBELET_WAIT_NS: u64 = 1_000_000_000;
+
 /// Where events go: how they are rendered, the outputs, and the tallies.
 pub struct Outputs<O> {
     pub format: Format,
@@ -171,6 +176,10 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
             let ticket = self.world.ask_runtimes();
             self.correlator
                 .push_after(ev, now + METADATA_WAIT_NS, ticket, now)
+        } else if enrich::awaits_kubelet(&self.world, &ev, self.out.ctx.event_ns(&ev)) {
+            // No runtime answer settles it (ticket MAX): the deadline does.
+            self.correlator
+                .push_after(ev, now + KUBELET_WAIT_NS, u64::MAX, now)
         } else {
             self.correlator.push(ev, now)
         };

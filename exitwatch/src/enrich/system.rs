@@ -60,6 +60,10 @@ impl World for System {
         self.pods.as_ref()?.read(|v| v.confirm(uid, id))
     }
 
+    fn kube_watching(&self) -> bool {
+        self.pods.is_some()
+    }
+
     fn kubelet_cause(
         &self,
         uid: &str,

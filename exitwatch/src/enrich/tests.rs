@@ -12,6 +12,8 @@ struct Node {
     known: HashMap<String, Metadata>,
     down: Option<String>,
     usage: Option<Usage>,
+    /// The API's pods: (pod uid, container id) → what it says.
+    api: HashMap<(String, String), Confirmed>,
 }
 
 impl World for Node {
@@ -34,6 +36,57 @@ impl World for Node {
     fn memcg_usage(&self, _path: &str) -> Usage {
         self.usage.unwrap_or(Usage::NoHierarchy)
     }
+    fn api_pod(&self, uid: &str, id: &str) -> Option<Confirmed> {
+        self.api.get(&(uid.to_owned(), id.to_owned())).cloned()
+    }
+}
+
+fn unconfirmed(digit: char) -> Place {
+    let mut p = place(digit);
+    let pod = p.container.as_mut().unwrap().pod.as_mut().unwrap();
+    (pod.name, pod.namespace, pod.confirmed_by) = (None, None, None);
+    p
+}
+
+#[test]
+fn a_pod_only_the_cgroup_path_claims_is_not_believed() {
+    let node = Node::default();
+    let mut p = unconfirmed('c');
+    name_container(&node, &mut p);
+    let pod = p.container.unwrap().pod.unwrap();
+    assert_eq!(pod.confirmed_by, None);
+    assert_eq!(pod.name, None);
+}
+
+#[test]
+fn the_api_confirms_a_pod_and_its_names_survive_the_second_naming() {
+    let id = "c".repeat(64);
+    let uid = "0a1b2c3d-0000-1111-2222-333344445555".to_owned();
+    // The runtime knows the container but has no name or pod for it (a plain ctr container).
+    let node = Node {
+        known: [(id.clone(), Metadata::new(&id, Runtime::Containerd))].into(),
+        api: [(
+            (uid, id),
+            Confirmed {
+                name: "web".into(),
+                namespace: "shop".into(),
+                container: Some("app".into()),
+            },
+        )]
+        .into(),
+        ..Node::default()
+    };
+    let mut p = unconfirmed('c');
+    name_container(&node, &mut p);
+    name_container(&node, &mut p);
+    let c = p.container.unwrap();
+    assert_eq!(c.name.as_deref(), Some("app"));
+    let pod = c.pod.unwrap();
+    assert_eq!(pod.confirmed_by, Some(ConfirmedBy::Api));
+    assert_eq!(
+        (pod.name.as_deref(), pod.namespace.as_deref()),
+        (Some("web"), Some("shop"))
+    );
 }
 
 fn place(digit: char) -> Place {

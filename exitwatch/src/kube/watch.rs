@@ -87,8 +87,23 @@ pub fn advice(resource: &str, verbs: &str, e: &kube::Error) -> String {
             format!("unauthorized (401): the service account token or kubeconfig credentials were refused: {}", short(&s.message))
         }
         kube::Error::Api(s) => format!("the API server answered {}: {}", s.code, short(&s.message)),
-        other => format!("cannot reach the API server: {}", short(&other.to_string())),
+        other => format!("cannot reach the API server: {}", short(&chain(other))),
     }
+}
+
+/// An error and its causes: "client error (Connect): tcp connect error: Connection refused".
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !s.contains(&next) {
+            s.push_str(": ");
+            s.push_str(&next);
+        }
+        cause = c.source();
+    }
+    s
 }
 
 fn short(s: &str) -> String {

@@ -27,6 +27,9 @@ struct Node {
     ticket: Cell<u64>,
     cmdlines: HashMap<u32, Vec<Vec<u8>>>,
     cgroups: HashMap<u32, String>,
+    /// The Kubernetes API is watched, and the kubelet's decision it has seen so far.
+    kube: Cell<bool>,
+    kubelet: RefCell<Option<crate::kube::view::KubeletCause>>,
 }
 
 impl Node {
@@ -61,6 +64,17 @@ impl World for Rc<Node> {
 
     fn memcg_usage(&self, _path: &str) -> Usage {
         Usage::Unreadable
+    }
+    fn kube_watching(&self) -> bool {
+        self.kube.get()
+    }
+    fn kubelet_cause(
+        &self,
+        _uid: &str,
+        _container: Option<&str>,
+        _at_ns: i128,
+    ) -> Option<crate::kube::view::KubeletCause> {
+        self.kubelet.borrow().clone()
     }
 }
 
@@ -346,3 +360,61 @@ fn lost_records_bypass_correlation() {
 mod burst;
 mod oom;
 mod question;
+
+/// containerd-shim SIGKILLs nginx in a pod the runtime confirmed.
+fn runtime_kill_in_pod(node: &Node) -> Event {
+    let mut s = fixtures::kill_in_pod();
+    s.signo = 9;
+    let crate::event::Sender::Process(a) = &mut s.sender else {
+        unreachable!()
+    };
+    a.proc.comm = b"containerd-shim".to_vec();
+    a.place = Place::default();
+    let c = s.target_place.container.as_ref().unwrap();
+    node.learn(&c.id, "nginx");
+    Event::Signal(s)
+}
+
+#[test]
+fn a_runtimes_kill_in_a_pod_waits_briefly_for_the_kubelets_reason() {
+    let (mut pipe, node, outs) = Setup::default().start();
+    node.kube.set(true);
+    pipe.record(runtime_kill_in_pod(&node), NOW).unwrap();
+    assert!(outs.json().is_empty(), "held for the kubelet's Event");
+    assert_eq!(pipe.next_deadline(), Some(NOW + KUBELET_WAIT_NS));
+    *node.kubelet.borrow_mut() = Some(crate::kube::view::KubeletCause {
+        reason: "Killing".into(),
+        message: "Stopping container nginx".into(),
+        time_ns: 0,
+    });
+    pipe.tick(NOW + KUBELET_WAIT_NS).unwrap();
+    let out = outs.json();
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0]["cause"]["kubelet"]["message"],
+        "Stopping container nginx"
+    );
+    // Already explained: no wait.
+    pipe.record(runtime_kill_in_pod(&node), NOW + KUBELET_WAIT_NS + 1)
+        .unwrap();
+    assert_eq!(outs.json().len(), 2);
+}
+
+#[test]
+fn without_the_api_or_from_another_sender_nothing_waits_for_the_kubelet() {
+    let (mut pipe, node, outs) = Setup::default().start();
+    pipe.record(runtime_kill_in_pod(&node), NOW).unwrap();
+    assert_eq!(outs.json().len(), 1, "the API is not watched");
+    assert!(outs.json()[0].get("cause").is_none());
+    node.kube.set(true);
+    let mut ev = fixtures::kill_in_pod();
+    ev.signo = 9;
+    node.learn(&ev.target_place.container.as_ref().unwrap().id, "nginx");
+    node.learn(&id('a'), "sidecar");
+    pipe.record(Event::Signal(ev), NOW + 1).unwrap();
+    assert_eq!(
+        outs.json().len(),
+        2,
+        "kill(1) from another container: not the kubelet's doing"
+    );
+}
