@@ -13,6 +13,7 @@ use crate::containerd as runtime;
 use crate::containerd::{Victim, NS};
 use crate::manifests;
 use crate::pod::{self, CtrRun, Host, CAPS};
+use crate::prometheus;
 use crate::running::{get_in_netns, Imported, Pod};
 
 /// The DaemonSet's container, translated; `edit` may change the DaemonSet first.
@@ -45,6 +46,7 @@ fn translate(edit: impl FnOnce(&mut Value)) -> CtrRun {
             .trim()
             .to_owned(),
         volumes_dir,
+        api_server: unreachable_api_server(),
         moved: vec![(
             "/run/containerd/containerd.sock".into(),
             runtime::SOCK.into(),
@@ -53,6 +55,15 @@ fn translate(edit: impl FnOnce(&mut Value)) -> CtrRun {
     let run = pod::ctr_run(&ds, &config_maps, (&entrypoint, &cmd), &host)
         .unwrap_or_else(|e| panic!("the DaemonSet cannot be reproduced under ctr: {e}"));
     run
+}
+
+/// An address on this machine where nothing listens (a port the kernel gave, then freed): the
+/// API server a pod is told about, which no cluster here runs. In a pod's own network namespace
+/// nothing listens at any address either.
+pub fn unreachable_api_server() -> (String, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = l.local_addr().expect("local_addr").port();
+    ("127.0.0.1".into(), port)
 }
 
 /// `/proc/PID/status` field `name`.
@@ -361,4 +372,75 @@ fn each_capability_the_daemonset_adds_is_needed() {
             "without CAP_{cap}, exitwatch should say it is missing: {err}"
         );
     }
+}
+
+/// The metric names of a Prometheus text exposition: series, and the families of its `# HELP` and
+/// `# TYPE` lines (which exitwatch prints for its per-pod families before any series exists).
+fn exported(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .lines()
+        .filter_map(|l| match l.strip_prefix('#') {
+            Some(meta) => {
+                let mut w = meta.split_whitespace();
+                matches!(w.next(), Some("HELP" | "TYPE")).then(|| w.next())?
+            }
+            None => l.split(['{', ' ']).next().filter(|n| !n.is_empty()),
+        })
+        .map(str::to_owned)
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn the_pod_exports_every_metric_the_alerts_use() {
+    let run = translate(|_| {});
+    let _image = Imported::new(&run.image);
+    let mut pod = Pod::start(&run);
+    pod.ready().unwrap_or_else(|e| panic!("{e}"));
+    let pid = pod.pid();
+    let port = run
+        .probes
+        .first()
+        .expect("a probe on the metrics port")
+        .port;
+    let (code, body) = runtime::poll(Duration::from_secs(10), || {
+        get_in_netns(pid, port, "/metrics")
+            .ok()
+            .filter(|(c, _)| *c == 200)
+    })
+    .unwrap_or_else(|| panic!("GET /metrics: {:?}", get_in_netns(pid, port, "/metrics")));
+    assert_eq!(code, 200);
+    let names = exported(&body);
+    assert!(
+        names.iter().any(|n| n.starts_with("exitwatch_")),
+        "no exitwatch metric in /metrics:\n{body}"
+    );
+    // A counter's family may be named without `_total` in its TYPE line (OpenMetrics style).
+    let missing: Vec<String> = prometheus::alert_metrics()
+        .into_iter()
+        .filter(|(name, _)| {
+            let family = name.strip_suffix("_total").unwrap_or(name);
+            !names.iter().any(|n| n == name || n == family)
+        })
+        .map(|(name, alert)| format!("{name} (alert {alert})"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "alerts in deploy/prometheus use metrics the image does not export: {missing:?}\nit exports {names:?}"
+    );
+    // The pod is given a token and an API server address where nothing answers (pod.rs): it
+    // runs on, says so on stderr and on /metrics.
+    assert!(
+        pod.says("exitwatch: kubernetes:", Duration::from_secs(10)),
+        "no word about the unreachable API server: {:?}",
+        pod.stderr_seen
+    );
+    let up = body
+        .lines()
+        .find_map(|l| l.strip_prefix("exitwatch_kube_api_up "))
+        .unwrap_or_else(|| panic!("no exitwatch_kube_api_up series:\n{body}"));
+    assert_eq!(up.trim(), "0", "exitwatch_kube_api_up with no API server");
+    let _ = pod.stop();
 }

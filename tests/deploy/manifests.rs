@@ -86,8 +86,8 @@ fn validate(files: &[PathBuf], version: &str) -> Result<String, String> {
 fn every_manifest_passes_the_kubernetes_schemas() {
     let files = files();
     assert!(
-        files.len() >= 6,
-        "expected the namespace, quota, service account, config map, DaemonSet and NetworkPolicy in {}",
+        files.len() >= 7,
+        "expected the namespace, quota, service account, RBAC, config map, DaemonSet and NetworkPolicy in {}",
         dir().display()
     );
     for version in VERSIONS {
@@ -163,7 +163,7 @@ fn the_kustomization_applies_every_manifest() {
 }
 
 /// The one object of `kind` in the manifests.
-fn the(kind: &str) -> Value {
+pub fn the(kind: &str) -> Value {
     let all: Vec<Value> = objects()
         .into_iter()
         .filter(|o| o["kind"] == kind)
@@ -239,4 +239,121 @@ fn every_host_mount_is_read_only_recursively_where_possible() {
         assert_eq!(m["recursiveReadOnly"], "IfPossible", "{m}");
     }
     assert_eq!(seen, host_volumes.len(), "every hostPath volume is mounted");
+}
+
+/// (apiGroup, resource, verb) triples a ClusterRole's rules grant.
+fn grants(role: &Value) -> Vec<(String, String, String)> {
+    let strings = |v: &Value, what: &str| -> Vec<String> {
+        v.as_array()
+            .unwrap_or_else(|| panic!("rule without {what}: {role}"))
+            .iter()
+            .map(|s| s.as_str().expect("a string").to_owned())
+            .collect()
+    };
+    let mut out = Vec::new();
+    for rule in role["rules"].as_array().expect("rules") {
+        let keys: Vec<&String> = rule.as_object().expect("a rule").keys().collect();
+        for key in &keys {
+            assert!(
+                ["apiGroups", "resources", "verbs"].contains(&key.as_str()),
+                "rule field {key} (resourceNames, nonResourceURLs) is not expected: {rule}"
+            );
+        }
+        for group in strings(&rule["apiGroups"], "apiGroups") {
+            for resource in strings(&rule["resources"], "resources") {
+                for verb in strings(&rule["verbs"], "verbs") {
+                    out.push((group.clone(), resource.clone(), verb));
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_cluster_role_grants_exactly_what_exitwatch_uses() {
+    let role = the("ClusterRole");
+    let got = grants(&role);
+    for (group, resource, verb) in &got {
+        assert!(
+            ![group, resource, verb].iter().any(|s| s.contains('*')),
+            "a wildcard in {group}/{resource} {verb}"
+        );
+    }
+    // Read its node's pods and the kubelet's core Events; post and patch its own Events.
+    let mut want: Vec<(String, String, String)> = [
+        ("", "pods", "get"),
+        ("", "pods", "list"),
+        ("", "pods", "watch"),
+        ("", "events", "get"),
+        ("", "events", "list"),
+        ("", "events", "watch"),
+        ("events.k8s.io", "events", "create"),
+        ("events.k8s.io", "events", "patch"),
+    ]
+    .iter()
+    .map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string()))
+    .collect();
+    want.sort();
+    assert_eq!(got, want, "the ClusterRole's grants");
+    // Not an aggregated role either: aggregationRule would let other roles' rules in.
+    assert!(role["aggregationRule"].is_null(), "{role}");
+
+    // Bound to the DaemonSet's service account, and to nothing else.
+    let binding = the("ClusterRoleBinding");
+    assert_eq!(
+        binding["roleRef"],
+        serde_json::json!({"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": role["metadata"]["name"]})
+    );
+    let ds = the("DaemonSet");
+    let sa = the("ServiceAccount");
+    assert_eq!(
+        binding["subjects"],
+        serde_json::json!([{"kind": "ServiceAccount", "name": sa["metadata"]["name"],
+                            "namespace": ds["metadata"]["namespace"]}])
+    );
+    assert_eq!(sa["metadata"]["namespace"], ds["metadata"]["namespace"]);
+}
+
+#[test]
+fn the_daemonset_runs_as_the_account_with_its_token_and_posts_events() {
+    let ds = the("DaemonSet");
+    let pod = &ds["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["serviceAccountName"],
+        the("ServiceAccount")["metadata"]["name"]
+    );
+    // The pod asks for the token (the account itself does not mount it anywhere else).
+    assert_eq!(pod["automountServiceAccountToken"], true, "{pod}");
+    let c = &pod["containers"][0];
+    let args: Vec<&str> = c["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(args.contains(&"--kube-events"), "{args:?}");
+    // The node's name as the API knows it: what the pods are watched by.
+    let node_name = c["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"] == "NODE_NAME")
+        .expect("env NODE_NAME");
+    assert_eq!(
+        node_name["valueFrom"]["fieldRef"]["fieldPath"], "spec.nodeName",
+        "{node_name}"
+    );
+    // The API server is reachable: the NetworkPolicy restricts ingress only.
+    let np = the("NetworkPolicy");
+    assert!(
+        !np["spec"]["policyTypes"]
+            .as_array()
+            .expect("policyTypes")
+            .iter()
+            .any(|t| t == "Egress"),
+        "an egress policy would need the API server's address: {np}"
+    );
 }

@@ -62,6 +62,9 @@ pub struct Host {
     pub node_name: String,
     /// Where configMap volumes are written out, one directory per volume.
     pub volumes_dir: PathBuf,
+    /// Where the kubelet points a pod's KUBERNETES_SERVICE_HOST and _PORT: an address where no
+    /// API server answers (none can run here).
+    pub api_server: (String, u16),
     /// hostPaths this machine has elsewhere: (the node's path, this machine's), e.g. the tests'
     /// own containerd socket for /run/containerd/containerd.sock.
     pub moved: Vec<(PathBuf, PathBuf)>,
@@ -203,6 +206,20 @@ pub fn ctr_run(
     for (name, value) in env(c, host)? {
         o.push(format!("--env={name}={value}"));
     }
+    // automountServiceAccountToken: what the kubelet gives every such pod (enableServiceLinks
+    // or not): the API server's address in KUBERNETES_SERVICE_HOST/_PORT and the account's
+    // token, CA and namespace at /var/run/secrets/kubernetes.io/serviceaccount. No API server
+    // runs here, so the address answers nothing and the token is no real one: exitwatch runs as
+    // on a node whose API server it cannot reach, and must keep working and say so. Unset is
+    // taken as not mounted (the manifests' ServiceAccount says false).
+    if pod["automountServiceAccountToken"] == true {
+        let namespace = daemonset["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or("default");
+        for opt in service_account(namespace, &host.volumes_dir, &host.api_server)? {
+            o.push(opt);
+        }
+    }
     let limits = &c["resources"]["limits"];
     if let Some(memory) = limits["memory"].as_str() {
         o.push(format!("--memory-limit={}", bytes(memory)?));
@@ -270,6 +287,60 @@ fn capabilities(caps: &Value, o: &mut Vec<String>) -> Result<Vec<String>, String
         o.push(format!("--cap-add=CAP_{cap}"));
     }
     Ok(add)
+}
+
+/// The `ctr run` options of a mounted service account token, its files written under
+/// `volumes_dir` (a self-signed CA made by openssl: the client must get as far as connecting).
+pub fn service_account(
+    namespace: &str,
+    volumes_dir: &std::path::Path,
+    api_server: &(String, u16),
+) -> Result<Vec<String>, String> {
+    let dir = volumes_dir.join("kube-api-access");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.join(name), text).map_err(|e| format!("{}: {e}", dir.display()))
+    };
+    write("namespace", namespace)?;
+    write("token", "not-a-real-token.exitwatch-deploy-test")?;
+    let out = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=exitwatch-deploy-test-ca",
+        ])
+        .arg("-keyout")
+        .arg(dir.join("ca.key"))
+        .arg("-out")
+        .arg(dir.join("ca.crt"))
+        .output()
+        .map_err(|e| format!("openssl ({e}): `cargo xtask setup` installs it"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "openssl req: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let _ = std::fs::remove_file(dir.join("ca.key"));
+    let (api, port) = api_server;
+    Ok(vec![
+        format!("--env=KUBERNETES_SERVICE_HOST={api}"),
+        format!("--env=KUBERNETES_SERVICE_PORT={port}"),
+        format!(
+            "--mount=type=bind,src={},dst=/var/run/secrets/kubernetes.io/serviceaccount,options=rbind:ro",
+            dir.display()
+        ),
+    ])
 }
 
 fn env(c: &Value, host: &Host) -> Result<Vec<(String, String)>, String> {

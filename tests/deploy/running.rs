@@ -192,7 +192,34 @@ impl Pod {
         );
     }
 
-    fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
+    /// The first line of stdout `want` accepts within `timeout`; the error holds every line seen.
+    pub fn line(
+        &mut self,
+        timeout: Duration,
+        want: impl Fn(&str) -> bool,
+    ) -> Result<String, String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            let Ok(line) = self.stdout.recv_timeout(left) else {
+                break;
+            };
+            if want(&line) {
+                return Ok(line);
+            }
+            seen.push(line);
+        }
+        let stderr: Vec<String> = self.stderr.try_iter().collect();
+        Err(format!(
+            "stdout:\n{}\nstderr:\n{}\n{}",
+            seen.join("\n"),
+            self.stderr_seen.join("\n"),
+            stderr.join("\n")
+        ))
+    }
+
+    /// Its exit status, once it ended by itself within `timeout`.
+    pub fn wait(&mut self, timeout: Duration) -> Option<ExitStatus> {
         runtime::poll(timeout, || self.child.try_wait().ok().flatten())
     }
 

@@ -51,6 +51,9 @@ const TEST_PACKAGES: &[&str] = &[
     "rsyslog",
     "rsyslog-gnutls",
     "openssl",
+    // promtool, Prometheus's own parser, checks deploy/prometheus's alert rules (tests/deploy).
+    // The package's service is never started by the tests.
+    "prometheus",
 ];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 const BPF_LINKER_VERSION: &str = "0.13.0";

@@ -7,6 +7,7 @@ fn host() -> Host {
         pid_ns: "/proc/7/ns/pid".into(),
         node_name: "node-a".into(),
         volumes_dir: std::env::temp_dir().join("exitwatch-pod-rs-test"),
+        api_server: ("127.0.0.1".into(), 6443),
         moved: vec![],
     }
 }
@@ -125,4 +126,41 @@ fn recursive_read_only_falls_back_to_read_only_as_on_containerd_1_6() {
     assert!(mount(json!({"recursiveReadOnly": "IfPossible"}))
         .unwrap_err()
         .contains("needs readOnly"));
+}
+
+#[test]
+fn a_mounted_token_comes_with_the_api_servers_address() {
+    let c = json!({"image": "i", "securityContext": {"capabilities": {"drop": ["ALL"]}}});
+    let mut h = host();
+    h.volumes_dir =
+        std::env::temp_dir().join(format!("exitwatch-pod-rs-sa-{}", std::process::id()));
+    let run = ctr_run(
+        &daemonset(c.clone(), json!({"automountServiceAccountToken": true})),
+        &[],
+        (&[], &[]),
+        &h,
+    )
+    .unwrap();
+    let has = |f: &str| run.options.iter().any(|o| o == f);
+    assert!(
+        has("--env=KUBERNETES_SERVICE_HOST=127.0.0.1") && has("--env=KUBERNETES_SERVICE_PORT=6443")
+    );
+    let sa = h.volumes_dir.join("kube-api-access");
+    assert!(has(&format!(
+        "--mount=type=bind,src={},dst=/var/run/secrets/kubernetes.io/serviceaccount,options=rbind:ro",
+        sa.display()
+    )));
+    for f in ["token", "ca.crt", "namespace"] {
+        assert!(sa.join(f).is_file(), "{f}");
+    }
+    drop(run);
+    assert!(!h.volumes_dir.exists(), "removed with the run");
+    let run = ctr_run(
+        &daemonset(c, json!({"automountServiceAccountToken": false})),
+        &[],
+        (&[], &[]),
+        &host(),
+    )
+    .unwrap();
+    assert!(!run.options.iter().any(|o| o.contains("KUBERNETES_SERVICE")));
 }
