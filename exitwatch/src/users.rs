@@ -22,9 +22,13 @@ impl Users {
         Users { names }
     }
 
-    /// The node's users; empty when /etc/passwd cannot be read (names are only a nicety).
+    /// The node's users; empty when /etc/passwd cannot be read (names are only a nicety). In
+    /// an image with no /etc/passwd (exitwatch's is `FROM scratch`) run by `kubectl debug node
+    /// --profile=sysadmin`, the node's root is at /host: its users are the node's.
     pub fn load() -> Self {
-        std::fs::read_to_string("/etc/passwd")
+        ["/etc/passwd", "/host/etc/passwd"]
+            .iter()
+            .find_map(|p| std::fs::read_to_string(p).ok())
             .map(|s| Self::parse(&s))
             .unwrap_or_default()
     }
