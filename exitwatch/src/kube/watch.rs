@@ -76,8 +76,22 @@ async fn connect(kubeconfig: Option<PathBuf>) -> Result<Client, String> {
     // kube-client would retry a 429/503/504 itself, silently, for many minutes; the watchers
     // back off on their own and say so.
     config.default_retry = false;
-    Client::try_from(config).map_err(|e| e.to_string())
+    // Every response body is bounded: a list page, a watch stream (whose lines kube-client
+    // reads without a length limit). Past it the request fails and the watcher resumes.
+    let limit = tower::util::MapResponseLayer::new(
+        |r: http::Response<Box<kube::client::DynBody>>| {
+            r.map(|b| http_body_util::Limited::new(b, MAX_RESPONSE_BYTES))
+        },
+    );
+    Ok(kube::client::ClientBuilder::try_from(config)
+        .map_err(|e| e.to_string())?
+        .with_layer(&limit)
+        .build())
 }
+
+/// The most one API response may hold (a list page of 500 Events is well under 1 MiB; a watch
+/// stream past this is ended and resumed from its last resourceVersion).
+const MAX_RESPONSE_BYTES: usize = 64 << 20;
 
 /// How often a failing watch checks whether the API answers again: after an error kube-rs's
 /// watcher resumes from the last resourceVersion, and a quiet resumed watch yields nothing that
