@@ -78,11 +78,10 @@ async fn connect(kubeconfig: Option<PathBuf>) -> Result<Client, String> {
     config.default_retry = false;
     // Every response body is bounded: a list page, a watch stream (whose lines kube-client
     // reads without a length limit). Past it the request fails and the watcher resumes.
-    let limit = tower::util::MapResponseLayer::new(
-        |r: http::Response<Box<kube::client::DynBody>>| {
+    let limit =
+        tower::util::MapResponseLayer::new(|r: http::Response<Box<kube::client::DynBody>>| {
             r.map(|b| http_body_util::Limited::new(b, MAX_RESPONSE_BYTES))
-        },
-    );
+        });
     Ok(kube::client::ClientBuilder::try_from(config)
         .map_err(|e| e.to_string())?
         .with_layer(&limit)
