@@ -50,12 +50,7 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     }
     // Outputs open before the programs load, so that a bad path or token fails at once.
     let settings = Settings {
-        node: config
-            .daemon
-            .kube
-            .node_name
-            .clone()
-            .unwrap_or_else(node_name),
+        node: node_name(&config),
         http: config.daemon.http.clone(),
     };
     let sinks = FanOut::start(&config.daemon.outputs, &settings, &metrics)?;
@@ -64,10 +59,9 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         ..CacheConfig::default()
     });
     let kube_settings = &config.daemon.kube;
-    let kube = kube_settings.wanted(|k| std::env::var(k).ok()).then(|| {
-        let node = kube_settings.node_name.clone().unwrap_or_else(node_name);
-        crate::kube::start(kube_settings, node, &metrics)
-    });
+    let kube = kube_settings
+        .wanted(|k| std::env::var(k).ok())
+        .then(|| crate::kube::start(kube_settings, node_name(&config), &metrics));
     drop(background);
     let stdout_closed = sinks.stdout_closed();
     let pending = start::resolve_pids(&config.pids)?;

@@ -184,10 +184,9 @@ pub struct KubeStats {
 }
 
 impl KubeStats {
-    pub fn set_used(&self, used: bool) {
-        if used {
-            self.used.store(true, Relaxed);
-        }
+    /// The API is used from now on: its state is reported.
+    pub fn set_used(&self) {
+        self.used.store(true, Relaxed);
     }
 
     pub fn set_watch(&self, w: Watch, up: bool) {

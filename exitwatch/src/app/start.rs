@@ -106,12 +106,7 @@ pub fn context(config: &Config) -> Context {
         .iter()
         .all(|o| o.spec == SinkSpec::Stdout);
     Context {
-        node: config
-            .daemon
-            .kube
-            .node_name
-            .clone()
-            .unwrap_or_else(node_name),
+        node: node_name(config),
         boot_epoch_ns: clock::boot_epoch_ns(),
         color: use_color(config.format, config.color)
             && (config.color == Color::Always || only_stdout),
@@ -278,10 +273,13 @@ fn use_color(format: Format, color: Color) -> bool {
         }
 }
 
-/// `NODE_NAME` (the Kubernetes downward API), else the hostname.
-pub fn node_name() -> String {
-    std::env::var("NODE_NAME")
-        .ok()
+/// This node's name: `--node-name`, else `NODE_NAME` (the Kubernetes downward API), else the
+/// hostname. Outputs, renderers and the Kubernetes API all use this one.
+pub fn node_name(config: &Config) -> String {
+    let given = config.daemon.kube.node_name.clone();
+    given
+        .or_else(|| std::env::var("NODE_NAME").ok())
+        .filter(|s| !s.is_empty())
         .filter(|s| !s.is_empty())
         .or_else(|| {
             std::fs::read_to_string("/proc/sys/kernel/hostname")

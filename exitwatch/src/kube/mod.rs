@@ -46,7 +46,7 @@ pub struct Kube {
 /// /metrics (`exitwatch_kube_api_up 0`) and tried again with backoff.
 pub fn start(settings: &KubeSettings, node: String, metrics: &Arc<Metrics>) -> Kube {
     let pods = Pods::default();
-    metrics.kube.set_used(settings.events);
+    metrics.kube.set_used();
     let (poster, posts) = if settings.events {
         let (p, rx) = post::channel(Arc::clone(metrics));
         (Some(p), Some(rx))

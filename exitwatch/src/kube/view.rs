@@ -62,11 +62,12 @@ pub struct Note {
 }
 
 /// The kubelet's decision a signal followed from.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+/// (JSON writes it through `render::json`'s own view.)
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KubeletCause {
     pub reason: String,
     pub message: String,
-    #[serde(skip)]
+    /// When the kubelet decided (unix ns).
     pub time_ns: i128,
 }
 

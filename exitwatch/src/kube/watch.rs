@@ -31,7 +31,6 @@ pub async fn run(
     posts: Option<Posts>,
     per_minute: u32,
 ) {
-    metrics.kube.set_used(true);
     let client = match connect(kubeconfig).await {
         Ok(c) => c,
         Err(why) => {
