@@ -80,6 +80,26 @@ pub mod ring {
     pub const NONFATAL: u32 = 1 << 1;
 }
 
+/// How the rings wake the daemon. Waking it is the dearest part of a record (an interrupt
+/// raised on the sender's CPU; in a VM an exit to the hypervisor), so a record wakes it only
+/// when no record of its ring did for [`GAP_NS`](wake::GAP_NS); the others are read when the
+/// daemon looks again, at most [`FOLLOW_UP_MS`](wake::FOLLOW_UP_MS) after it last woke. The
+/// daemon sleeps without a deadline only after a whole follow-up found nothing, and by then
+/// the ring's last wake-up is older than the gap, so the next record wakes it: none waits for
+/// a later one.
+pub mod wake {
+    /// A record wakes the daemon when its ring's last wake-up is at least this old.
+    pub const GAP_NS: u64 = 2_000_000;
+    /// How long the daemon, once woken, waits for a wake-up before it looks at the rings
+    /// anyway. Must exceed the gap (by far: the record's time is taken a little before it is
+    /// committed).
+    pub const FOLLOW_UP_MS: u64 = 10;
+    const _: () = assert!(FOLLOW_UP_MS * 1_000_000 >= 4 * GAP_NS);
+    /// `bpf_ringbuf_submit`/`output` flags (uapi `BPF_RB_NO_WAKEUP`, `BPF_RB_FORCE_WAKEUP`).
+    pub const NO_WAKEUP: u64 = 1 << 0;
+    pub const FORCE_WAKEUP: u64 = 1 << 1;
+}
+
 /// What the kernel could not queue or count, by class: indices into the per-CPU `LOST` array.
 pub mod loss {
     /// Fatal signals and OOM kills (the fatal ring was full).

@@ -80,6 +80,9 @@ pub struct KernelOffsets {
     /// 1 when the memory controller is bound to a v1 hierarchy (v1 or hybrid hosts): its
     /// path is then recorded besides the default hierarchy's.
     pub memory_v1: u32,
+    /// 1 when the kernel has `bpf_get_current_task_btf` (5.11): the sender is then read with
+    /// plain loads too, not probe reads.
+    pub current_task_btf: u32,
     // Namespaces: nsproxy->{mnt_ns,uts_ns}->ns.inum, and the pid namespace of thread_pid.
     pub task_nsproxy: u32,
     pub nsproxy_mnt: u32,
@@ -153,6 +156,7 @@ impl KernelOffsets {
             kernfs_name: ABSENT,
             kernfs_parent: ABSENT,
             memory_v1: 0,
+            current_task_btf: 0,
             task_nsproxy: ABSENT,
             nsproxy_mnt: ABSENT,
             nsproxy_uts: ABSENT,
@@ -164,4 +168,4 @@ impl KernelOffsets {
     }
 }
 
-const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 66 * 4);
+const _: () = assert!(core::mem::size_of::<KernelOffsets>() == 67 * 4);

@@ -7,7 +7,7 @@ use exitwatch_common::{doomed, loss, ExitRecord, RecordKind};
 
 use crate::{
     config::konst,
-    maps::{count, set_ring, DOOMED, EVENTS, EVENTS_NONFATAL, WATCHED},
+    maps::{count, set_ring, wake_flags, DOOMED, EVENTS, EVENTS_NONFATAL, WATCHED},
     place,
     task::{self, read, Task},
 };
@@ -61,12 +61,13 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     };
     let rec = unsafe { &mut *entry.as_mut_ptr() };
     rec.kind = RecordKind::Exit as u32;
-    rec.time_ns = unsafe { bpf_ktime_get_boot_ns() };
+    let now = unsafe { bpf_ktime_get_boot_ns() };
+    rec.time_ns = now;
     rec.exit_code = read::<u32>(task, konst!(OFFSETS.task_exit_code)).unwrap_or(0);
     rec._pad = 0;
     let mut flags = task::fill(task, &mut rec.task);
     flags |= place::fill_ref(task, &mut rec.place);
     rec.flags = flags;
-    entry.submit(0);
+    entry.submit(wake_flags(fatal, now));
     Some(())
 }

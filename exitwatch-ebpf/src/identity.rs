@@ -9,15 +9,15 @@ use crate::{
     config::konst,
     maps::{count, output, ring, IDENTITIES, SCRATCH},
     place,
-    task::{self, read, Task},
+    task::{self, read, Mem, Task},
 };
 
 /// The image of `current`'s process if its identity was already sent in the ring of the
 /// record being made (the common case: nothing more to do).
 #[inline(always)]
-pub fn sent(current: Task, tgid: u32) -> Option<u64> {
-    let leader = read::<Task>(current, konst!(OFFSETS.task_group_leader)).unwrap_or(current);
-    let start_ns = task::start_ns(leader);
+pub fn sent<M: Mem>(current: Task, tgid: u32) -> Option<u64> {
+    let leader = M::read::<Task>(current, konst!(OFFSETS.task_group_leader)).unwrap_or(current);
+    let start_ns = M::read::<u64>(leader, konst!(OFFSETS.task_start_boottime)).unwrap_or(0);
     match unsafe { IDENTITIES.get(&tgid) } {
         Some(s) if s.start_ns == start_ns && s.rings & ring() != 0 => Some(s.image),
         _ => None,

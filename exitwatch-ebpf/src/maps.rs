@@ -2,10 +2,10 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf},
 };
 use exitwatch_common::{
-    loss, ring, CgroupNameRecord, IdentityRecord, IdentityState, SuppressedKey, SuppressedValue,
+    loss, ring, wake, CgroupNameRecord, IdentityRecord, IdentityState, SuppressedKey, SuppressedValue,
     MAX_BUDGETS, MAX_CGROUPS_SENT, MAX_DOOMED, MAX_IDENTITIES, MAX_SUPPRESSED, MAX_WATCHED,
     MAX_WATCHED_CGROUPS,
 };
@@ -163,7 +163,33 @@ pub fn output(bytes: &[u8]) -> bool {
     } else {
         &EVENTS_NONFATAL
     };
-    ring.output::<[u8]>(bytes, 0).is_ok()
+    // The record it precedes, in the same run, decides whether to wake the daemon.
+    ring.output::<[u8]>(bytes, wake::NO_WAKEUP).is_ok()
+}
+
+/// When each ring (0 fatal, 1 non-fatal) last woke the daemon, in boot ns. Shared by all CPUs
+/// and written at most once per [`wake::GAP_NS`]: two CPUs racing both wake it, which is
+/// harmless.
+#[map(name = "WOKEN")]
+pub static WOKEN: Array<u64> = Array::with_max_entries(2, 0);
+
+/// The submit flags of a run's last record, taken at `now`: wake the daemon only when this
+/// ring has not for [`wake::GAP_NS`] (see [`wake`]).
+#[inline(always)]
+pub fn wake_flags(fatal: bool, now: u64) -> u64 {
+    let Some(last) = WOKEN.get_ptr_mut(if fatal { 0 } else { 1 }) else {
+        return 0;
+    };
+    // SAFETY: an array slot, always there; a torn race only wakes the daemon once more.
+    unsafe {
+        // A `now` older than another CPU's stored time wraps to a huge gap: it wakes.
+        if now.wrapping_sub(*last) >= wake::GAP_NS {
+            *last = now;
+            wake::FORCE_WAKEUP
+        } else {
+            wake::NO_WAKEUP
+        }
+    }
 }
 
 #[inline(always)]

@@ -10,7 +10,7 @@ use exitwatch_common::{doomed, flag, loss, OomRecord, RecordKind, ABSENT};
 
 use crate::{
     config::konst,
-    maps::{count, is_watched, priv_kill_target, DOOMED, EVENTS},
+    maps::{count, is_watched, priv_kill_target, wake_flags, DOOMED, EVENTS},
     task::{self, read, Task},
 };
 
@@ -51,7 +51,8 @@ fn try_mark_victim(ctx: &BtfTracePointContext) -> Option<()> {
     };
     let rec = unsafe { &mut *entry.as_mut_ptr() };
     rec.kind = RecordKind::Oom as u32;
-    rec.time_ns = unsafe { bpf_ktime_get_boot_ns() };
+    let now = unsafe { bpf_ktime_get_boot_ns() };
+    rec.time_ns = now;
     rec._pad = 0;
     let current = unsafe { bpf_get_current_task() } as Task;
     flags |= task::fill(current, &mut rec.trigger);
@@ -79,7 +80,7 @@ fn try_mark_victim(ctx: &BtfTracePointContext) -> Option<()> {
         flags |= flag::ARGS_UNREADABLE;
     }
     rec.flags = flags;
-    entry.submit(0);
+    entry.submit(wake_flags(true, now));
     if unsafe { DOOMED.get(&victim_pid) }.is_none() {
         count(loss::DOOMED_ADDED);
     }

@@ -6,6 +6,7 @@
 use aya_ebpf::{
     helpers::{
         bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_boot_ns, bpf_tail_call,
+        generated::bpf_get_current_task_btf,
     },
     macros::btf_tracepoint,
     programs::BtfTracePointContext,
@@ -20,11 +21,11 @@ use crate::{
     config::konst,
     identity,
     maps::{
-        count, is_watched, set_ring, stash_priv_kill, Pending, DOOMED, EVENTS, EVENTS_NONFATAL,
+        count, is_watched, set_ring, stash_priv_kill, wake_flags, Pending, DOOMED, EVENTS, EVENTS_NONFATAL,
         IDENTITY_PROG, PENDING,
     },
     place,
-    task::{self, read, Task},
+    task::{self, read, Btf, Mem, Probe, Task},
 };
 
 /// `SEND_SIG_NOINFO` / `SEND_SIG_PRIV`: the special siginfo pointers of in-kernel sends.
@@ -66,11 +67,11 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
         return None;
     }
     let target: Task = ctx.arg(2);
-    let target_tgid = task::tgid(target);
+    let target_tgid = Btf::read::<u32>(target, konst!(OFFSETS.task_tgid)).unwrap_or(0);
     if konst!(FILTER.watched_only) != 0 && !is_watched(target_tgid) {
         return None;
     }
-    if konst!(FILTER.cgroups_only) != 0 && !place::watched(target) {
+    if konst!(FILTER.cgroups_only) != 0 && !place::watched_in::<Btf>(target) {
         return None;
     }
     let handler = target_handler(target, sig);
@@ -98,7 +99,12 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
         fatal: u32::from(fatal),
         _pad: 0,
     };
-    match identity::sent(current, sender_tgid) {
+    let sent = if konst!(OFFSETS.current_task_btf) != 0 {
+        identity::sent::<Btf>(current_btf(), sender_tgid)
+    } else {
+        identity::sent::<Probe>(current, sender_tgid)
+    };
+    match sent {
         Some(image) => record(ctx, &pending, image),
         None => {
             // First seen in this ring: `signal_identity` sends who it is, then the record.
@@ -145,7 +151,6 @@ fn record(ctx: &BtfTracePointContext, p: &Pending, image: u64) -> Option<()> {
     let fatal = p.fatal != 0;
     let (sig, verdict, handler) = (p.sig, p.verdict, p.handler);
     let target: Task = ctx.arg(2);
-    let current = unsafe { bpf_get_current_task() } as Task;
     let mut flags = if fatal { flag::FATAL } else { 0 };
     if image == 0 {
         flags |= flag::IDENTITY_LOST;
@@ -189,15 +194,21 @@ fn record(ctx: &BtfTracePointContext, p: &Pending, image: u64) -> Option<()> {
             read::<i32>(info, konst!(OFFSETS.siginfo_code)).unwrap_or(0)
         }
     };
-    flags |= task::fill(target, &mut rec.target);
-    flags |= place::fill_ref(target, &mut rec.target_place);
-    flags |= task::fill(current, &mut rec.sender);
-    credentials(current, rec);
-    if task::is_kthread(current) {
-        flags |= flag::SENDER_KTHREAD;
-    }
+    // The target is a BTF pointer (the tracepoint's argument): plain loads. So is the sender
+    // where the kernel has bpf_get_current_task_btf (5.11), else helpers and probe reads.
+    flags |= task::fill_in::<Btf>(target, &mut rec.target);
+    flags |= place::fill_ref_in::<Btf>(target, &mut rec.target_place);
+    flags |= if konst!(OFFSETS.current_task_btf) != 0 {
+        let current = current_btf();
+        credentials::<Btf>(current, rec);
+        task::fill_in::<Btf>(current, &mut rec.sender) | kthread::<Btf>(current)
+    } else {
+        let current = unsafe { bpf_get_current_task() } as Task;
+        credentials::<Probe>(current, rec);
+        task::fill_current(current, &mut rec.sender) | kthread::<Probe>(current)
+    };
     rec.flags = flags;
-    entry.submit(0);
+    entry.submit(wake_flags(fatal, p.now));
     doom(p.target_tgid, fatal);
     Some(())
 }
@@ -247,6 +258,7 @@ fn target_handler(target: Task, sig: i32) -> u64 {
 
 #[inline(always)]
 fn read_handler(target: Task, sig: i32) -> Option<u64> {
+    // The handler's index varies: a probe read, from the sighand's address read as a number.
     let sighand = read::<Task>(target, konst!(OFFSETS.task_sighand))?;
     let action = konst!(OFFSETS.sighand_action);
     let size = konst!(OFFSETS.k_sigaction_size);
@@ -258,10 +270,27 @@ fn read_handler(target: Task, sig: i32) -> Option<u64> {
 }
 
 #[inline(always)]
-fn credentials(current: Task, rec: &mut SignalRecord) {
-    let cred = read::<Task>(current, konst!(OFFSETS.task_cred)).unwrap_or(core::ptr::null());
-    rec.uid = read::<u32>(cred, konst!(OFFSETS.cred_uid)).unwrap_or(u32::MAX);
-    rec.gid = read::<u32>(cred, konst!(OFFSETS.cred_gid)).unwrap_or(u32::MAX);
-    rec.euid = read::<u32>(cred, konst!(OFFSETS.cred_euid)).unwrap_or(u32::MAX);
+fn credentials<M: Mem>(current: Task, rec: &mut SignalRecord) {
+    let cred = M::read::<Task>(current, konst!(OFFSETS.task_cred)).unwrap_or(core::ptr::null());
+    rec.uid = M::read::<u32>(cred, konst!(OFFSETS.cred_uid)).unwrap_or(u32::MAX);
+    rec.gid = M::read::<u32>(cred, konst!(OFFSETS.cred_gid)).unwrap_or(u32::MAX);
+    rec.euid = M::read::<u32>(cred, konst!(OFFSETS.cred_euid)).unwrap_or(u32::MAX);
     rec._pad = 0;
+}
+
+#[inline(always)]
+fn kthread<M: Mem>(current: Task) -> u32 {
+    const PF_KTHREAD: u32 = 0x0020_0000;
+    match M::read::<u32>(current, konst!(OFFSETS.task_flags)) {
+        Some(f) if f & PF_KTHREAD != 0 => flag::SENDER_KTHREAD,
+        _ => 0,
+    }
+}
+
+/// The running task as a BTF pointer; only where `OFFSETS.current_task_btf` says the kernel
+/// has the helper (the verifier never sees the call on a kernel without it: that branch is
+/// pruned, the flag being a load-time constant).
+#[inline(always)]
+fn current_btf() -> Task {
+    unsafe { bpf_get_current_task_btf() as Task }
 }

@@ -1,11 +1,12 @@
 //! Reads of kernel task state through the offsets resolved from the running kernel's BTF.
 //!
-//! Every read goes through `bpf_probe_read_kernel`, so a wrong guess can only yield zeroes,
-//! never a fault; a field this kernel lacks (`ABSENT`) is reported as such, never as garbage.
+//! A read goes through `bpf_probe_read_kernel` ([`Probe`]) or is a load the verifier checks
+//! against the kernel's BTF ([`Btf`]); either way a wrong guess can only yield zeroes, never
+//! a fault, and a field this kernel lacks (`ABSENT`) is reported as such, never as garbage.
 
 use aya_ebpf::helpers::{
-    bpf_probe_read_kernel, bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes,
-    generated::bpf_probe_read_user,
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_probe_read_kernel,
+    bpf_probe_read_kernel_buf, bpf_probe_read_kernel_str_bytes, generated::bpf_probe_read_user,
 };
 use exitwatch_common::{
     flag, AncestorRecord, TaskRecord, ABSENT, ARGS_LEN, COMM_LEN, EXE_DEPTH, EXE_NAME_LEN,
@@ -22,6 +23,58 @@ pub fn read<T>(base: *const u8, offset: u32) -> Option<T> {
         return None;
     }
     unsafe { bpf_probe_read_kernel(base.wrapping_add(offset as usize) as *const T).ok() }
+}
+
+/// How the fields of a kernel object are read, by where the pointer to it came from.
+pub trait Mem {
+    fn read<T: Copy>(base: *const u8, offset: u32) -> Option<T>;
+    fn comm(task: Task, dst: &mut [u8; COMM_LEN]);
+}
+
+/// Through `bpf_probe_read_kernel`: for pointers the verifier sees as plain numbers (from
+/// `bpf_get_current_task`, a map, or another probe read).
+pub enum Probe {}
+
+/// Plain loads, which the verifier checks against the kernel's BTF (the offset must land on a
+/// field of that type) and guards against faults: for BTF-typed pointers, a tp_btf program's
+/// arguments and the pointers loaded through them. A few nanoseconds where a helper call
+/// costs tens, so the hot path reads its signal's target this way.
+pub enum Btf {}
+
+impl Mem for Probe {
+    #[inline(always)]
+    fn read<T: Copy>(base: *const u8, offset: u32) -> Option<T> {
+        read(base, offset)
+    }
+
+    #[inline(always)]
+    fn comm(task: Task, dst: &mut [u8; COMM_LEN]) {
+        comm(task, dst)
+    }
+}
+
+impl Mem for Btf {
+    #[inline(always)]
+    fn read<T: Copy>(base: *const u8, offset: u32) -> Option<T> {
+        if offset == ABSENT || base.is_null() {
+            return None;
+        }
+        // SAFETY: a BPF_PROBE_MEM load: the verifier checked it against BTF, and a fault
+        // yields zero.
+        Some(unsafe { core::ptr::read_volatile(base.wrapping_add(offset as usize).cast::<T>()) })
+    }
+
+    #[inline(always)]
+    fn comm(task: Task, dst: &mut [u8; COMM_LEN]) {
+        let off = konst!(OFFSETS.task_comm);
+        let halves = (Self::read::<u64>(task, off), Self::read::<u64>(task, off.wrapping_add(8)));
+        let (Some(lo), Some(hi)) = halves else {
+            *dst = [0; COMM_LEN];
+            return;
+        };
+        dst[..8].copy_from_slice(&lo.to_ne_bytes());
+        dst[8..].copy_from_slice(&hi.to_ne_bytes());
+    }
 }
 
 #[inline(always)]
@@ -66,27 +119,63 @@ pub fn comm(task: Task, dst: &mut [u8; COMM_LEN]) {
 /// The process id of `task`'s thread group inside the task's own pid namespace.
 #[inline(always)]
 pub fn ns_pid(task: Task) -> Option<u32> {
-    let leader = read::<Task>(task, konst!(OFFSETS.task_group_leader))?;
-    let pid = read::<Task>(leader, konst!(OFFSETS.task_thread_pid))?;
-    let level = read::<u32>(pid, konst!(OFFSETS.pid_level))?;
+    ns_pid_in::<Probe>(task)
+}
+
+/// [`ns_pid`], reading `task` with `M`.
+#[inline(always)]
+pub fn ns_pid_in<M: Mem>(task: Task) -> Option<u32> {
+    let leader = M::read::<Task>(task, konst!(OFFSETS.task_group_leader))?;
+    let pid = M::read::<Task>(leader, konst!(OFFSETS.task_thread_pid))?;
+    let level = M::read::<u32>(pid, konst!(OFFSETS.pid_level))?;
     let numbers = konst!(OFFSETS.pid_numbers);
     let upid_size = konst!(OFFSETS.upid_size);
     let upid_nr = konst!(OFFSETS.upid_nr);
     if numbers == ABSENT || upid_size == ABSENT || upid_nr == ABSENT || level > 32 {
         return None;
     }
+    if level == 0 {
+        return M::read::<u32>(pid, numbers + upid_nr);
+    }
+    // An index the verifier cannot check against BTF (it refuses variable offsets on BTF
+    // pointers): a probe read, from the pid's address read as a number.
+    let pid = read::<Task>(leader, konst!(OFFSETS.task_thread_pid))?;
     read::<u32>(pid, numbers + level * upid_size + upid_nr)
 }
 
 /// Fills a `TaskRecord`; returns the `flag` bits for what could not be read.
 #[inline(always)]
 pub fn fill(task: Task, rec: &mut TaskRecord) -> u32 {
-    rec.start_ns = start_ns(task);
-    rec.pid = tgid(task);
-    rec.tid = tid(task);
+    fill_in::<Probe>(task, rec)
+}
+
+/// [`fill`], reading `task` with `M`.
+#[inline(always)]
+pub fn fill_in<M: Mem>(task: Task, rec: &mut TaskRecord) -> u32 {
+    rec.start_ns = M::read::<u64>(task, konst!(OFFSETS.task_start_boottime)).unwrap_or(0);
+    rec.pid = M::read::<u32>(task, konst!(OFFSETS.task_tgid)).unwrap_or(0);
+    rec.tid = M::read::<u32>(task, konst!(OFFSETS.task_pid)).unwrap_or(0);
     rec._pad = 0;
-    comm(task, &mut rec.comm);
-    match ns_pid(task) {
+    M::comm(task, &mut rec.comm);
+    ns_pid_flag(ns_pid_in::<M>(task), rec)
+}
+
+/// [`fill`] for the task running this program: its ids and name from helpers that need no
+/// offsets (fewer calls).
+#[inline(always)]
+pub fn fill_current(current: Task, rec: &mut TaskRecord) -> u32 {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    rec.start_ns = start_ns(current);
+    rec.pid = (pid_tgid >> 32) as u32;
+    rec.tid = pid_tgid as u32;
+    rec._pad = 0;
+    rec.comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
+    ns_pid_flag(ns_pid(current), rec)
+}
+
+#[inline(always)]
+fn ns_pid_flag(nr: Option<u32>, rec: &mut TaskRecord) -> u32 {
+    match nr {
         Some(nr) => {
             rec.ns_pid = nr;
             0

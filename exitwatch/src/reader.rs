@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use aya::Ebpf;
-use exitwatch_common::{loss, names, IdentityState, SuppressedKey, SuppressedValue};
+use exitwatch_common::{loss, names, wake, IdentityState, SuppressedKey, SuppressedValue};
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
 
@@ -17,6 +17,9 @@ use crate::assemble::Forget;
 use crate::decode::{self, DecodeError, Record};
 use crate::event::{LossClass, Proc, Suppressed};
 
+/// How long after a wake-up the rings are looked at again even if they do not wake us: the
+/// kernel wakes us at most once per `wake::GAP_NS` per ring.
+const FOLLOW_UP: Duration = Duration::from_millis(wake::FOLLOW_UP_MS);
 /// Records taken from each ring per turn before the loop gets to look at its other work.
 pub const TURN_BUDGET: usize = 4096;
 /// A (sender, signal) whose suppressed count has not grown for this long, and whose sender is
@@ -58,6 +61,11 @@ impl Batch {
     fn order(&mut self) {
         self.events.sort_by_key(time_of);
     }
+
+    /// Whether the rings held anything (malformed records count: the kernel wrote them).
+    fn has_records(&self) -> bool {
+        !(self.events.is_empty() && self.knowledge.is_empty() && self.malformed.is_empty())
+    }
 }
 
 fn time_of(r: &Record) -> u64 {
@@ -86,6 +94,8 @@ pub struct Reader {
     /// when it had caught up, so those records would wait for ever: the next turn starts
     /// without waiting.
     behind: bool,
+    /// Whether to look at the rings again after [`FOLLOW_UP`] even if nothing wakes us.
+    follow_up: bool,
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ReaderError> {
@@ -123,6 +133,7 @@ impl Reader {
             doomed: map!(ebpf, names::DOOMED),
             doomed_evicted_seen: 0,
             behind: false,
+            follow_up: true,
         })
     }
 
@@ -137,7 +148,7 @@ impl Reader {
         }
         let mut batch = Batch::default();
         let (fatal, nonfatal) = (&mut self.fatal, &mut self.nonfatal);
-        tokio::select! {
+        let woken = tokio::select! {
             biased;
             guard = fatal.readable_mut() => {
                 let mut guard = guard?;
@@ -146,6 +157,7 @@ impl Reader {
                 if empty {
                     guard.clear_ready();
                 }
+                true
             }
             guard = nonfatal.readable_mut() => {
                 let mut guard = guard?;
@@ -153,10 +165,19 @@ impl Reader {
                 if drain(guard.get_inner_mut(), &mut batch) {
                     guard.clear_ready();
                 }
+                true
             }
-        }
+            // Records that did not wake us (a ring woke us less than wake::GAP_NS before).
+            () = tokio::time::sleep(FOLLOW_UP), if self.follow_up => {
+                drain(fatal.get_mut(), &mut batch);
+                drain(nonfatal.get_mut(), &mut batch);
+                false
+            }
+        };
         batch.order();
         self.behind = batch.more;
+        // Sleep without a deadline only after a whole follow-up with no wake-up found nothing.
+        self.follow_up = woken || batch.has_records();
         Ok(batch)
     }
 
