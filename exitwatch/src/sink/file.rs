@@ -203,7 +203,8 @@ pub fn spawn(queue: Queue, file: RotatingFile, done: oneshot::Sender<()>) -> io:
 /// and counted; the next one tries a fresh handle.
 fn write_all(mut queue: Queue, mut file: RotatingFile) {
     let mut failing = false;
-    while let Some(first) = queue.blocking_recv() {
+    let mut next = queue.blocking_recv();
+    while let Some(first) = next {
         let mut batch = vec![first];
         while let Some(next) = queue.try_recv() {
             batch.push(next);
@@ -244,6 +245,7 @@ fn write_all(mut queue: Queue, mut file: RotatingFile) {
                 failing = true;
             }
         }
+        next = queue.recv_after_write();
     }
 }
 

@@ -153,6 +153,15 @@ impl Queue {
         self.took(r)
     }
 
+    /// The next record, for a writer thread that has just written: it waits [`LINGER`] first.
+    /// Events come in bursts; a writer that waits on the queue as soon as it is empty is woken
+    /// by the event thread for nearly every event (a futex call on the event path each time),
+    /// one that lingers takes the rest of the burst in one write, woken by its own timer.
+    pub fn recv_after_write(&mut self) -> Option<Record> {
+        std::thread::sleep(LINGER);
+        self.try_recv().or_else(|| self.blocking_recv())
+    }
+
     /// A record left the queue: its bytes no longer count against the budget.
     fn took(&self, r: Option<Record>) -> Option<Record> {
         if let Some(r) = &r {
@@ -184,6 +193,10 @@ struct Out {
     /// kept until it has room, so that a reader can account for every event.
     held: std::sync::Mutex<std::collections::VecDeque<Record>>,
 }
+
+/// How long a writer thread lingers after a write before it looks at its queue again: the
+/// most an event waits for it beyond the write before.
+const LINGER: Duration = Duration::from_millis(1);
 
 /// Reports of gaps held per output while its queue is full, at most (they come at most a
 /// few per second; past this, they are dropped and counted like any other event).

@@ -24,7 +24,8 @@ pub fn spawn(queue: Queue, closed: Arc<Notify>, done: oneshot::Sender<()>) -> io
 /// error, the rest is counted as dropped; a closed pipe also calls `on_closed`.
 fn write_all(mut queue: Queue, out: impl Write, on_closed: impl Fn()) {
     let mut out = io::BufWriter::with_capacity(64 * 1024, out);
-    while let Some(first) = queue.blocking_recv() {
+    let mut next = queue.blocking_recv();
+    while let Some(first) = next {
         let mut n = 1;
         let mut result = out.write_all(&first.line);
         while result.is_ok() {
@@ -56,6 +57,7 @@ fn write_all(mut queue: Queue, out: impl Write, on_closed: impl Fn()) {
                 return;
             }
         }
+        next = queue.recv_after_write();
     }
 }
 
