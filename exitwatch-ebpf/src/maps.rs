@@ -5,9 +5,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, ProgramArray, RingBuf},
 };
 use exitwatch_common::{
-    loss, ring, wake, CgroupNameRecord, IdentityRecord, IdentityState, SuppressedKey, SuppressedValue,
-    MAX_BUDGETS, MAX_CGROUPS_SENT, MAX_DOOMED, MAX_IDENTITIES, MAX_SUPPRESSED, MAX_WATCHED,
-    MAX_WATCHED_CGROUPS,
+    loss, ring, wake, CgroupNameRecord, IdentityRecord, IdentityState, SuppressedKey,
+    SuppressedValue, MAX_BUDGETS, MAX_CGROUPS_SENT, MAX_DOOMED, MAX_IDENTITIES, MAX_SUPPRESSED,
+    MAX_WATCHED, MAX_WATCHED_CGROUPS,
 };
 
 /// Fatal signals, OOM kills, the exits of their targets, and the identities and cgroup paths

@@ -48,7 +48,8 @@ fn cgroup<M: Mem>(mut kn: Task, rec: &mut CgroupRecord) {
             return; // the root: its name is empty and says nothing
         }
         rec.ids[i] = M::read::<u64>(kn, konst!(OFFSETS.kernfs_id)).unwrap_or(0);
-        let name = M::read::<*const u8>(kn, konst!(OFFSETS.kernfs_name)).unwrap_or(core::ptr::null());
+        let name =
+            M::read::<*const u8>(kn, konst!(OFFSETS.kernfs_name)).unwrap_or(core::ptr::null());
         if unsafe { bpf_probe_read_kernel_str_bytes(name, &mut rec.names[i]) }.is_err() {
             rec.names[i][0] = 0;
         }
@@ -87,8 +88,7 @@ fn namespaces<M: Mem>(task: Task, ns: &mut NsRecord) {
                 let pid = Probe::read::<Task>(task, konst!(OFFSETS.task_thread_pid));
                 let pid = pid.unwrap_or(null);
                 let pidns = Probe::read::<Task>(pid, numbers + level * size + upid_ns);
-                Probe::read::<u32>(pidns.unwrap_or(null), konst!(OFFSETS.pid_ns_inum))
-                    .unwrap_or(0)
+                Probe::read::<u32>(pidns.unwrap_or(null), konst!(OFFSETS.pid_ns_inum)).unwrap_or(0)
             };
         }
     }

@@ -21,8 +21,8 @@ use crate::{
     config::konst,
     identity,
     maps::{
-        count, is_watched, set_ring, stash_priv_kill, wake_flags, Pending, DOOMED, EVENTS, EVENTS_NONFATAL,
-        IDENTITY_PROG, PENDING,
+        count, is_watched, set_ring, stash_priv_kill, wake_flags, Pending, DOOMED, EVENTS,
+        EVENTS_NONFATAL, IDENTITY_PROG, PENDING,
     },
     place,
     task::{self, read, Btf, Mem, Probe, Task},

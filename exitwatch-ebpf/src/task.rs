@@ -67,7 +67,10 @@ impl Mem for Btf {
     #[inline(always)]
     fn comm(task: Task, dst: &mut [u8; COMM_LEN]) {
         let off = konst!(OFFSETS.task_comm);
-        let halves = (Self::read::<u64>(task, off), Self::read::<u64>(task, off.wrapping_add(8)));
+        let halves = (
+            Self::read::<u64>(task, off),
+            Self::read::<u64>(task, off.wrapping_add(8)),
+        );
         let (Some(lo), Some(hi)) = halves else {
             *dst = [0; COMM_LEN];
             return;

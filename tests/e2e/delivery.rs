@@ -1,7 +1,7 @@
 //! What became of the signal: ignored, sent to one thread, dropped by a namespace's init.
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::harness::{self, first, of_kind, victim_bin, Exitwatch, Victim, EVENT_TIMEOUT};
 
@@ -24,6 +24,45 @@ fn sigterm_to_a_process_that_ignores_it_is_reported_as_ignored() {
     );
     let events = ew.stop().assert_ok().json();
     assert!(of_kind(&events, "exit").is_empty(), "{events:#?}");
+}
+
+/// The kernel wakes exitwatch at most once per 2 ms per ring (`exitwatch_common::wake`): the
+/// signals right behind the one that woke it are read when it looks again (10 ms later), not
+/// whenever some later event comes. Twice: after a quiet spell, when exitwatch sleeps with no
+/// deadline, the next signal must wake it again.
+#[test]
+fn signals_right_behind_the_one_that_woke_exitwatch_are_reported_at_once() {
+    let mut victim = Victim::spawn(&["--ignore", "TERM"]);
+    let mut ew = Exitwatch::start(&["--pid", &victim.pid_arg(), "--format", "json"]);
+    for round in 1..=2 {
+        // One process, five kill() calls 0.3 ms apart: only the first wakes exitwatch, which
+        // reads it long before the others are sent.
+        harness::run(Command::new(victim_bin()).args([
+            "send",
+            "TERM",
+            &victim.pid_arg(),
+            "5",
+            "300",
+        ]));
+        let sent = Instant::now();
+        let mut seen = 0;
+        // Within 250 ms: exitwatch also drains the rings on its periodic work (every second),
+        // which must not be what reports them.
+        let all = ew.read_json_until(Duration::from_millis(250), |v| {
+            seen += usize::from(v["event"] == "signal");
+            seen == 5
+        });
+        assert!(
+            all,
+            "round {round}: {seen} of 5 signals reported within 250 ms of the last ({:?})",
+            sent.elapsed()
+        );
+        // Quiet for longer than exitwatch's follow-up look: it now sleeps without a deadline.
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(victim.alive(), "the victim ignores SIGTERM");
+    let events = ew.stop().assert_ok().json();
+    assert_eq!(of_kind(&events, "signal").len(), 10, "{events:#?}");
 }
 
 #[test]

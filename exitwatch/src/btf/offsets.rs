@@ -163,8 +163,7 @@ pub fn resolve_offsets(btf: &Btf) -> Result<KernelOffsets, MissingFields> {
     };
     oom_offsets(btf, &mut offsets);
     // The kernel's BTF names the helpers it has (`enum bpf_func_id`).
-    offsets.current_task_btf =
-        u32::from(btf.enum_value("BPF_FUNC_get_current_task_btf").is_some());
+    offsets.current_task_btf = u32::from(btf.enum_value("BPF_FUNC_get_current_task_btf").is_some());
     offsets.upid_size = size("upid");
     offsets.k_sigaction_size = size("k_sigaction");
     if missing.is_empty() {

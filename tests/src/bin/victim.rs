@@ -16,8 +16,9 @@ const USAGE: &str = "\
 usage: victim wait [--ignore SIG]... [--handle SIG]... [--threads N] [--name COMM] [--max-secs S]
            print `ready pid=P host_pid=H tids=T,...`, then obey stdin lines: `segv` (fault on
            address 0), `abort` (abort(3)), `exit N`; exit 0 at end of input; print `caught SIGNO` per handled signal
-       victim send SIG[,SIG]... PID [COUNT] [-- IGNORED...]
-           kill(2) PID with each SIG, COUNT times (default 1), then exit
+       victim send SIG[,SIG]... PID [COUNT [EVERY_US]] [-- IGNORED...]
+           kill(2) PID with each SIG, COUNT times (default 1), EVERY_US microseconds apart,
+           then exit
        victim tgkill SIG PID TID
        victim spawn-kill SIG [WAIT-OPTIONS]...
            run `victim wait` as a child, print `sender pid=P host_pid=H` and the child's ready line,
@@ -200,7 +201,15 @@ fn send(args: &[String]) -> Result<(), String> {
         Some(s) if s != "--" => number(Some(s), "count")?,
         _ => 1,
     };
-    for _ in 0..count {
+    // Microseconds between rounds (none by default).
+    let every_us: u64 = match args.get(3) {
+        Some(s) if s != "--" && args[2] != "--" => number(Some(s), "every_us")?,
+        _ => 0,
+    };
+    for round in 0..count {
+        if round > 0 && every_us > 0 {
+            std::thread::sleep(std::time::Duration::from_micros(every_us));
+        }
         for &sig in &sigs {
             // SAFETY: plain syscall.
             if unsafe { libc::kill(pid, sig) } != 0 {

@@ -26,9 +26,13 @@ pub struct Sample {
     pub lost: u64,
     /// What it printed meanwhile: idle is only idle if nothing else on the node sent signals.
     pub events: u64,
+    /// Under load: the daemon's CPU (all threads) per event it printed, in microseconds, from
+    /// the first signal to the end of its backlog.
+    pub cpu_us_per_event: f64,
 }
 
-/// Lets the daemon finish starting (page faults, first reads) before measuring.
+/// Lets the daemon finish starting (page faults, first reads) before measuring, and its
+/// backlog after the load.
 const SETTLE: Duration = Duration::from_secs(1);
 pub const LOAD_RATES: [u64; 2] = [10_000, 100_000];
 
@@ -67,12 +71,16 @@ fn loaded(bins: &Bins, plan: &Plan, rate: u64) -> Result<Sample> {
     let sent = tools::paced(bins, &victim, rate * plan.load_secs, rate)?;
     let after = usage(running.pid())?;
     let (cpu_pct, wakeups_per_s) = rates(&before, &after, t0.elapsed());
+    thread::sleep(SETTLE);
+    let drained = usage(running.pid())?;
     let counts = running.stop()?;
     reported::book("daemon under load", Storm::IgnoredUsr1, &sent, &counts);
-    let s = sample(rate, cpu_pct, wakeups_per_s, &after, counts.all_lost());
+    let mut s = sample(rate, cpu_pct, wakeups_per_s, &after, counts.all_lost());
+    s.cpu_us_per_event =
+        drained.cpu_ns.saturating_sub(before.cpu_ns) as f64 / 1e3 / counts.signals.max(1) as f64;
     eprintln!(
-        "bench: {rate} reported/s for {} s: {:.1}% CPU, {:.0} wakeups/s, RSS {:.1} MiB (peak {:.1}), {} lost",
-        plan.load_secs, s.cpu_pct, s.wakeups_per_s, s.rss_mib, s.peak_rss_mib, s.lost
+        "bench: {rate} reported/s for {} s: {:.1}% CPU, {:.0} wakeups/s, RSS {:.1} MiB (peak {:.1}), {} lost, {:.1} us of CPU per event printed",
+        plan.load_secs, s.cpu_pct, s.wakeups_per_s, s.rss_mib, s.peak_rss_mib, s.lost, s.cpu_us_per_event
     );
     Ok(s)
 }
@@ -92,6 +100,7 @@ fn sample(
         peak_rss_mib: after.peak_rss_kib as f64 / 1024.0,
         lost,
         events: 0,
+        cpu_us_per_event: f64::NAN,
     }
 }
 

@@ -214,6 +214,12 @@ impl Results {
                 self.inexact_books(),
                 0.0,
             ),
+            Check::most(
+                "daemon CPU per JSON event at 100k reported/s (us)",
+                self.sample(100_000)
+                    .map_or(f64::NAN, |s| s.cpu_us_per_event),
+                3.0,
+            ),
             Check::most("idle RSS (MiB)", rss, 16.0),
             Check::most(
                 "start to attached, median of the ready lines (ms)",

@@ -127,12 +127,16 @@ pub fn markdown(r: &Results) -> String {
         let _ = writeln!(
             t,
             "| daemon {what}: CPU % / wakeups per s / RSS MiB (peak){} | - | {:.2} / {:.1} / {:.1} ({:.1}){} | - |",
-            if s.rate > 0 { " / lost" } else { "" },
+            if s.rate > 0 { " / lost / CPU us per event" } else { "" },
             s.cpu_pct,
             s.wakeups_per_s,
             s.rss_mib,
             s.peak_rss_mib,
-            if s.rate > 0 { format!(" / {}", s.lost) } else { String::new() }
+            if s.rate > 0 {
+                format!(" / {} / {:.1}", s.lost, s.cpu_us_per_event)
+            } else {
+                String::new()
+            }
         );
     }
     let st = &r.startup;
