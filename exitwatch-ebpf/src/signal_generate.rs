@@ -280,10 +280,10 @@ fn credentials<M: Mem>(current: Task, rec: &mut SignalRecord) {
 
 #[inline(always)]
 fn kthread<M: Mem>(current: Task) -> u32 {
-    const PF_KTHREAD: u32 = 0x0020_0000;
-    match M::read::<u32>(current, konst!(OFFSETS.task_flags)) {
-        Some(f) if f & PF_KTHREAD != 0 => flag::SENDER_KTHREAD,
-        _ => 0,
+    if task::is_kthread_in::<M>(current) {
+        flag::SENDER_KTHREAD
+    } else {
+        0
     }
 }
 

@@ -100,7 +100,13 @@ const PF_KTHREAD: u32 = 0x0020_0000;
 
 #[inline(always)]
 pub fn is_kthread(task: Task) -> bool {
-    read::<u32>(task, konst!(OFFSETS.task_flags)).unwrap_or(0) & PF_KTHREAD != 0
+    is_kthread_in::<Probe>(task)
+}
+
+/// [`is_kthread`], reading `task` with `M`.
+#[inline(always)]
+pub fn is_kthread_in<M: Mem>(task: Task) -> bool {
+    M::read::<u32>(task, konst!(OFFSETS.task_flags)).unwrap_or(0) & PF_KTHREAD != 0
 }
 
 #[inline(always)]
