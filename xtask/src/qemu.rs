@@ -84,14 +84,30 @@ pub struct Console {
     pub timed_out: bool,
     /// The last lines outside the kernel-log dump.
     pub tail: VecDeque<String>,
+    /// The first line where the guest's kernel said it crashed (a panic, an oops, a BUG), from
+    /// the console or the kernel-log dump: what a guest that stopped without a result died of.
+    pub crash: Option<String>,
     in_dmesg: bool,
 }
+
+/// What a kernel prints, at KERN_EMERG or KERN_ALERT (through loglevel=3), when it crashes.
+const CRASH_MARKERS: [&str; 6] = [
+    "Kernel panic",
+    "BUG: ",
+    "Oops: ",
+    "general protection fault",
+    "Attempted to kill init",
+    "Unable to handle kernel",
+];
 
 impl Console {
     fn feed(&mut self, line: &str, since_start: Duration) {
         let line = line.trim_end();
         // The firmware's escape sequences share the first line with init's first words.
         let line = line.find("EXITWATCH-").map_or(line, |at| &line[at..]);
+        if self.crash.is_none() && CRASH_MARKERS.iter().any(|m| line.contains(m)) {
+            self.crash = Some(printable(line));
+        }
         if let Some(v) = line.strip_prefix("EXITWATCH-KERNEL-VERSION ") {
             self.version = Some(v.to_string());
             self.boot = Some(since_start);
@@ -121,6 +137,11 @@ impl Console {
             self.tail.pop_front();
         }
         self.tail.push_back(printable(line));
+    }
+
+    /// Whether the guest ended (powered off, crashed, or QEMU went) before saying its result.
+    pub fn stopped_without_result(&self) -> bool {
+        !self.timed_out && self.rc.is_none()
     }
 
     /// Whether the guest ran everything and all of it passed.
@@ -282,6 +303,28 @@ mod tests {
         assert_eq!(c.suite.failures, ["b"]);
         assert!(!c.tail.iter().any(|l| l.contains("Memory cgroup")));
         assert!(!c.passed());
+    }
+
+    #[test]
+    fn a_guest_that_died_says_what_its_kernel_said() {
+        let mut c = Console::default();
+        let t = Duration::from_secs(20);
+        for line in [
+            "EXITWATCH-KERNEL-VERSION 6.12.100+deb12-cloud-amd64\r\n",
+            "[   30.5] BUG: kernel NULL pointer dereference, address: 0000000000000008\r\n",
+            "[   30.6] Kernel panic - not syncing: Fatal exception\r\n",
+        ] {
+            c.feed(line, t);
+        }
+        assert!(c.stopped_without_result());
+        assert_eq!(
+            c.crash.as_deref(),
+            Some("[   30.5] BUG: kernel NULL pointer dereference, address: 0000000000000008")
+        );
+        let mut quiet = Console::default();
+        quiet.feed("EXITWATCH-KERNEL-RESULT rc=0\r\n", t);
+        assert!(!quiet.stopped_without_result());
+        assert_eq!(quiet.crash, None);
     }
 
     #[test]
