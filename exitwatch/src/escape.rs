@@ -1,5 +1,6 @@
 //! Renders attacker-controlled bytes (comm, argv) so they cannot steer a terminal or hide in JSON.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 /// Text for a terminal: printable text kept; `\\`, `\n`, `\t`, `\r` as escapes; every other
@@ -41,14 +42,18 @@ fn push_hex_bytes(out: &mut String, bytes: &[u8]) {
 }
 
 /// A JSON field value: valid UTF-8 kept as is (the serializer escapes controls), each invalid
-/// byte written as the text `\xNN` so nothing is dropped or replaced silently.
-pub fn json_string(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
+/// byte written as the text `\xNN` so nothing is dropped or replaced silently. Valid UTF-8 (a
+/// name nearly always is) is borrowed, not copied.
+pub fn json_string(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(bytes.len() + 8);
     for chunk in bytes.utf8_chunks() {
         out.push_str(chunk.valid());
         push_hex_bytes(&mut out, chunk.invalid());
     }
-    out
+    Cow::Owned(out)
 }
 
 /// argv as a readable command line: each argument escaped with [`escape_text`], and

@@ -19,13 +19,38 @@ pub struct Rfc3339(pub i128);
 const RFC3339_MAX: usize = 1 + 22 + 26;
 
 impl Rfc3339 {
+    /// (year, month, day, second of the day, nanoseconds). Instants from 1970 to 2554 (what a
+    /// u64 of ns holds, every event's time) take u64 arithmetic; the rest i128's, which is a
+    /// library call per division.
+    fn parts(self) -> (i128, u32, u32, u64, u64) {
+        const NS: u64 = NS_PER_SEC as u64;
+        if let Ok(ns) = u64::try_from(self.0) {
+            let secs = ns / NS;
+            // At most 213,503 days: the era arithmetic below cannot overflow an i64.
+            let (year, month, day) = civil_from_era_days((secs / 86_400) as i64);
+            return (i128::from(year), month, day, secs % 86_400, ns % NS);
+        }
+        wide_parts(self.0)
+    }
+}
+
+/// [`Rfc3339::parts`] in i128 arithmetic, for any instant.
+fn wide_parts(ns: i128) -> (i128, u32, u32, u64, u64) {
+    let secs = ns.div_euclid(NS_PER_SEC);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    (
+        year,
+        month,
+        day,
+        secs.rem_euclid(86_400) as u64,
+        ns.rem_euclid(NS_PER_SEC) as u64,
+    )
+}
+
+impl Rfc3339 {
     /// Writes into `buf` from its end and returns the text.
     fn write(self, buf: &mut [u8; RFC3339_MAX]) -> &str {
-        let ns = self.0;
-        let secs = ns.div_euclid(NS_PER_SEC);
-        let frac = ns.rem_euclid(NS_PER_SEC) as u64;
-        let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-        let sod = secs.rem_euclid(86_400) as u64;
+        let (year, month, day, sod, frac) = self.parts();
         let mut at = buf.len();
         let mut put = |n: u64, width: usize, after: u8| {
             at -= 1;
@@ -49,9 +74,21 @@ impl Rfc3339 {
         let mut y = year.unsigned_abs();
         let mut digits = 0;
         while digits < 4 || y > 0 {
+            // u64 arithmetic once the year fits (every year a clock shows): dividing a u128 is a
+            // library call.
+            let digit = match u64::try_from(y) {
+                Ok(small) => {
+                    y = u128::from(small / 10);
+                    small % 10
+                }
+                Err(_) => {
+                    let digit = (y % 10) as u64;
+                    y /= 10;
+                    digit
+                }
+            };
             at -= 1;
-            buf[at] = b'0' + (y % 10) as u8;
-            y /= 10;
+            buf[at] = b'0' + digit as u8;
             digits += 1;
         }
         if !(0..=9999).contains(&year) {
@@ -74,9 +111,19 @@ impl serde::Serialize for Rfc3339 {
     }
 }
 
-/// (year, month, day) of the proleptic Gregorian calendar for days since 1970-01-01
-/// (Howard Hinnant's `civil_from_days`, exact over the whole range).
+/// (year, month, day) of the proleptic Gregorian calendar for days since 1970-01-01, over the
+/// whole i128 range: the calendar repeats every 400 years (146,097 days), so whole eras are
+/// taken off and the rest is [`civil_from_era_days`]'s.
 fn civil_from_days(days: i128) -> (i128, u32, u32) {
+    const ERA_DAYS: i128 = 146_097;
+    let eras = days.div_euclid(ERA_DAYS);
+    let (year, month, day) = civil_from_era_days(days.rem_euclid(ERA_DAYS) as i64);
+    (i128::from(year) + eras * 400, month, day)
+}
+
+/// (year, month, day) for days since 1970-01-01, 0 up to a few million (Howard Hinnant's
+/// `civil_from_days`).
+fn civil_from_era_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468; // shift the epoch to 0000-03-01
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097; // day of the 400-year era, [0, 146096]
@@ -85,7 +132,7 @@ fn civil_from_days(days: i128) -> (i128, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
-    let year = yoe + era * 400 + i128::from(month <= 2);
+    let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
 
@@ -137,6 +184,29 @@ mod tests {
             rfc3339_nanos(123_456_789u64),
             "1970-01-01T00:00:00.123456789Z"
         );
+    }
+
+    #[test]
+    fn the_u64_path_agrees_with_the_i128_one() {
+        const DAY: u64 = 86_400_000_000_000;
+        let mut instants = vec![0, 1, DAY - 1, DAY, u64::MAX, u64::MAX - DAY];
+        // Leap days and century rules: 2000-02-29, 2100-03-01, 2400-02-29...
+        for days in [10_956 + 59, 47_541 + 59, 47_541 + 60, 157_113 + 59, 213_503] {
+            instants.extend([days * DAY - 1, days * DAY, days * DAY + 1]);
+        }
+        // Every 9,973rd day from 1970 to 2554, at a varying time of day.
+        instants.extend(
+            (0..213_503u64)
+                .step_by(9_973)
+                .map(|d| d * DAY + d * 7_777_777),
+        );
+        for ns in instants {
+            assert_eq!(
+                Rfc3339(i128::from(ns)).parts(),
+                wide_parts(i128::from(ns)),
+                "{ns}"
+            );
+        }
     }
 
     #[test]

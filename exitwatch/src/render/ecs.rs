@@ -3,6 +3,8 @@
 use super::extra::{self, Standard};
 use super::limit::Shorten;
 use super::{sentence, Context};
+use std::borrow::Cow;
+
 use crate::escape::json_string;
 use crate::event::{Event, Place, Proc};
 use crate::story::Annotated;
@@ -77,10 +79,10 @@ fn doc<'a>(ctx: &'a Context, a: &'a Annotated, s: Shorten) -> Doc<'a> {
             let a = ev.sender.actor();
             let mut p = process(ctx, &a.proc);
             argv(&mut p, &a.args, s);
-            p.executable = a.exe.as_deref().map(json_string);
+            p.executable = a.exe.as_deref().map(|e| json_string(e).into_owned());
             p.parent = a.parent().map(|x| ParentF {
                 pid: x.pid,
-                name: json_string(&x.comm),
+                name: json_string(&x.comm).into_owned(),
                 start: Rfc3339(ctx.wall_ns(x.start_ns)),
             });
             p.user = user(ctx, a.euid);
@@ -120,7 +122,7 @@ fn process<'a>(ctx: &Context, p: &Proc) -> ProcessF<'a> {
     ProcessF {
         pid: p.pid,
         vpid: p.ns_pid,
-        name: json_string(&p.comm),
+        name: json_string(&p.comm).into_owned(),
         start: Rfc3339(ctx.wall_ns(p.start_ns)),
         thread: Thread { id: p.tid },
         ..ProcessF::default()
@@ -132,7 +134,7 @@ fn argv(p: &mut ProcessF, args: &[Vec<u8>], s: Shorten) {
     if args.is_empty() {
         return;
     }
-    let (list, _) = s.args(args);
+    let list: Vec<String> = s.args(args).0.into_iter().map(Cow::into_owned).collect();
     p.args_count = Some(args.len());
     if !list.is_empty() {
         // Joined with plain spaces, as Elastic's own Linux sources do.

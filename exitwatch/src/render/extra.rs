@@ -5,6 +5,8 @@ use serde::Serialize;
 use super::limit::Shorten;
 use super::Context;
 use crate::container::identity::MetadataStatus;
+use std::borrow::Cow;
+
 use crate::escape::json_string;
 use crate::event::{Event, OomEvent, Place, Sender, SignalEvent};
 use crate::exitstatus::ExitStatus;
@@ -290,7 +292,7 @@ fn sender<'a>(
             euid: a.euid,
             gid: a.gid,
         }),
-        args: ocsf.then_some(args),
+        args: ocsf.then(|| args.into_iter().map(Cow::into_owned).collect()),
         loginuid: a.loginuid,
         sessionid: a.sessionid,
         kernel_thread: a.kernel_thread,
@@ -300,7 +302,7 @@ fn sender<'a>(
             .iter()
             .map(|x| AncestorX {
                 pid: x.pid,
-                name: json_string(&x.comm),
+                name: json_string(&x.comm).into_owned(),
                 start: Rfc3339(ctx.wall_ns(x.start_ns)),
             })
             .collect(),
@@ -369,7 +371,7 @@ fn oom<'a>(ctx: &Context, ev: &'a OomEvent, args_truncated: bool) -> OomX<'a> {
         trigger: TriggerX {
             pid: ev.trigger.pid,
             tid: ev.trigger.tid,
-            name: json_string(&ev.trigger.comm),
+            name: json_string(&ev.trigger.comm).into_owned(),
             is_victim: ev.trigger_is_victim(),
         },
         also_killed: ev
@@ -377,7 +379,7 @@ fn oom<'a>(ctx: &Context, ev: &'a OomEvent, args_truncated: bool) -> OomX<'a> {
             .iter()
             .map(|p| PidName {
                 pid: p.pid,
-                name: json_string(&p.comm),
+                name: json_string(&p.comm).into_owned(),
             })
             .collect(),
         constraint: ev.context.as_ref().map(|c| c.constraint.as_str()),

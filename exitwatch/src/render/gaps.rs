@@ -93,7 +93,7 @@ pub fn suppressed(ctx: &Context, s: &Suppressed) -> SuppressedView {
     SuppressedView {
         sender: s.sender.as_ref().map(|p| SenderView {
             pid: p.pid,
-            comm: json_string(&p.comm),
+            comm: json_string(&p.comm).into_owned(),
             uid: s.uid,
             start_time: Rfc3339(ctx.wall_ns(p.start_ns)),
         }),

@@ -1,5 +1,7 @@
 //! The 16 KiB line cap of the machine formats: an event too long is re-rendered shorter, never split.
 
+use std::borrow::Cow;
+
 use crate::escape::json_string;
 use crate::event::Ancestor;
 
@@ -24,7 +26,7 @@ impl Shorten {
     };
 
     /// argv as JSON strings, and whether any of it was cut.
-    pub fn args(self, args: &[Vec<u8>]) -> (Vec<String>, bool) {
+    pub fn args(self, args: &[Vec<u8>]) -> (Vec<Cow<'_, str>>, bool) {
         let Some(mut budget) = self.arg_bytes else {
             return (args.iter().map(|a| json_string(a)).collect(), false);
         };
@@ -117,7 +119,8 @@ mod tests {
 
     #[test]
     fn no_budget_keeps_everything() {
-        let (out, cut) = Shorten::NONE.args(&args(&["a", "bb"]));
+        let argv = args(&["a", "bb"]);
+        let (out, cut) = Shorten::NONE.args(&argv);
         assert_eq!(out, ["a", "bb"]);
         assert!(!cut);
     }

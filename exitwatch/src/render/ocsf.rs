@@ -3,6 +3,8 @@
 use super::extra::{self, Standard};
 use super::limit::Shorten;
 use super::{sentence, Context};
+use std::borrow::Cow;
+
 use crate::escape::json_string;
 use crate::event::{self, Event, Place, Proc, Sender};
 use crate::signals::SignalResult;
@@ -193,7 +195,7 @@ fn process<'a>(ctx: &Context, p: &Proc, place: Option<&'a Place>) -> Process<'a>
     Process {
         pid: p.pid,
         tid: p.tid,
-        name: json_string(&p.comm),
+        name: json_string(&p.comm).into_owned(),
         created_time: ms(ctx.wall_ns(p.start_ns)),
         namespace_pid: p.ns_pid,
         container: place.and_then(container),
@@ -205,7 +207,7 @@ fn actor_process<'a>(ctx: &'a Context, a: &'a event::Actor, s: Shorten) -> Proce
     let mut p = process(ctx, &a.proc, Some(&a.place));
     p.cmd_line = cmd_line(s.args(&a.args).0);
     p.file = a.exe.as_deref().map(|exe| {
-        let path = json_string(exe);
+        let path = json_string(exe).into_owned();
         File {
             name: path.rsplit('/').next().unwrap_or_default().to_owned(),
             path,
@@ -216,13 +218,13 @@ fn actor_process<'a>(ctx: &'a Context, a: &'a event::Actor, s: Shorten) -> Proce
     p.user = user(ctx, a.euid);
     p.parent_process = a.parent().map(|x| Parent {
         pid: x.pid,
-        name: json_string(&x.comm),
+        name: json_string(&x.comm).into_owned(),
         created_time: ms(ctx.wall_ns(x.start_ns)),
     });
     p
 }
 
-fn cmd_line(args: Vec<String>) -> Option<String> {
+fn cmd_line(args: Vec<Cow<'_, str>>) -> Option<String> {
     (!args.is_empty()).then(|| args.join(" "))
 }
 

@@ -1,5 +1,7 @@
 //! The `oom_kill` document: the victim and its memory, the task whose allocation failed, the limiting memcg.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use super::process::{proc, ParentJson, ProcJson};
@@ -16,8 +18,8 @@ pub(super) struct OomLine<'a> {
     #[serde(flatten)]
     head: Head<'a>,
     victim: VictimJson<'a>,
-    trigger: TriggerJson,
-    also_killed: Vec<ParentJson>,
+    trigger: TriggerJson<'a>,
+    also_killed: Vec<ParentJson<'a>>,
     constraint: Option<&'static str>,
     memcg: Option<MemcgJson>,
     missing: &'a [&'static str],
@@ -27,8 +29,8 @@ pub(super) struct OomLine<'a> {
 #[derive(Serialize)]
 struct VictimJson<'a> {
     #[serde(flatten)]
-    proc: ProcJson,
-    args: Vec<String>,
+    proc: ProcJson<'a>,
+    args: Vec<Cow<'a, str>>,
     /// argv was cut to keep the line under 16 KiB.
     args_truncated: bool,
     uid: u32,
@@ -44,10 +46,10 @@ struct VictimJson<'a> {
 }
 
 #[derive(Serialize)]
-struct TriggerJson {
+struct TriggerJson<'a> {
     pid: u32,
     tid: u32,
-    comm: String,
+    comm: Cow<'a, str>,
     is_victim: bool,
 }
 

@@ -1,5 +1,7 @@
 //! The process views every `exitwatch.v1` document shares: a process, where it lived, an actor with its argv and ancestry.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use crate::container::identity::ContainerInfo;
@@ -13,7 +15,7 @@ use crate::timefmt::Rfc3339;
 pub(super) struct ActorJson<'a> {
     #[serde(flatten)]
     proc: PlacedJson<'a>,
-    args: Vec<String>,
+    args: Vec<Cow<'a, str>>,
     args_truncated: bool,
     uid: u32,
     gid: u32,
@@ -21,10 +23,10 @@ pub(super) struct ActorJson<'a> {
     loginuid: Option<u32>,
     sessionid: Option<u32>,
     kernel_thread: bool,
-    exe: Option<String>,
+    exe: Option<Cow<'a, str>>,
     exe_deleted: bool,
-    parent: Option<ParentJson>,
-    ancestry: Vec<AncestorJson>,
+    parent: Option<ParentJson<'a>>,
+    ancestry: Vec<AncestorJson<'a>>,
     ancestry_truncated: bool,
     /// Present only when the identity record was lost: args, exe, ancestry, the container
     /// and the audit ids are then unknown (empty or null), not guessed.
@@ -33,10 +35,10 @@ pub(super) struct ActorJson<'a> {
 }
 
 #[derive(Serialize)]
-pub(super) struct ProcJson {
+pub(super) struct ProcJson<'a> {
     pid: u32,
     tid: u32,
-    comm: String,
+    comm: Cow<'a, str>,
     start_time: Rfc3339,
     ns_pid: Option<u32>,
 }
@@ -45,7 +47,7 @@ pub(super) struct ProcJson {
 #[derive(Serialize)]
 pub(super) struct PlacedJson<'a> {
     #[serde(flatten)]
-    proc: ProcJson,
+    proc: ProcJson<'a>,
     container: Option<&'a ContainerInfo>,
     namespaces: NamespacesJson,
 }
@@ -57,7 +59,7 @@ struct NamespacesJson {
     uts: Option<u32>,
 }
 
-pub(super) fn placed<'a>(ctx: &Context, p: &Proc, place: &'a Place) -> PlacedJson<'a> {
+pub(super) fn placed<'a>(ctx: &Context, p: &'a Proc, place: &'a Place) -> PlacedJson<'a> {
     let ns = place.ns;
     PlacedJson {
         proc: proc(ctx, p),
@@ -71,19 +73,19 @@ pub(super) fn placed<'a>(ctx: &Context, p: &Proc, place: &'a Place) -> PlacedJso
 }
 
 #[derive(Serialize)]
-pub(super) struct ParentJson {
+pub(super) struct ParentJson<'a> {
     pub(super) pid: u32,
-    pub(super) comm: String,
+    pub(super) comm: Cow<'a, str>,
 }
 
 #[derive(Serialize)]
-struct AncestorJson {
+struct AncestorJson<'a> {
     pid: u32,
-    comm: String,
+    comm: Cow<'a, str>,
     start_time: Rfc3339,
 }
 
-pub(super) fn proc(ctx: &Context, p: &Proc) -> ProcJson {
+pub(super) fn proc<'a>(ctx: &Context, p: &'a Proc) -> ProcJson<'a> {
     ProcJson {
         pid: p.pid,
         tid: p.tid,
@@ -93,7 +95,7 @@ pub(super) fn proc(ctx: &Context, p: &Proc) -> ProcJson {
     }
 }
 
-fn ancestor(ctx: &Context, a: &Ancestor) -> AncestorJson {
+fn ancestor<'a>(ctx: &Context, a: &'a Ancestor) -> AncestorJson<'a> {
     AncestorJson {
         pid: a.pid,
         comm: json_string(&a.comm),

@@ -205,7 +205,7 @@ impl Attrs {
 
     /// Kernel bytes: valid UTF-8 kept, each invalid byte written as `\xNN`.
     fn bytes(&mut self, key: &str, v: &[u8]) {
-        self.str(key, json_string(v));
+        self.str(key, json_string(v).into_owned());
     }
 
     fn int(&mut self, key: &str, v: i64) {
@@ -242,7 +242,7 @@ impl Attrs {
         }
         self.strs(
             &format!("{prefix}.command_args"),
-            args.iter().map(|a| json_string(a)).collect(),
+            args.iter().map(|a| json_string(a).into_owned()).collect(),
         );
         self.int(&format!("{prefix}.args_count"), args.len() as i64);
     }
