@@ -190,8 +190,10 @@ mod tests {
     fn the_u64_path_agrees_with_the_i128_one() {
         const DAY: u64 = 86_400_000_000_000;
         let mut instants = vec![0, 1, DAY - 1, DAY, u64::MAX, u64::MAX - DAY];
-        // Leap days and century rules: 2000-02-29, 2100-03-01, 2400-02-29...
-        for days in [10_956 + 59, 47_541 + 59, 47_541 + 60, 157_113 + 59, 213_503] {
+        // The split into days and seconds around leap days and century rules (2000-02-29,
+        // 2100-03-01, 2400-02-29) and the last day a u64 reaches; the calendar itself is
+        // checked by the tests below.
+        for days in [11_016, 47_541, 157_113, 213_503] {
             instants.extend([days * DAY - 1, days * DAY, days * DAY + 1]);
         }
         // Every 9,973rd day from 1970 to 2554, at a varying time of day.

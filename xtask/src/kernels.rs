@@ -322,29 +322,41 @@ pub fn boot_verdict(
             },
         })
     };
+    let kept = cache.join(format!("{release}.first-boot.log"));
+    // A first boot's console from an earlier run would say something about this one.
+    let _ = fs::remove_file(&kept);
     let mut console = boot(&log)?;
-    // A guest that went without a result and without its kernel saying it crashed is QEMU's or
-    // the host's failure (seen once in CI, 2026-12-03: the 6.12 guest gone 17 s after init,
-    // not reproduced in 3 boots here, 2 of them with the host's CPUs busy): it boots once more, and the verdict
-    // says so. A crash the kernel printed (panic, oops, BUG) is never retried: it fails.
+    // With panic=-1 and -no-reboot a kernel panic ends QEMU after printing its line; a guest
+    // gone without a result and without that line was stopped by QEMU or the host (seen once
+    // in CI, 2026-12-03: the 6.12 guest gone 17 s after init; not reproduced in 3 boots here,
+    // 2 of them with the host's CPUs busy). It boots once more, and the verdict says so. A
+    // panic is never retried: it fails the row.
     let mut first_boot = None;
-    if console.stopped_without_result() && console.crash.is_none() {
-        let kept = cache.join(format!("{release}.first-boot.log"));
-        let _ = fs::rename(&log, &kept);
+    if console.stopped_without_result() && console.panic.is_none() {
+        let where_ = match fs::rename(&log, &kept) {
+            Ok(()) => format!("console in {}", kept.display()),
+            Err(e) => format!("its console could not be kept: {e}"),
+        };
+        let mut trouble = console
+            .qemu_exit
+            .as_ref()
+            .map(|e| format!(" (QEMU: {e})"))
+            .unwrap_or_default();
+        if let Some(t) = &console.trouble {
+            trouble.push_str(&format!(", its kernel having said `{t}`"));
+        }
         eprintln!(
-            "kernels: the {release} guest stopped without a result after {} s, its kernel printing no \
-             crash; booting it once more. Its last console lines (all of it in {}):",
+            "kernels: the {release} guest stopped without a result after {} s, without a kernel \
+             panic{trouble}; booting it once more. Its last console lines ({where_}):",
             console.elapsed.as_secs(),
-            kept.display()
         );
         for line in &console.tail {
             eprintln!("  | {line}");
         }
         first_boot = Some(format!(
-            "; the first boot stopped without a result after {} s with no kernel crash printed \
-             (console in {}), this is the second",
+            "; the first boot stopped without a result after {} s, without a kernel panic{trouble} \
+             ({where_}), this is the second",
             console.elapsed.as_secs(),
-            kept.display()
         ));
         console = boot(&log)?;
     }
@@ -353,9 +365,12 @@ pub fn boot_verdict(
     let mut what = if console.timed_out {
         "timed out".to_string()
     } else if console.rc.is_none() {
-        match &console.crash {
-            Some(line) => format!("the guest's kernel crashed: `{line}`"),
-            None => "the guest stopped without a result".to_string(),
+        match &console.panic {
+            Some(line) => format!("the guest's kernel panicked: `{line}`"),
+            None => format!(
+                "the guest stopped without a result (QEMU: {})",
+                console.qemu_exit.as_deref().unwrap_or("unknown")
+            ),
         }
     } else if s.failed > 0 {
         format!(
@@ -372,6 +387,14 @@ pub fn boot_verdict(
     } else {
         counts(s)
     };
+    // The first sign of kernel trouble, unless it is the panic line already quoted.
+    if let Some(t) = console
+        .trouble
+        .as_ref()
+        .filter(|t| console.panic.as_ref() != Some(t))
+    {
+        what.push_str(&format!("; the kernel said `{t}`"));
+    }
     if console.smoke == Some(false) {
         what.push_str("; smoke run FAILED: exitwatch did not report `kill -9`");
     }

@@ -84,19 +84,27 @@ pub struct Console {
     pub timed_out: bool,
     /// The last lines outside the kernel-log dump.
     pub tail: VecDeque<String>,
-    /// The first line where the guest's kernel said it crashed (a panic, an oops, a BUG), from
-    /// the console or the kernel-log dump: what a guest that stopped without a result died of.
-    pub crash: Option<String>,
+    /// The first line where the guest's kernel reported trouble (an oops, a BUG, a lockup, a
+    /// panic), from the console or the kernel-log dump: the first sign of what went wrong.
+    pub trouble: Option<String>,
+    /// The kernel's `Kernel panic - not syncing: ...` line: with `panic=-1 -no-reboot` a
+    /// panic ends QEMU, so a guest that stopped without a result and without this line was
+    /// not stopped by its kernel.
+    pub panic: Option<String>,
+    /// How QEMU ended (`exit status: 0` after a power-off or a panic; a signal if it was
+    /// killed), when it ended on its own before the deadline.
+    pub qemu_exit: Option<String>,
     in_dmesg: bool,
 }
 
-/// What a kernel prints, at KERN_EMERG or KERN_ALERT (through loglevel=3), when it crashes.
-const CRASH_MARKERS: [&str; 6] = [
+/// How a kernel's reports of trouble begin. Some reach the console through loglevel=3 (a
+/// panic, `BUG: kernel NULL pointer dereference` and lockups are KERN_EMERG or KERN_ALERT);
+/// the others (x86's `Oops:` header) only through the guest's dmesg dump after a failure.
+const TROUBLE_MARKERS: [&str; 5] = [
     "Kernel panic",
     "BUG: ",
     "Oops: ",
     "general protection fault",
-    "Attempted to kill init",
     "Unable to handle kernel",
 ];
 
@@ -105,8 +113,11 @@ impl Console {
         let line = line.trim_end();
         // The firmware's escape sequences share the first line with init's first words.
         let line = line.find("EXITWATCH-").map_or(line, |at| &line[at..]);
-        if self.crash.is_none() && CRASH_MARKERS.iter().any(|m| line.contains(m)) {
-            self.crash = Some(printable(line));
+        if self.trouble.is_none() && TROUBLE_MARKERS.iter().any(|m| line.contains(m)) {
+            self.trouble = Some(printable(line));
+        }
+        if self.panic.is_none() && line.contains("Kernel panic") {
+            self.panic = Some(printable(line));
         }
         if let Some(v) = line.strip_prefix("EXITWATCH-KERNEL-VERSION ") {
             self.version = Some(v.to_string());
@@ -255,6 +266,9 @@ pub fn boot(b: &Boot) -> Result<Console> {
     let _ = qemu.kill();
     let status = qemu.wait()?;
     console.elapsed = started.elapsed();
+    if !console.timed_out && console.rc.is_none() {
+        console.qemu_exit = Some(status.to_string());
+    }
     let errors = errors.join().unwrap_or_default();
     if !errors.trim().is_empty() {
         writeln!(log, "--- qemu stderr ({status})\n{errors}")?;
@@ -318,13 +332,24 @@ mod tests {
         }
         assert!(c.stopped_without_result());
         assert_eq!(
-            c.crash.as_deref(),
+            c.trouble.as_deref(),
             Some("[   30.5] BUG: kernel NULL pointer dereference, address: 0000000000000008")
         );
+        assert_eq!(
+            c.panic.as_deref(),
+            Some("[   30.6] Kernel panic - not syncing: Fatal exception")
+        );
+        // A lockup the guest lives through is trouble, not a panic.
+        let mut slow = Console::default();
+        slow.feed(
+            "[  60.1] watchdog: BUG: soft lockup - CPU#1 stuck for 26s! [qemu]\r\n",
+            t,
+        );
+        assert!(slow.trouble.is_some() && slow.panic.is_none());
         let mut quiet = Console::default();
         quiet.feed("EXITWATCH-KERNEL-RESULT rc=0\r\n", t);
         assert!(!quiet.stopped_without_result());
-        assert_eq!(quiet.crash, None);
+        assert_eq!((quiet.trouble, quiet.panic), (None, None));
     }
 
     #[test]

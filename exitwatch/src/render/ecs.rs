@@ -1,10 +1,10 @@
 //! Elastic Common Schema 8.11 documents: the acting process as `process`, the signalled one under `Target`.
 
+use std::borrow::Cow;
+
 use super::extra::{self, Standard};
 use super::limit::Shorten;
 use super::{sentence, Context};
-use std::borrow::Cow;
-
 use crate::escape::json_string;
 use crate::event::{Event, Place, Proc};
 use crate::story::Annotated;

@@ -1,12 +1,12 @@
 //! exitwatch's own fields, which neither ECS nor OCSF has: `exitwatch.*` in ECS, `unmapped` in OCSF.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 
 use super::limit::Shorten;
 use super::Context;
 use crate::container::identity::MetadataStatus;
-use std::borrow::Cow;
-
 use crate::escape::json_string;
 use crate::event::{Event, OomEvent, Place, Sender, SignalEvent};
 use crate::exitstatus::ExitStatus;

@@ -1,10 +1,10 @@
 //! OCSF 1.3 events: signals, exits and OOM kills as Process Activity, lost records as Event Log Activity.
 
+use std::borrow::Cow;
+
 use super::extra::{self, Standard};
 use super::limit::Shorten;
 use super::{sentence, Context};
-use std::borrow::Cow;
-
 use crate::escape::json_string;
 use crate::event::{self, Event, Place, Proc, Sender};
 use crate::signals::SignalResult;

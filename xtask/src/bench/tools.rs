@@ -310,6 +310,13 @@ impl Running {
             }
         }
         let mut counts = self.counter.finish()?;
+        if counts.unparsed > 0 {
+            bail!(
+                "the bench could not read {} of exitwatch's JSON lines (who sent what to whom): \
+                 the counter (xtask/src/bench/counter.rs) does not know their shape",
+                counts.unparsed
+            );
+        }
         let from_stderr = self.stderr.join().unwrap_or_default();
         counts.lost += from_stderr.lost;
         counts.dropped += from_stderr.dropped;
