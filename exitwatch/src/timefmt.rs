@@ -32,22 +32,7 @@ impl Rfc3339 {
         }
         wide_parts(self.0)
     }
-}
 
-/// [`Rfc3339::parts`] in i128 arithmetic, for any instant.
-fn wide_parts(ns: i128) -> (i128, u32, u32, u64, u64) {
-    let secs = ns.div_euclid(NS_PER_SEC);
-    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
-    (
-        year,
-        month,
-        day,
-        secs.rem_euclid(86_400) as u64,
-        ns.rem_euclid(NS_PER_SEC) as u64,
-    )
-}
-
-impl Rfc3339 {
     /// Writes into `buf` from its end and returns the text.
     fn write(self, buf: &mut [u8; RFC3339_MAX]) -> &str {
         let (year, month, day, sod, frac) = self.parts();
@@ -109,6 +94,19 @@ impl serde::Serialize for Rfc3339 {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.write(&mut [0; RFC3339_MAX]))
     }
+}
+
+/// [`Rfc3339::parts`] in i128 arithmetic, for any instant.
+fn wide_parts(ns: i128) -> (i128, u32, u32, u64, u64) {
+    let secs = ns.div_euclid(NS_PER_SEC);
+    let (year, month, day) = civil_from_days(secs.div_euclid(86_400));
+    (
+        year,
+        month,
+        day,
+        secs.rem_euclid(86_400) as u64,
+        ns.rem_euclid(NS_PER_SEC) as u64,
+    )
 }
 
 /// (year, month, day) of the proleptic Gregorian calendar for days since 1970-01-01, over the
