@@ -10,6 +10,7 @@ use crate::story::{Annotated, Diagnosis};
 use crate::timefmt::Rfc3339;
 
 mod exit;
+mod lineage;
 mod oom;
 mod process;
 mod signal;
@@ -17,6 +18,8 @@ mod signal;
 use exit::exit;
 use oom::oom;
 use signal::signal;
+
+pub use lineage::Lineages;
 
 pub const SCHEMA: &str = "exitwatch.v1";
 
@@ -28,7 +31,7 @@ pub fn line(ctx: &Context, a: &Annotated, s: Shorten, out: &mut Vec<u8>) -> serd
         kubelet: a.kubelet.as_ref(),
     };
     match &a.event {
-        Event::Signal(ev) => serde_json::to_writer(out, &signal(ctx, ev, story, s)),
+        Event::Signal(ev) => serde_json::to_writer(out, &signal(ctx, ev, story, s)?),
         Event::Exit(ev) => serde_json::to_writer(out, &exit(ctx, ev, story, a.cause.as_ref())),
         Event::Oom(ev) => serde_json::to_writer(out, &oom(ctx, ev, story, s)),
         Event::Lost { count, class } => serde_json::to_writer(

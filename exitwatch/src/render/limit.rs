@@ -11,7 +11,7 @@ pub const MAX_LINE: usize = 16 * 1024;
 
 /// How much a renderer shortens an event: the start of argv (the command and its first options)
 /// and the nearest ancestors (the parent first) are what is kept.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Shorten {
     /// Bytes of argv kept, over all arguments; None keeps all of it.
     pub arg_bytes: Option<usize>,

@@ -79,6 +79,8 @@ pub struct Context {
     pub users: Users,
     /// Bytes per page, for the OOM killer's page counts.
     pub page_size: u64,
+    /// JSON renderings of process images' argv and ancestry, reused while they stay the same.
+    pub lineages: json::Lineages,
 }
 
 impl Context {

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use serde::Serialize;
 
+use super::lineage::Part;
 use crate::container::identity::ContainerInfo;
 use crate::escape::json_string;
 use crate::event::{Actor, Ancestor, Place, Proc};
@@ -15,7 +16,7 @@ use crate::timefmt::Rfc3339;
 pub(super) struct ActorJson<'a> {
     #[serde(flatten)]
     proc: PlacedJson<'a>,
-    args: Vec<Cow<'a, str>>,
+    args: Part,
     args_truncated: bool,
     uid: u32,
     gid: u32,
@@ -23,10 +24,10 @@ pub(super) struct ActorJson<'a> {
     loginuid: Option<u32>,
     sessionid: Option<u32>,
     kernel_thread: bool,
-    exe: Option<Cow<'a, str>>,
+    exe: Part,
     exe_deleted: bool,
-    parent: Option<ParentJson<'a>>,
-    ancestry: Vec<AncestorJson<'a>>,
+    parent: Part,
+    ancestry: Part,
     ancestry_truncated: bool,
     /// Present only when the identity record was lost: args, exe, ancestry, the container
     /// and the audit ids are then unknown (empty or null), not guessed.
@@ -79,7 +80,7 @@ pub(super) struct ParentJson<'a> {
 }
 
 #[derive(Serialize)]
-struct AncestorJson<'a> {
+pub(super) struct AncestorJson<'a> {
     pid: u32,
     comm: Cow<'a, str>,
     start_time: Rfc3339,
@@ -95,35 +96,38 @@ pub(super) fn proc<'a>(ctx: &Context, p: &'a Proc) -> ProcJson<'a> {
     }
 }
 
-fn ancestor<'a>(ctx: &Context, a: &'a Ancestor) -> AncestorJson<'a> {
-    AncestorJson {
-        pid: a.pid,
-        comm: json_string(&a.comm),
-        start_time: Rfc3339(ctx.wall_ns(a.start_ns)),
+impl<'a> AncestorJson<'a> {
+    pub(super) fn of(ctx: &Context, a: &'a Ancestor) -> Self {
+        AncestorJson {
+            pid: a.pid,
+            comm: json_string(&a.comm),
+            start_time: Rfc3339(ctx.wall_ns(a.start_ns)),
+        }
     }
 }
 
-pub(super) fn actor<'a>(ctx: &Context, a: &'a Actor, s: Shorten) -> ActorJson<'a> {
-    let (args, args_cut) = s.args(&a.args);
-    let (ancestry, ancestry_cut) = s.ancestry(&a.ancestry);
-    ActorJson {
+/// An actor, its argv, executable and ancestry rendered once per process image (see [`super::lineage`]).
+pub(super) fn actor<'a>(
+    ctx: &Context,
+    a: &'a Actor,
+    s: Shorten,
+) -> serde_json::Result<ActorJson<'a>> {
+    let l = ctx.lineages.of(ctx, a, s)?;
+    Ok(ActorJson {
         proc: placed(ctx, &a.proc, &a.place),
-        args,
-        args_truncated: a.args_truncated || args_cut,
+        args_truncated: a.args_truncated || l.args_cut,
+        args: Part(l.clone(), |l| Some(&l.args)),
         uid: a.uid,
         gid: a.gid,
         euid: a.euid,
         loginuid: a.loginuid,
         sessionid: a.sessionid,
         kernel_thread: a.kernel_thread,
-        exe: a.exe.as_deref().map(json_string),
+        exe: Part(l.clone(), |l| l.exe.as_deref()),
         exe_deleted: a.exe_deleted,
-        parent: a.parent().map(|p| ParentJson {
-            pid: p.pid,
-            comm: json_string(&p.comm),
-        }),
-        ancestry: ancestry.iter().map(|x| ancestor(ctx, x)).collect(),
-        ancestry_truncated: a.ancestry_truncated || ancestry_cut,
+        parent: Part(l.clone(), |l| l.parent.as_deref()),
+        ancestry_truncated: a.ancestry_truncated || l.ancestry_cut,
+        ancestry: Part(l, |l| Some(&l.ancestry)),
         identity: a.identity_lost.then_some("lost"),
-    }
+    })
 }

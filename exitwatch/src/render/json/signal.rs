@@ -59,14 +59,14 @@ pub(super) fn signal<'a>(
     ev: &'a SignalEvent,
     story: Story<'a>,
     s: Shorten,
-) -> SignalLine<'a> {
+) -> serde_json::Result<SignalLine<'a>> {
     let role = crate::role::of(&ev.sender).map(|r| r.as_str());
     let sender = match &ev.sender {
         Sender::Process(a) => SenderJson {
             kind: "process",
             role,
             reason: None,
-            actor: Some(actor(ctx, a, s)),
+            actor: Some(actor(ctx, a, s)?),
             context: None,
         },
         Sender::Kernel { reason, context } => SenderJson {
@@ -74,10 +74,10 @@ pub(super) fn signal<'a>(
             role,
             reason: Some(reason.as_str()),
             actor: None,
-            context: Some(actor(ctx, context, s)),
+            context: Some(actor(ctx, context, s)?),
         },
     };
-    SignalLine {
+    Ok(SignalLine {
         head: story.head,
         signal: SignalJson {
             number: ev.signo,
@@ -97,5 +97,5 @@ pub(super) fn signal<'a>(
             kubelet: KubeletJson::of(k),
         }),
         diagnosis: story.diagnosis,
-    }
+    })
 }

@@ -1,7 +1,7 @@
 //! What a reader of `exitwatch.v1` relies on: the fields of each event kind, kept names, nulls.
 
 use super::*;
-use crate::event::Sender;
+use crate::event::{Sender, SignalEvent};
 use crate::render::fixtures;
 use crate::signals;
 use crate::users::Users;
@@ -14,6 +14,7 @@ fn ctx() -> Context {
         color: false,
         users: Users::default(),
         page_size: 4096,
+        lineages: Default::default(),
     }
 }
 
@@ -249,4 +250,80 @@ fn an_exit_carries_the_kubelets_reason_beside_its_cause() {
     let v = fixtures::line(crate::render::Format::Json, &a);
     assert_eq!(v["cause"]["id"], "t-1");
     assert_eq!(v["cause"]["kubelet"]["message"], "Stopping container nginx");
+}
+
+/// Renders `ev` as one line with `ctx` (whose lineage memo persists between calls).
+fn line_with(ctx: &Context, ev: &SignalEvent) -> String {
+    let mut out = Vec::new();
+    let a = crate::render::bare(Event::Signal(ev.clone()));
+    crate::render::render(crate::render::Format::Json, ctx, &a, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn a_process_images_lineage_is_rendered_once_and_reused_exactly() {
+    let ctx = ctx();
+    let ev = fixtures::pkill_kills_server();
+    let first = line_with(&ctx, &ev);
+    assert_eq!(ctx.lineages.len(), 1);
+    let again = line_with(&ctx, &ev);
+    assert_eq!(
+        ctx.lineages.len(),
+        1,
+        "the second line reused the first's lineage"
+    );
+    assert_eq!(first, again);
+    // And it is what a fresh renderer writes.
+    assert_eq!(first, line_with(&self::ctx(), &ev));
+}
+
+#[test]
+fn a_reused_lineage_is_never_stale() {
+    let mut ctx = ctx();
+    let mut ev = fixtures::pkill_kills_server();
+    line_with(&ctx, &ev);
+    // Same process image (pid, start time), other values: argv redacted, an ancestor changed
+    // (a reparenting the kernel saw), the executable gone.
+    let actor = ev.sender.actor_mut();
+    actor.args[2] = b"<redacted>".to_vec();
+    actor.ancestry[2].comm = b"init".to_vec();
+    actor.exe = None;
+    let v: Value = serde_json::from_str(&line_with(&ctx, &ev)).unwrap();
+    assert_eq!(
+        v["sender"]["args"],
+        serde_json::json!(["pkill", "-9", "<redacted>"])
+    );
+    assert_eq!(v["sender"]["ancestry"][2]["comm"], "init");
+    assert_eq!(v["sender"]["exe"], Value::Null);
+    // The clock was stepped (the pipeline moves the boot epoch in place): every start time
+    // moves with it, as a fresh renderer writes them.
+    let shown = line_with(&ctx, &ev);
+    ctx.boot_epoch_ns = 1_000_000_000;
+    let stepped = line_with(&ctx, &ev);
+    assert_ne!(shown, stepped);
+    let mut fresh = self::ctx();
+    fresh.boot_epoch_ns = 1_000_000_000;
+    assert_eq!(stepped, line_with(&fresh, &ev));
+}
+
+#[test]
+fn the_lineage_memo_is_bounded() {
+    let ctx = ctx();
+    let mut ev = fixtures::pkill_kills_server();
+    for pid in 0..3_000 {
+        ev.sender.actor_mut().proc.pid = pid;
+        line_with(&ctx, &ev);
+    }
+    assert!(ctx.lineages.len() <= 1024, "{} held", ctx.lineages.len());
+    // A lineage as large as a line allows keeps the memo within its bytes, too.
+    ev.sender.actor_mut().args = vec![vec![b'x'; 12 * 1024]];
+    for pid in 0..200 {
+        ev.sender.actor_mut().proc.pid = pid;
+        line_with(&ctx, &ev);
+    }
+    assert!(
+        ctx.lineages.len() <= 2 * (1 << 20) / (12 * 1024),
+        "{} held",
+        ctx.lineages.len()
+    );
 }
