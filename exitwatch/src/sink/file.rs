@@ -203,9 +203,10 @@ pub fn spawn(queue: Queue, file: RotatingFile, done: oneshot::Sender<()>) -> io:
 /// and counted; the next one tries a fresh handle.
 fn write_all(mut queue: Queue, mut file: RotatingFile) {
     let mut failing = false;
+    let mut batch = Vec::new();
     let mut next = queue.blocking_recv();
     while let Some(first) = next {
-        let mut batch = vec![first];
+        batch.push(first);
         while let Some(next) = queue.try_recv() {
             batch.push(next);
         }
@@ -219,6 +220,7 @@ fn write_all(mut queue: Queue, mut file: RotatingFile) {
         }
         let result = result.and_then(|()| file.flush());
         queue.settled(batch.len());
+        queue.give_back(&mut batch);
         match result {
             Ok(()) => {
                 queue.stats.sent.fetch_add(n, Relaxed);

@@ -24,17 +24,21 @@ pub fn spawn(queue: Queue, closed: Arc<Notify>, done: oneshot::Sender<()>) -> io
 /// error, the rest is counted as dropped; a closed pipe also calls `on_closed`.
 fn write_all(mut queue: Queue, out: impl Write, on_closed: impl Fn()) {
     let mut out = io::BufWriter::with_capacity(64 * 1024, out);
+    let mut written = Vec::new();
     let mut next = queue.blocking_recv();
     while let Some(first) = next {
         let mut n = 1;
         let mut result = out.write_all(&first.line);
+        written.push(first);
         while result.is_ok() {
             let Some(next) = queue.try_recv() else { break };
             n += 1;
             result = out.write_all(&next.line);
+            written.push(next);
         }
         let result = result.and_then(|()| out.flush());
         queue.settled(n);
+        queue.give_back(&mut written);
         match result {
             Ok(()) => {
                 queue.stats.delivered();
@@ -88,7 +92,11 @@ mod tests {
             stats.queued.fetch_add(1, Relaxed);
             tx.try_send(record(l)).unwrap();
         }
-        Queue { rx, stats }
+        Queue {
+            rx,
+            stats,
+            spent: Default::default(),
+        }
     }
 
     #[test]
@@ -96,8 +104,14 @@ mod tests {
         let q = queue(&["a\n", "b\nc\n"]);
         let stats = Arc::clone(&q.stats);
         let mut out = Vec::new();
+        let spent = Arc::clone(&q.spent);
         write_all(q, &mut out, || panic!("not closed"));
         assert_eq!(out, b"a\nb\nc\n");
+        assert_eq!(
+            spent.held().0,
+            2,
+            "written records are given back to be freed"
+        );
         assert_eq!(stats.sent.load(Relaxed), 2);
         assert_eq!(stats.queued.load(Relaxed), 0);
     }

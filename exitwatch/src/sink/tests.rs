@@ -148,3 +148,40 @@ async fn a_queue_over_its_byte_budget_drops_the_newest_events_but_holds_gap_repo
         "{text}"
     );
 }
+
+#[test]
+fn written_records_come_back_to_be_freed_within_a_byte_bound() {
+    let spent = Spent::default();
+    let mut batch: Vec<Record> = (0..3).map(record).collect();
+    let line = Arc::clone(&batch[0].line);
+    spent.give(&mut batch);
+    assert!(batch.is_empty());
+    assert_eq!(spent.held(), (3, 3 * 8));
+    assert_eq!(
+        Arc::strong_count(&line),
+        2,
+        "held, not freed, by the writer"
+    );
+    spent.collect();
+    assert_eq!(spent.held(), (0, 0));
+    assert_eq!(
+        Arc::strong_count(&line),
+        1,
+        "freed by the collecting thread"
+    );
+    // Past the bound a writer frees its batch itself: nothing waits unbounded.
+    let big = Record {
+        line: Arc::from(vec![b'x'; MAX_SPENT_BYTES as usize / 2 + 1]),
+        ..record(0)
+    };
+    spent.give(&mut vec![big.clone()]);
+    let mut second = vec![big.clone()];
+    spent.give(&mut second);
+    assert!(second.is_empty());
+    assert_eq!(spent.held().0, 1);
+    assert_eq!(
+        Arc::strong_count(&big.line),
+        2,
+        "the second was freed by its writer"
+    );
+}
