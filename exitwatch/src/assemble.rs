@@ -68,13 +68,13 @@ impl Assembler {
                 match identity {
                     Some(i) => {
                         actor.place = self.place(&i.place);
-                        actor.args = i.args.clone();
+                        actor.args = Arc::clone(&i.args);
                         actor.args_truncated = i.args_truncated;
                         actor.loginuid = i.loginuid;
                         actor.sessionid = i.sessionid;
                         actor.exe = i.exe.clone();
                         actor.exe_deleted = i.exe_deleted;
-                        actor.ancestry = i.ancestry.clone();
+                        actor.ancestry = Arc::clone(&i.ancestry);
                         actor.ancestry_truncated = i.ancestry_truncated;
                     }
                     // Lost in the kernel, or forgotten here: say so rather than guess.

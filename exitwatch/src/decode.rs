@@ -6,6 +6,7 @@
 //! clamped to the array sizes, and names stay raw bytes until a renderer escapes them.
 
 use std::mem::size_of;
+use std::sync::Arc;
 
 use exitwatch_common::{
     flag, AncestorRecord, CgroupNameRecord, CgroupRecord, ExitRecord, IdentityRecord, OomRecord,
@@ -73,14 +74,14 @@ pub struct Identity {
     pub pid: u32,
     pub image: u64,
     pub place: PlaceIds,
-    pub args: Vec<Vec<u8>>,
+    pub args: Arc<Vec<Vec<u8>>>,
     pub args_truncated: bool,
     pub loginuid: Option<u32>,
     pub sessionid: Option<u32>,
     pub exe: Option<Vec<u8>>,
     pub exe_deleted: bool,
     /// Root first, the parent last.
-    pub ancestry: Vec<Ancestor>,
+    pub ancestry: Arc<Vec<Ancestor>>,
     pub ancestry_truncated: bool,
 }
 
@@ -224,7 +225,7 @@ fn signal(r: &SignalRecord) -> Result<Record, DecodeError> {
     let actor = Actor {
         proc: proc(&r.sender, f),
         place: Place::default(),
-        args: Vec::new(),
+        args: Default::default(),
         args_truncated: false,
         uid: r.uid,
         gid: r.gid,
@@ -234,7 +235,7 @@ fn signal(r: &SignalRecord) -> Result<Record, DecodeError> {
         kernel_thread: f & flag::SENDER_KTHREAD != 0,
         exe: None,
         exe_deleted: false,
-        ancestry: Vec::new(),
+        ancestry: Default::default(),
         ancestry_truncated: false,
         identity_lost: f & flag::IDENTITY_LOST != 0,
     };
@@ -319,13 +320,13 @@ fn identity(bytes: &[u8]) -> Result<Identity, DecodeError> {
         pid: r.task.pid,
         image: r.image,
         place: place_ids(&r.place),
-        args: split_argv(&r.args[..args_len]),
+        args: Arc::new(split_argv(&r.args[..args_len])),
         args_truncated: f & flag::ARGS_TRUNCATED != 0,
         loginuid: audit_id(r.loginuid, f & flag::LOGINUID_ABSENT != 0),
         sessionid: audit_id(r.sessionid, f & flag::SESSIONID_ABSENT != 0),
         exe: exe_path(&r, f),
         exe_deleted: f & flag::EXE_DELETED != 0,
-        ancestry: r.ancestors[..n].iter().rev().map(ancestor).collect(),
+        ancestry: Arc::new(r.ancestors[..n].iter().rev().map(ancestor).collect()),
         ancestry_truncated: f & flag::ANCESTRY_TRUNCATED != 0,
     })
 }

@@ -3,6 +3,8 @@
 //!
 //! Names stay raw bytes until a renderer escapes them: they are the kernel's, not ours.
 
+use std::sync::Arc;
+
 use crate::exitstatus::ExitStatus;
 use crate::signals::{self, DefaultAction, Disposition, KernelReason, SignalResult, SIGKILL};
 
@@ -84,7 +86,8 @@ pub struct Ancestor {
 pub struct Actor {
     pub proc: Proc,
     pub place: Place,
-    pub args: Vec<Vec<u8>>,
+    /// argv: shared by every event of one process image (it is sent once per image).
+    pub args: Arc<Vec<Vec<u8>>>,
     pub args_truncated: bool,
     pub uid: u32,
     pub gid: u32,
@@ -97,8 +100,9 @@ pub struct Actor {
     pub exe: Option<Vec<u8>>,
     /// The executable was unlinked after it started (a classic trait of droppers).
     pub exe_deleted: bool,
-    /// Ancestors, root first (swapper/0 or the init of the walk), the parent last.
-    pub ancestry: Vec<Ancestor>,
+    /// Ancestors, root first (swapper/0 or the init of the walk), the parent last; shared
+    /// like argv.
+    pub ancestry: Arc<Vec<Ancestor>>,
     pub ancestry_truncated: bool,
     /// The kernel could not send this process's identity (a full ring): argv, executable,
     /// ancestry, place and audit ids are unknown, never guessed.

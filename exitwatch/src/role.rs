@@ -103,7 +103,8 @@ mod tests {
                 comm: c.as_bytes().to_vec(),
                 start_ns: 0,
             })
-            .collect();
+            .collect::<Vec<_>>()
+            .into();
         a.loginuid = loginuid;
         Sender::Process(a)
     }

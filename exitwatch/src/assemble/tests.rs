@@ -12,7 +12,7 @@ fn identity(pid: u32, image: u64, args: &[&str]) -> Identity {
             memcg: 0,
             ns: Namespaces::default(),
         },
-        args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
+        args: Arc::new(args.iter().map(|a| a.as_bytes().to_vec()).collect()),
         args_truncated: false,
         loginuid: Some(1000),
         sessionid: Some(3),
@@ -36,7 +36,8 @@ fn known(pid: u32, image: u64, args: &[&str]) -> Record {
 fn kill(image: Option<u64>, target_cgroup: u64) -> Record {
     let mut event = fixtures::pkill_kills_server();
     let a = event.sender.actor_mut();
-    (a.args, a.exe, a.ancestry, a.loginuid, a.sessionid) = (vec![], None, vec![], None, None);
+    (a.args, a.exe, a.ancestry, a.loginuid, a.sessionid) =
+        (Default::default(), None, Default::default(), None, None);
     Record::Signal {
         event,
         sender_image: image,
@@ -69,7 +70,7 @@ fn a_signal_gets_the_identity_of_its_senders_image() {
     let s = signal(a.take(kill(Some(7), 0)));
     let actor = s.sender.actor();
     assert_eq!(
-        actor.args,
+        *actor.args,
         [b"pkill".to_vec(), b"-9".to_vec(), b"server".to_vec()]
     );
     assert_eq!(actor.exe.as_deref(), Some(&b"/usr/bin/pkill"[..]));
@@ -93,7 +94,7 @@ fn an_exec_is_another_image_and_never_borrows_the_old_identity() {
     a.take(known(pid, 9, &["pkill", "-9", "server"]));
     let before = signal(a.take(kill(Some(7), 0)));
     let after = signal(a.take(kill(Some(9), 0)));
-    assert_eq!(before.sender.actor().args, [b"bash".to_vec()]);
+    assert_eq!(*before.sender.actor().args, [b"bash".to_vec()]);
     assert_eq!(after.sender.actor().args.len(), 3);
     // An image the daemon never saw (its identity was lost) is said to be lost, not guessed.
     let unknown = signal(a.take(kill(Some(8), 0)));

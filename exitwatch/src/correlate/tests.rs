@@ -19,7 +19,7 @@ fn actor(pid: u32) -> Actor {
     Actor {
         proc: proc(pid, "alloc"),
         place: Default::default(),
-        args: vec![],
+        args: vec![].into(),
         args_truncated: false,
         uid: 0,
         gid: 0,
@@ -29,7 +29,7 @@ fn actor(pid: u32) -> Actor {
         kernel_thread: false,
         exe: None,
         exe_deleted: false,
-        ancestry: vec![],
+        ancestry: vec![].into(),
         ancestry_truncated: false,
         identity_lost: false,
     }

@@ -142,7 +142,7 @@ fn decodes_an_identity_sent_cut_after_its_ancestors() {
     assert_eq!((i.pid, i.image, i.place.cgroup), (300, 77, 99));
     assert_eq!(
         i.args,
-        vec![b"/bin/kill".to_vec(), b"-9".to_vec(), b"200".to_vec()]
+        vec![b"/bin/kill".to_vec(), b"-9".to_vec(), b"200".to_vec()].into()
     );
     let pids: Vec<u32> = i.ancestry.iter().map(|x| x.pid).collect();
     assert_eq!(pids, vec![0, 1, 299], "root first");

@@ -117,7 +117,7 @@ impl Event {
     /// the OOM victim's.
     pub fn args_mut(&mut self) -> Option<&mut Vec<Vec<u8>>> {
         match self {
-            Event::Signal(s) => Some(&mut s.sender.actor_mut().args),
+            Event::Signal(s) => Some(std::sync::Arc::make_mut(&mut s.sender.actor_mut().args)),
             Event::Oom(o) => Some(&mut o.victim_args),
             Event::Exit(_) | Event::Lost { .. } | Event::Suppressed(_) => None,
         }

@@ -334,7 +334,7 @@ fn redaction_reaches_every_output() {
     let (pipe, _node, outs) = Setup::default().start();
     let mut pipe = pipe.redact(Some(crate::redact::Redaction::default()));
     let mut s = fixtures::pkill_kills_server();
-    s.sender.actor_mut().args = vec![b"mysql".to_vec(), b"--password=hunter2".to_vec()];
+    s.sender.actor_mut().args = vec![b"mysql".to_vec(), b"--password=hunter2".to_vec()].into();
     pipe.record(Event::Signal(s), NOW).unwrap();
     let line = String::from_utf8_lossy(&outs.0.borrow().records[0].line).into_owned();
     assert!(!line.contains("hunter2"), "{line}");

@@ -161,13 +161,16 @@ fn events_have_their_argv_redacted() {
     let Sender::Process(a) = &mut ev.sender else {
         unreachable!()
     };
-    a.args = argv(&["deploy", "--token", "abc"]);
+    a.args = argv(&["deploy", "--token", "abc"]).into();
     let mut event = Event::Signal(ev);
     redact_event(&mut event, &Redaction::default());
     let Event::Signal(ev) = &event else {
         unreachable!()
     };
-    assert_eq!(ev.sender.actor().args, argv(&["deploy", "--token", "***"]));
+    assert_eq!(
+        ev.sender.actor().args,
+        argv(&["deploy", "--token", "***"]).into()
+    );
 
     let mut oom = fixtures::memcg_oom();
     oom.victim_args = argv(&["java", "-Dpassword=x"]);

@@ -40,7 +40,7 @@ pub fn pkill_kills_server() -> SignalEvent {
                 start_ns: 33475 * MIN + 5_202_486_630,
             },
             place: Default::default(),
-            args: vec![b"pkill".to_vec(), b"-9".to_vec(), b"server".to_vec()],
+            args: vec![b"pkill".to_vec(), b"-9".to_vec(), b"server".to_vec()].into(),
             args_truncated: false,
             uid: 0,
             gid: 0,
@@ -55,7 +55,8 @@ pub fn pkill_kills_server() -> SignalEvent {
                 anc(1, "systemd", 80_000_000),
                 anc(19400, "vGhyM0", 19491 * MIN + 2_579_563_677),
                 anc(23495, "bash", 33475 * MIN + 4_817_798_337),
-            ],
+            ]
+            .into(),
             ancestry_truncated: false,
             identity_lost: false,
         }),
@@ -158,14 +159,15 @@ pub fn kill_in_pod() -> SignalEvent {
         start_ns: 33475 * MIN,
     };
     actor.place = in_pod('a', "sidecar", "docker.io/library/busybox:1.36");
-    actor.args = vec![b"kill".to_vec(), b"1".to_vec()];
+    actor.args = vec![b"kill".to_vec(), b"1".to_vec()].into();
     actor.exe = Some(b"/bin/busybox".to_vec());
     actor.loginuid = None;
     actor.sessionid = None;
     actor.ancestry = vec![
         anc(5000, "containerd-shim", 33000 * MIN),
         anc(5101, "sh", 33474 * MIN),
-    ];
+    ]
+    .into();
     ev.target = Proc {
         pid: 4242,
         tid: 4242,

@@ -14,7 +14,7 @@ fn with_sender_args(args: Vec<Vec<u8>>) -> Annotated {
     let Sender::Process(a) = &mut ev.sender else {
         unreachable!()
     };
-    a.args = args;
+    a.args = args.into();
     bare(Event::Signal(ev))
 }
 

@@ -26,7 +26,8 @@ fn kill(digit: char, pid: u32, at: u64) -> Annotated {
         b"sh".to_vec(),
         b"-c".to_vec(),
         b"echo 1 > /sys/fs/cgroup/api/cgroup.kill".to_vec(),
-    ];
+    ]
+    .into();
     s.via = Some(crate::event::Via::CgroupKill);
     s.code = 0x80; // SI_KERNEL: the kernel sends it on the writer's behalf
     s.time_ns = at;

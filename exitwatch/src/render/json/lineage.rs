@@ -46,21 +46,24 @@ impl Serialize for Part {
     }
 }
 
-/// What a lineage was rendered from: compared whole before one is reused.
-#[derive(PartialEq)]
+/// What a lineage was rendered from: compared before one is reused (the same shared argv and
+/// ancestry as the assembler's identity, in the common case; equal values otherwise).
 struct Source {
-    args: Vec<Vec<u8>>,
+    args: Arc<Vec<Vec<u8>>>,
     exe: Option<Vec<u8>>,
-    ancestry: Vec<Ancestor>,
+    ancestry: Arc<Vec<Ancestor>>,
     boot_epoch_ns: i128,
 }
 
 impl Source {
     fn is(&self, a: &Actor, boot_epoch_ns: i128) -> bool {
+        fn same<T: PartialEq>(x: &Arc<T>, y: &Arc<T>) -> bool {
+            Arc::ptr_eq(x, y) || x == y
+        }
         self.boot_epoch_ns == boot_epoch_ns
-            && self.args == a.args
+            && same(&self.args, &a.args)
             && self.exe == a.exe
-            && self.ancestry == a.ancestry
+            && same(&self.ancestry, &a.ancestry)
     }
 }
 
@@ -166,9 +169,9 @@ fn render(ctx: &Context, a: &Actor, s: Shorten) -> serde_json::Result<Entry> {
         ancestry_cut,
     };
     let source = Source {
-        args: a.args.clone(),
+        args: Arc::clone(&a.args),
         exe: a.exe.clone(),
-        ancestry: a.ancestry.clone(),
+        ancestry: Arc::clone(&a.ancestry),
         boot_epoch_ns: ctx.boot_epoch_ns,
     };
     let rendered = [

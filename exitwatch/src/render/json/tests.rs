@@ -6,6 +6,7 @@ use crate::render::fixtures;
 use crate::signals;
 use crate::users::Users;
 use serde_json::Value;
+use std::sync::Arc;
 
 fn ctx() -> Context {
     Context {
@@ -186,7 +187,8 @@ fn a_suppressed_line_names_the_sender_its_signal_and_the_count() {
 fn a_sender_whose_identity_was_lost_says_so_and_nothing_else_is_made_up() {
     let mut ev = fixtures::pkill_kills_server();
     let a = ev.sender.actor_mut();
-    (a.args, a.exe, a.ancestry, a.identity_lost) = (vec![], None, vec![], true);
+    (a.args, a.exe, a.ancestry, a.identity_lost) =
+        (Default::default(), None, Default::default(), true);
     let v = line(&Event::Signal(ev));
     assert_eq!(v["sender"]["identity"], "lost");
     assert_eq!(v["sender"]["comm"], "pkill");
@@ -285,8 +287,8 @@ fn a_reused_lineage_is_never_stale() {
     // Same process image (pid, start time), other values: argv redacted, an ancestor changed
     // (a reparenting the kernel saw), the executable gone.
     let actor = ev.sender.actor_mut();
-    actor.args[2] = b"<redacted>".to_vec();
-    actor.ancestry[2].comm = b"init".to_vec();
+    Arc::make_mut(&mut actor.args)[2] = b"<redacted>".to_vec();
+    Arc::make_mut(&mut actor.ancestry)[2].comm = b"init".to_vec();
     actor.exe = None;
     let v: Value = serde_json::from_str(&line_with(&ctx, &ev)).unwrap();
     assert_eq!(
@@ -316,7 +318,7 @@ fn the_lineage_memo_is_bounded() {
     }
     assert!(ctx.lineages.len() <= 1024, "{} held", ctx.lineages.len());
     // A lineage as large as a line allows keeps the memo within its bytes, too.
-    ev.sender.actor_mut().args = vec![vec![b'x'; 12 * 1024]];
+    ev.sender.actor_mut().args = vec![vec![b'x'; 12 * 1024]].into();
     for pid in 0..200 {
         ev.sender.actor_mut().proc.pid = pid;
         line_with(&ctx, &ev);

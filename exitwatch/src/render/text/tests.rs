@@ -58,8 +58,8 @@ fn escape_bytes_in_names_and_args_never_reach_the_terminal() {
     let mut ev = fixtures::pkill_kills_server();
     ev.target.comm = b"x\x1b]0;pwned\x07".to_vec();
     if let Sender::Process(a) = &mut ev.sender {
-        a.args.push(b"\x1b[31mred".to_vec());
-        a.ancestry[2].comm = b"\x9b2J".to_vec();
+        std::sync::Arc::make_mut(&mut a.args).push(b"\x1b[31mred".to_vec());
+        std::sync::Arc::make_mut(&mut a.ancestry)[2].comm = b"\x9b2J".to_vec();
     }
     let s = text(ev, false);
     assert!(

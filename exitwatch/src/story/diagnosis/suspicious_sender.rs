@@ -22,11 +22,10 @@ pub fn suspicious_sender(s: &SignalEvent, rules: &Rules) -> Option<Diagnosis> {
         let name = exe.rsplit('/').next().unwrap_or("");
         if name.starts_with("memfd:") {
             fired.push(json!({ "rule": "exe_memfd", "exe": exe }));
-        } else if let Some(dir) = rules
-            .suspicious_dirs
-            .iter()
-            .find(|d| exe.starts_with(&format!("{}/", d.trim_end_matches('/'))))
-        {
+        } else if let Some(dir) = rules.suspicious_dirs.iter().find(|d| {
+            exe.strip_prefix(d.trim_end_matches('/'))
+                .is_some_and(|rest| rest.starts_with('/'))
+        }) {
             fired.push(json!({ "rule": "exe_in_suspicious_dir", "exe": exe, "dir": dir }));
         }
     }
@@ -99,7 +98,7 @@ mod tests {
     fn quiet() -> SignalEvent {
         let mut ev = fixtures::pkill_kills_server();
         if let Sender::Process(a) = &mut ev.sender {
-            a.ancestry.retain(|x| x.comm != b"vGhyM0");
+            std::sync::Arc::make_mut(&mut a.ancestry).retain(|x| x.comm != b"vGhyM0");
         }
         ev
     }

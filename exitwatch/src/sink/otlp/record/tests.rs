@@ -163,7 +163,7 @@ fn kernel_bytes_are_kept_readable_and_every_string_is_bounded() {
     let crate::event::Sender::Process(actor) = &mut ev.sender else {
         unreachable!()
     };
-    actor.args = vec![vec![b'x'; 10_000]; 20];
+    actor.args = vec![vec![b'x'; 10_000]; 20].into();
     actor.exe = Some("é".repeat(10_000).into_bytes());
     let r = record(&bare(Event::Signal(ev)));
     assert_eq!(s(&r, "process.executable.name"), "ev\\xffil\u{1b}[2J");
