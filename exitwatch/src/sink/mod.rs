@@ -4,7 +4,10 @@
 //!
 //! A full queue drops the NEWEST event (the one being handed over), like the kernel's ring
 //! buffer does: what an output already holds stays in order, the gap is counted
-//! (`exitwatch_sink_dropped_total`) and reported on stderr. A queue is bounded twice: in events
+//! (`exitwatch_sink_dropped_total`) and reported on stderr. An output served by its own thread
+//! (stdout, a file) that is slower than exitwatch, but alive, is waited for instead, a bounded
+//! while (see [`WAIT_FOR_ROOM`]): meanwhile the kernel's rings hold the events, as small
+//! records, and fatal ones apart. A queue is bounded twice: in events
 //! (`queue_size`) and in bytes (`queue_bytes`, counted by [`Record::size`]), so that a burst of
 //! large events cannot take more memory than the budget.
 
@@ -247,6 +250,10 @@ struct Out {
     queue_bytes: u64,
     reported_drops: u64,
     reported_at: Option<Instant>,
+    /// Served by its own thread (stdout, files): worth waiting for when full.
+    waits: bool,
+    /// A wait for room ran out: no more waiting until its queue has drained to half.
+    stuck: std::sync::atomic::AtomicBool,
     /// Reports of what was not reported (`lost`, `suppressed`) that found the queue full:
     /// kept until it has room, so that a reader can account for every event.
     held: std::sync::Mutex<std::collections::VecDeque<Record>>,
@@ -260,7 +267,48 @@ const LINGER: Duration = Duration::from_millis(1);
 /// few per second; past this, they are dropped and counted like any other event).
 const MAX_HELD: usize = 4096;
 
+/// How long the event thread waits, at most, for room in the full queue of an output served
+/// by its own thread. A pipe to a slower reader (`exitwatch | vector`, containerd's log copier
+/// in a burst) then paces exitwatch instead of losing events: rendered lines are ten times the
+/// kernel's records, and a burst of 10,000 SIGKILLs and exits overflowed the 8 MiB queue while
+/// the kernel's rings had room. A reader that does not move within this is given up on (drops,
+/// counted) until it catches up. Network outputs are never waited for: they run on the event
+/// thread's runtime.
+pub const WAIT_FOR_ROOM: Duration = Duration::from_millis(250);
+
+/// How often a waiting event thread looks at the queue again.
+const WAIT_STEP: Duration = Duration::from_micros(200);
+
 impl Out {
+    fn has_room(&self, tx: &mpsc::Sender<Record>, size: u64) -> bool {
+        tx.capacity() > 0
+            && self.stats.queued_bytes.load(Relaxed).saturating_add(size) <= self.queue_bytes
+    }
+
+    /// Waits, a bounded while, for room for `size` bytes (see [`WAIT_FOR_ROOM`]).
+    fn wait_for_room(&self, tx: &mpsc::Sender<Record>, size: u64) {
+        if !self.waits {
+            return;
+        }
+        if self.stuck.load(Relaxed) {
+            // Caught up: worth waiting for again.
+            if self.stats.queued_bytes.load(Relaxed) <= self.queue_bytes / 2
+                && tx.capacity() >= self.queue_size / 2
+            {
+                self.stuck.store(false, Relaxed);
+            }
+            return;
+        }
+        let deadline = Instant::now() + WAIT_FOR_ROOM;
+        while !self.has_room(tx, size) {
+            if Instant::now() >= deadline {
+                self.stuck.store(true, Relaxed);
+                return;
+            }
+            std::thread::sleep(WAIT_STEP);
+        }
+    }
+
     fn hold(&self, record: Record) {
         let mut held = self.held();
         if held.len() < MAX_HELD {
@@ -398,6 +446,7 @@ impl FanOut {
                 stats: Arc::clone(&stats),
                 spent: Arc::clone(&spent),
             };
+            let waits = !matches!(worker, Worker::Network(_));
             let started = match worker {
                 Worker::Stdout => stdout::spawn(queue, Arc::clone(&stdout_closed), done_tx),
                 Worker::File(f) => file::spawn(queue, f, done_tx),
@@ -420,6 +469,8 @@ impl FanOut {
                 reported_drops: 0,
                 reported_at: None,
                 held: Default::default(),
+                waits,
+                stuck: Default::default(),
             });
         }
         Ok(FanOut {
@@ -441,6 +492,9 @@ impl FanOut {
                 continue;
             }
             let size = record.size();
+            if !gap {
+                out.wait_for_room(tx, size);
+            }
             let bytes = out.stats.queued_bytes.fetch_add(size, Relaxed);
             out.stats.queued.fetch_add(1, Relaxed);
             let over = bytes.saturating_add(size) > out.queue_bytes && !gap;

@@ -185,3 +185,91 @@ fn written_records_come_back_to_be_freed_within_a_byte_bound() {
         "the second was freed by its writer"
     );
 }
+
+/// A FanOut with one output of `slots` events and `bytes` bytes, and the queue it serves.
+fn one_output(slots: usize, bytes: u64, waits: bool) -> (FanOut, Queue) {
+    let (tx, rx) = mpsc::channel(slots);
+    let stats = Arc::new(SinkStats::new("test".into()));
+    let spent = Arc::new(Spent::default());
+    let (_done_tx, done) = oneshot::channel();
+    let out = Out {
+        tx: Some(tx),
+        stats: Arc::clone(&stats),
+        done,
+        queue_size: slots,
+        queue_bytes: bytes,
+        reported_drops: 0,
+        reported_at: None,
+        held: Default::default(),
+        waits,
+        stuck: Default::default(),
+    };
+    let fan = FanOut {
+        outs: vec![out],
+        stdout_closed: Arc::new(Notify::new()),
+        otlp: false,
+        spent: Arc::clone(&spent),
+    };
+    (fan, Queue { rx, stats, spent })
+}
+
+#[test]
+fn a_slow_but_live_writer_is_waited_for_and_nothing_is_dropped() {
+    let (fan, mut queue) = one_output(2, 1 << 20, true);
+    let stats = Arc::clone(&queue.stats);
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        while let Some(r) = queue.blocking_recv() {
+            queue.settled(1);
+            got.push(r.line);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        got
+    });
+    for n in 0..20 {
+        fan.send(record(n));
+    }
+    drop(fan);
+    let got = reader.join().unwrap();
+    assert_eq!(got.len(), 20, "every event, in order");
+    assert_eq!(&*got[19], b"{\"n\":19}\n");
+    assert_eq!(stats.dropped.load(Relaxed), 0);
+}
+
+#[test]
+fn a_writer_that_does_not_move_is_waited_for_once_then_dropped_and_counted() {
+    // Full in bytes: the second record does not fit.
+    let (fan, queue) = one_output(16, 10, true);
+    let t0 = Instant::now();
+    for n in 0..5 {
+        fan.send(record(n));
+    }
+    let waited = t0.elapsed();
+    assert_eq!(queue.stats.dropped.load(Relaxed), 4);
+    assert!(waited >= WAIT_FOR_ROOM, "waited {waited:?}");
+    assert!(
+        waited < 3 * WAIT_FOR_ROOM,
+        "waited once, not per event: {waited:?}"
+    );
+    // Caught up (drained): waited for again.
+    let mut queue = queue;
+    while queue.try_recv().is_some() {
+        queue.settled(1);
+    }
+    let t1 = Instant::now();
+    fan.send(record(5));
+    fan.send(record(6));
+    assert!(t1.elapsed() >= WAIT_FOR_ROOM);
+    assert_eq!(queue.stats.dropped.load(Relaxed), 5);
+}
+
+#[test]
+fn a_network_output_is_never_waited_for() {
+    let (fan, queue) = one_output(1, 1 << 20, false);
+    let t0 = Instant::now();
+    for n in 0..3 {
+        fan.send(record(n));
+    }
+    assert!(t0.elapsed() < WAIT_FOR_ROOM);
+    assert_eq!(queue.stats.dropped.load(Relaxed), 2);
+}
