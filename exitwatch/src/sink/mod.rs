@@ -272,8 +272,8 @@ const MAX_HELD: usize = 4096;
 /// in a burst) then paces exitwatch instead of losing events: rendered lines are ten times the
 /// kernel's records, and a burst of 10,000 SIGKILLs and exits overflowed the 8 MiB queue while
 /// the kernel's rings had room. A reader that does not move within this is given up on (drops,
-/// counted) until it catches up. Network outputs are never waited for: they run on the event
-/// thread's runtime.
+/// counted) until it catches up. Network outputs are never waited for: a receiver that is down
+/// retries with backoff for minutes, and must not pace the node's events meanwhile.
 pub const WAIT_FOR_ROOM: Duration = Duration::from_millis(250);
 
 /// How often a waiting event thread looks at the queue again.
