@@ -1,13 +1,13 @@
 //! Outputs: every rendered event goes to each output (`-o`) through the output's own bounded
 //! queue, served by its own worker, so that a slow or dead receiver never blocks the kernel
-//! reader or the other outputs.
+//! reader or the other outputs for long.
 //!
 //! A full queue drops the NEWEST event (the one being handed over), like the kernel's ring
 //! buffer does: what an output already holds stays in order, the gap is counted
 //! (`exitwatch_sink_dropped_total`) and reported on stderr. An output served by its own thread
 //! (stdout, a file) that is slower than exitwatch, but alive, is waited for instead, a bounded
-//! while (see [`WAIT_FOR_ROOM`]): meanwhile the kernel's rings hold the events, as small
-//! records, and fatal ones apart. A queue is bounded twice: in events
+//! while (see [`WAIT_FOR_ROOM`] and [`WAIT_SHARE`]): meanwhile the kernel's rings hold the
+//! events, as small records and fatal ones apart, as long as they have room. A queue is bounded twice: in events
 //! (`queue_size`) and in bytes (`queue_bytes`, counted by [`Record::size`]), so that a burst of
 //! large events cannot take more memory than the budget.
 
@@ -59,7 +59,8 @@ impl Record {
 /// Where the pipeline hands what it rendered: every output, and stderr for what the chosen
 /// format leaves out (the stap format's exits and OOM kills). [`FanOut`] is the real one.
 pub trait Outlet {
-    /// To every output (`-o`); never waits (each output has its own bounded queue).
+    /// To every output (`-o`), each through its own bounded queue; waits only for a full stdout
+    /// or file queue, a bounded while (see [`WAIT_SHARE`]).
     fn send(&mut self, record: Record);
     /// To stderr, beside the outputs.
     fn aside(&mut self, text: &[u8]) -> io::Result<()>;
@@ -272,12 +273,45 @@ const MAX_HELD: usize = 4096;
 /// in a burst) then paces exitwatch instead of losing events: rendered lines are ten times the
 /// kernel's records, and a burst of 10,000 SIGKILLs and exits overflowed the 8 MiB queue while
 /// the kernel's rings had room. A reader that does not move within this is given up on (drops,
-/// counted) until it catches up. Network outputs are never waited for: a receiver that is down
-/// retries with backoff for minutes, and must not pace the node's events meanwhile.
+/// counted) until it has drained to half. Network outputs are never waited for: a receiver
+/// that is down retries with backoff for minutes, and must not pace the node's events.
 pub const WAIT_FOR_ROOM: Duration = Duration::from_millis(250);
+
+/// The event thread's time for waiting on outputs, all of them together: at most
+/// [`WAIT_SHARE`] of every [`WAIT_WINDOW`]. A reader that moves just often enough never counts
+/// as stuck; this keeps it from setting the pace of everything else (the other outputs, the
+/// health check's turns, SIGTERM, the kernel's rings filling): past the share, its events are
+/// dropped and counted until the next window.
+pub const WAIT_WINDOW: Duration = Duration::from_secs(1);
+pub const WAIT_SHARE: Duration = Duration::from_millis(500);
 
 /// How often a waiting event thread looks at the queue again.
 const WAIT_STEP: Duration = Duration::from_micros(200);
+
+/// What is left of the waiting share in the current window.
+struct WaitBudget(std::sync::Mutex<(Instant, Duration)>);
+
+impl Default for WaitBudget {
+    fn default() -> Self {
+        WaitBudget(std::sync::Mutex::new((Instant::now(), Duration::ZERO)))
+    }
+}
+
+impl WaitBudget {
+    /// How long a wait may take now.
+    fn left(&self, now: Instant) -> Duration {
+        let mut b = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if now.duration_since(b.0) >= WAIT_WINDOW {
+            *b = (now, Duration::ZERO);
+        }
+        WAIT_SHARE.saturating_sub(b.1)
+    }
+
+    fn spend(&self, waited: Duration) {
+        let mut b = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        b.1 += waited;
+    }
+}
 
 impl Out {
     fn has_room(&self, tx: &mpsc::Sender<Record>, size: u64) -> bool {
@@ -285,9 +319,10 @@ impl Out {
             && self.stats.queued_bytes.load(Relaxed).saturating_add(size) <= self.queue_bytes
     }
 
-    /// Waits, a bounded while, for room for `size` bytes (see [`WAIT_FOR_ROOM`]).
-    fn wait_for_room(&self, tx: &mpsc::Sender<Record>, size: u64) {
-        if !self.waits {
+    /// Waits, a bounded while, for room for `size` bytes (see [`WAIT_FOR_ROOM`], [`WAIT_SHARE`]).
+    fn wait_for_room(&self, tx: &mpsc::Sender<Record>, size: u64, budget: &WaitBudget) {
+        // A record larger than the whole budget never fits; a writer that is gone never takes.
+        if !self.waits || size > self.queue_bytes || tx.is_closed() {
             return;
         }
         if self.stuck.load(Relaxed) {
@@ -299,14 +334,23 @@ impl Out {
             }
             return;
         }
-        let deadline = Instant::now() + WAIT_FOR_ROOM;
+        if self.has_room(tx, size) {
+            return;
+        }
+        let start = Instant::now();
+        let allowed = budget.left(start).min(WAIT_FOR_ROOM);
+        let deadline = start + allowed;
         while !self.has_room(tx, size) {
             if Instant::now() >= deadline {
-                self.stuck.store(true, Relaxed);
-                return;
+                // Only a whole wait in vain says the writer does not move.
+                if allowed == WAIT_FOR_ROOM {
+                    self.stuck.store(true, Relaxed);
+                }
+                break;
             }
             std::thread::sleep(WAIT_STEP);
         }
+        budget.spend(start.elapsed());
     }
 
     fn hold(&self, record: Record) {
@@ -352,6 +396,8 @@ pub struct FanOut {
     otlp: bool,
     /// What the writer threads wrote, freed here (see [`Spent`]).
     spent: Arc<Spent>,
+    /// The event thread's time for waiting on full queues (see [`WAIT_SHARE`]).
+    waits: WaitBudget,
 }
 
 impl FanOut {
@@ -478,10 +524,12 @@ impl FanOut {
             stdout_closed,
             otlp,
             spent,
+            waits: WaitBudget::default(),
         })
     }
 
-    /// Hands one event to every output; never waits.
+    /// Hands one event to every output; waits only for a full stdout or file queue, at most
+    /// [`WAIT_FOR_ROOM`] and [`WAIT_SHARE`] of each second in all.
     pub fn send(&self, record: Record) {
         self.spent.collect();
         let gap = matches!(record.kind, "lost" | "suppressed");
@@ -493,7 +541,7 @@ impl FanOut {
             }
             let size = record.size();
             if !gap {
-                out.wait_for_room(tx, size);
+                out.wait_for_room(tx, size, &self.waits);
             }
             let bytes = out.stats.queued_bytes.fetch_add(size, Relaxed);
             out.stats.queued.fetch_add(1, Relaxed);

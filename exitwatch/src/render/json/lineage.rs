@@ -19,7 +19,7 @@ use crate::render::limit::Shorten;
 use crate::render::Context;
 
 /// Images remembered per generation, and bytes (source and rendering) per generation: two
-/// generations are kept, so at most twice this.
+/// generations are kept, so about twice this (a generation may pass its bytes by one entry).
 const MAX_IMAGES: usize = 512;
 const MAX_BYTES: usize = 1 << 20;
 

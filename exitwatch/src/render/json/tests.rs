@@ -268,6 +268,14 @@ fn a_process_images_lineage_is_rendered_once_and_reused_exactly() {
     let ev = fixtures::pkill_kills_server();
     let first = line_with(&ctx, &ev);
     assert_eq!(ctx.lineages.len(), 1);
+    // Spliced in place, as serde writes the fields around it.
+    assert!(first.contains(
+        r#""sessionid":3,"kernel_thread":false,"exe":"/usr/bin/pkill","exe_deleted":false,"parent":{"pid":23495,"comm":"#
+    ));
+    assert!(first.contains(r#""args":["pkill","-9","server"],"args_truncated":false,"uid":0"#));
+    assert!(first.contains(
+        r#""ancestry":[{"pid":0,"comm":"swapper/0","start_time":"1970-01-01T00:00:00.000000000Z"},"#
+    ));
     let again = line_with(&ctx, &ev);
     assert_eq!(
         ctx.lineages.len(),
