@@ -107,8 +107,11 @@ pub fn redact_args(args: &[Vec<u8>], rules: &Redaction) -> Vec<Vec<u8>> {
 /// Redacts the argv an event carries: the sender's (or the kernel's context task's) and the
 /// OOM victim's.
 pub fn redact_event(event: &mut Event, rules: &Redaction) {
-    if let Some(args) = event.args_mut() {
-        *args = redact_args(args, rules);
+    let Some(args) = event.args() else { return };
+    let redacted = redact_args(args, rules);
+    // Unchanged, a sender's argv stays shared with its process image (no copy per event).
+    if redacted != args {
+        event.set_args(redacted);
     }
 }
 

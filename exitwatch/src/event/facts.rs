@@ -115,11 +115,21 @@ impl Event {
 
     /// The argv the event carries, if any: the sender's (or the kernel's context task's) and
     /// the OOM victim's.
-    pub fn args_mut(&mut self) -> Option<&mut Vec<Vec<u8>>> {
+    pub fn args(&self) -> Option<&[Vec<u8>]> {
         match self {
-            Event::Signal(s) => Some(std::sync::Arc::make_mut(&mut s.sender.actor_mut().args)),
-            Event::Oom(o) => Some(&mut o.victim_args),
+            Event::Signal(s) => Some(&s.sender.actor().args),
+            Event::Oom(o) => Some(&o.victim_args),
             Event::Exit(_) | Event::Lost { .. } | Event::Suppressed(_) => None,
+        }
+    }
+
+    /// Replaces the argv the event carries (see [`Event::args`]); a sender's shared argv is
+    /// replaced, not written through.
+    pub fn set_args(&mut self, args: Vec<Vec<u8>>) {
+        match self {
+            Event::Signal(s) => s.sender.actor_mut().args = std::sync::Arc::new(args),
+            Event::Oom(o) => o.victim_args = args,
+            Event::Exit(_) | Event::Lost { .. } | Event::Suppressed(_) => {}
         }
     }
 }

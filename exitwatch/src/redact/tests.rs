@@ -181,3 +181,15 @@ fn events_have_their_argv_redacted() {
     };
     assert_eq!(oom.victim_args, argv(&["java", "-Dpassword=***"]));
 }
+
+#[test]
+fn an_argv_with_nothing_to_hide_stays_shared_with_its_process_image() {
+    let ev = fixtures::pkill_kills_server();
+    let shared = std::sync::Arc::clone(&ev.sender.actor().args);
+    let mut event = Event::Signal(ev);
+    redact_event(&mut event, &Redaction::default());
+    let Event::Signal(ev) = &event else {
+        unreachable!()
+    };
+    assert!(std::sync::Arc::ptr_eq(&ev.sender.actor().args, &shared));
+}

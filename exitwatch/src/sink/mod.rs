@@ -7,9 +7,10 @@
 //! (`exitwatch_sink_dropped_total`) and reported on stderr. An output served by its own thread
 //! (stdout, a file) that is slower than exitwatch, but alive, is waited for instead, a bounded
 //! while (see [`WAIT_FOR_ROOM`] and [`WAIT_SHARE`]): meanwhile the kernel's rings hold the
-//! events, as small records and fatal ones apart, as long as they have room. A queue is bounded twice: in events
-//! (`queue_size`) and in bytes (`queue_bytes`, counted by [`Record::size`]), so that a burst of
-//! large events cannot take more memory than the budget.
+//! events, as small records and fatal ones apart, as long as they have room.
+//!
+//! A queue is bounded twice: in events (`queue_size`) and in bytes (`queue_bytes`, counted by
+//! [`Record::size`]), so that a burst of large events cannot take more memory than the budget.
 
 mod batch;
 mod file;
@@ -397,7 +398,7 @@ pub struct FanOut {
     /// What the writer threads wrote, freed here (see [`Spent`]).
     spent: Arc<Spent>,
     /// The event thread's time for waiting on full queues (see [`WAIT_SHARE`]).
-    waits: WaitBudget,
+    wait_budget: WaitBudget,
 }
 
 impl FanOut {
@@ -524,7 +525,7 @@ impl FanOut {
             stdout_closed,
             otlp,
             spent,
-            waits: WaitBudget::default(),
+            wait_budget: WaitBudget::default(),
         })
     }
 
@@ -541,7 +542,7 @@ impl FanOut {
             }
             let size = record.size();
             if !gap {
-                out.wait_for_room(tx, size, &self.waits);
+                out.wait_for_room(tx, size, &self.wait_budget);
             }
             let bytes = out.stats.queued_bytes.fetch_add(size, Relaxed);
             out.stats.queued.fetch_add(1, Relaxed);

@@ -27,16 +27,15 @@ fn write_all(mut queue: Queue, out: impl Write, on_closed: impl Fn()) {
     let mut written = Vec::new();
     let mut next = queue.blocking_recv();
     while let Some(first) = next {
-        let mut n = 1;
         let mut result = out.write_all(&first.line);
         written.push(first);
         while result.is_ok() {
             let Some(next) = queue.try_recv() else { break };
-            n += 1;
             result = out.write_all(&next.line);
             written.push(next);
         }
         let result = result.and_then(|()| out.flush());
+        let n = written.len();
         queue.settled(n);
         queue.give_back(&mut written);
         match result {

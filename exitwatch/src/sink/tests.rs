@@ -209,7 +209,7 @@ fn one_output(slots: usize, bytes: u64, waits: bool) -> (FanOut, Queue) {
         stdout_closed: Arc::new(Notify::new()),
         otlp: false,
         spent: Arc::clone(&spent),
-        waits: WaitBudget::default(),
+        wait_budget: WaitBudget::default(),
     };
     (fan, Queue { rx, stats, spent })
 }
