@@ -126,7 +126,9 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
         });
         tokio::select! {
             batch = reader.turn() => {
-                feed(&mut pipe, batch?)?;
+                let mut batch = batch?;
+                feed(&mut pipe, &mut batch)?;
+                reader.recycle(batch);
                 let lines = log.poll(pipe.wants_kernel_log(), false);
                 pipe.kernel_log(lines, clock::since_boot_ns())?;
             }

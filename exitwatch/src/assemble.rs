@@ -5,8 +5,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
+use crate::container::identity::ContainerInfo;
 use crate::decode::{CgroupName, Identity, PlaceIds, Record};
-use crate::event::{CgroupPath, Event, Place};
+use crate::event::{self, CgroupPath, Event, Place};
 
 /// Process images remembered, and bytes of identities, at most. Larger than the kernel's
 /// `IDENTITIES` map: an image the kernel still counts as sent is normally still here.
@@ -24,9 +25,16 @@ pub struct Assembler {
     order: VecDeque<(u32, u64)>,
     identity_bytes: usize,
     /// Cgroup paths by `CGROUPS_SENT` key.
-    cgroups: HashMap<u64, String>,
+    cgroups: HashMap<u64, Cgroup>,
     cgroup_order: VecDeque<u64>,
     forget: Forget,
+}
+
+/// A cgroup's path and the container it names, recognised once when the path arrives rather
+/// than parsed again for every event in it.
+struct Cgroup {
+    path: String,
+    container: Option<Box<ContainerInfo>>,
 }
 
 /// What the assembler dropped to stay within bounds: the kernel must forget having sent it.
@@ -123,7 +131,11 @@ impl Assembler {
 
     fn name(&mut self, c: CgroupName) {
         let key = if c.memory { c.id | MEMORY_KEY } else { c.id };
-        if self.cgroups.insert(key, c.path).is_none() {
+        let cgroup = Cgroup {
+            container: event::container_of(&c.path),
+            path: c.path,
+        };
+        if self.cgroups.insert(key, cgroup).is_none() {
             self.cgroup_order.push_back(key);
         }
         while self.cgroups.len() > MAX_CGROUPS {
@@ -135,24 +147,32 @@ impl Assembler {
         }
     }
 
-    fn path(&self, id: u64, memory: bool) -> Option<CgroupPath> {
+    fn cgroup(&self, id: u64, memory: bool) -> Option<(u64, &Cgroup)> {
         if id == 0 {
             return None;
         }
         let key = if memory { id | MEMORY_KEY } else { id };
-        let path = self.cgroups.get(&key)?.clone();
-        Some(CgroupPath { id, path })
+        Some((id, self.cgroups.get(&key)?))
     }
 
     fn place(&self, ids: &PlaceIds) -> Place {
-        let mut place = Place {
-            cgroup: self.path(ids.cgroup, false),
-            memcg: self.path(ids.memcg, true),
-            ns: ids.ns,
-            container: None,
+        let (cgroup, memcg) = (self.cgroup(ids.cgroup, false), self.cgroup(ids.memcg, true));
+        let path = |c: Option<(u64, &Cgroup)>| {
+            c.map(|(id, c)| CgroupPath {
+                id,
+                path: c.path.clone(),
+            })
         };
-        place.identify();
-        place
+        Place {
+            // Whichever path names one, the default hierarchy's first.
+            container: [cgroup, memcg]
+                .into_iter()
+                .flatten()
+                .find_map(|(_, c)| c.container.clone()),
+            cgroup: path(cgroup),
+            memcg: path(memcg),
+            ns: ids.ns,
+        }
     }
 }
 

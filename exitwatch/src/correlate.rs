@@ -98,6 +98,8 @@ impl Correlator {
                     None => self.queue.push_back(Slot::Oom { ev: oom, until }),
                 }
             }
+            // Nothing held before it: it goes at once, without queueing (the common case).
+            other if self.queue.is_empty() => return vec![other],
             other => self.queue.push_back(Slot::Ready(other)),
         }
         self.release(now)

@@ -26,8 +26,9 @@ pub struct Place {
     pub memcg: Option<CgroupPath>,
     /// Namespace inode numbers (as /proc/PID/ns/* show them), when known.
     pub ns: Namespaces,
-    /// The container, recognised from the cgroup path and completed from the runtime.
-    pub container: Option<crate::container::identity::ContainerInfo>,
+    /// The container, recognised from the cgroup path and completed from the runtime. Boxed:
+    /// it is most of a place's size, and events are moved from stage to stage.
+    pub container: Option<Box<crate::container::identity::ContainerInfo>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -40,26 +41,19 @@ pub struct Namespaces {
 impl Place {
     /// A place known only by a cgroup path (no namespaces): the OOM victim's from the kernel log.
     pub fn from_cgroup_path(path: &str) -> Place {
-        let container = crate::container::path::parse(path)
-            .map(|r| crate::container::identity::ContainerInfo::from_path(r, path));
         Place {
-            container,
+            container: container_of(path),
             ..Place::default()
         }
     }
+}
 
-    /// Recognises the container from whichever cgroup path names one.
-    pub(crate) fn identify(&mut self) {
-        self.container = [&self.cgroup, &self.memcg]
-            .into_iter()
-            .flatten()
-            .find_map(|c| {
-                let r = crate::container::path::parse(&c.path)?;
-                Some(crate::container::identity::ContainerInfo::from_path(
-                    r, &c.path,
-                ))
-            });
-    }
+/// The container a cgroup path names, as the path alone says it (names come from the runtime).
+pub(crate) fn container_of(path: &str) -> Option<Box<crate::container::identity::ContainerInfo>> {
+    let r = crate::container::path::parse(path)?;
+    Some(Box::new(
+        crate::container::identity::ContainerInfo::from_path(r, path),
+    ))
 }
 
 /// A process as the kernel saw it at event time.

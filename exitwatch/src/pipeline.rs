@@ -281,11 +281,13 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
                     poster.send(post);
                 }
             }
-            let ready = match &mut self.bursts {
-                Some(bursts) => bursts.take(annotated, self.now),
-                None => vec![Out::One(annotated)],
-            };
-            self.send_all(ready)?;
+            match &mut self.bursts {
+                Some(bursts) => {
+                    let ready = bursts.take(annotated, self.now);
+                    self.send_all(ready)?;
+                }
+                None => self.deliver(&Out::One(annotated))?,
+            }
             if self.done() {
                 break;
             }

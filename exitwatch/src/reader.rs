@@ -22,6 +22,8 @@ use crate::event::{LossClass, Proc, Suppressed};
 const FOLLOW_UP: Duration = Duration::from_millis(wake::FOLLOW_UP_MS);
 /// Records taken from each ring per turn before the loop gets to look at its other work.
 pub const TURN_BUDGET: usize = 4096;
+/// Records a recycled batch may keep room for (about 0.5 MiB).
+const KEEP_RECORDS: usize = 1024;
 /// A (sender, signal) whose suppressed count has not grown for this long, and whose sender is
 /// gone (so nothing can add to it between the last read and the removal), is dropped from the
 /// kernel's map.
@@ -96,6 +98,9 @@ pub struct Reader {
     behind: bool,
     /// Whether to look at the rings again after [`FOLLOW_UP`] even if nothing wakes us.
     follow_up: bool,
+    /// A handed-on batch's emptied vectors, for the next turn: a busy ring's turns then do not
+    /// grow a vector of records from nothing each time.
+    spare: Batch,
 }
 
 fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, ReaderError> {
@@ -134,6 +139,7 @@ impl Reader {
             doomed_evicted_seen: 0,
             behind: false,
             follow_up: true,
+            spare: Batch::default(),
         })
     }
 
@@ -146,7 +152,7 @@ impl Reader {
             tokio::task::yield_now().await;
             return Ok(self.turn_now());
         }
-        let mut batch = Batch::default();
+        let mut batch = std::mem::take(&mut self.spare);
         let (fatal, nonfatal) = (&mut self.fatal, &mut self.nonfatal);
         let woken = tokio::select! {
             biased;
@@ -183,12 +189,25 @@ impl Reader {
 
     /// A turn of what is queued now, without waiting.
     pub fn turn_now(&mut self) -> Batch {
-        let mut batch = Batch::default();
+        let mut batch = std::mem::take(&mut self.spare);
         drain(self.fatal.get_mut(), &mut batch);
         drain(self.nonfatal.get_mut(), &mut batch);
         batch.order();
         self.behind = batch.more;
         batch
+    }
+
+    /// Takes back a batch whose records were handed on, to reuse its vectors; one that grew
+    /// past [`KEEP_RECORDS`] (a backlog's turn) is let go, so a burst's memory is not kept.
+    pub fn recycle(&mut self, mut batch: Batch) {
+        if batch.events.capacity() + batch.knowledge.capacity() > KEEP_RECORDS {
+            return;
+        }
+        batch.events.clear();
+        batch.knowledge.clear();
+        batch.malformed.clear();
+        batch.more = false;
+        self.spare = batch;
     }
 
     /// What the kernel could not queue since the last call, by class (summed over CPUs).

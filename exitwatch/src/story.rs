@@ -44,7 +44,47 @@ struct Past {
     /// Signal number, or None for an OOM kill.
     signo: Option<i32>,
     fatal: bool,
-    who: String,
+    who: Who,
+}
+
+/// Who sent a past signal, as a later diagnosis names it: kept without allocating, since
+/// most are never named.
+#[derive(Clone, Debug)]
+enum Who {
+    /// A process: its pid and comm (the kernel's, at most 16 bytes).
+    Process {
+        pid: u32,
+        comm: [u8; 16],
+        len: u8,
+    },
+    OomKiller,
+}
+
+impl Who {
+    fn of(p: &Proc) -> Who {
+        let mut comm = [0; 16];
+        let len = p.comm.len().min(comm.len());
+        comm[..len].copy_from_slice(&p.comm[..len]);
+        Who::Process {
+            pid: p.pid,
+            comm,
+            len: len as u8,
+        }
+    }
+}
+
+/// As [`who`] writes a process.
+impl std::fmt::Display for Who {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Who::Process { pid, comm, len } => write!(
+                f,
+                "{}({pid})",
+                String::from_utf8_lossy(&comm[..usize::from(*len)])
+            ),
+            Who::OomKiller => f.write_str("the OOM killer"),
+        }
+    }
 }
 
 pub struct Story {
@@ -78,7 +118,7 @@ impl Story {
 
     pub fn annotate(&mut self, event: Event) -> Annotated {
         self.seq += 1;
-        let id = format!("{}-{}", self.run, self.seq);
+        let id = self.id(self.seq);
         let (cause, diagnosis) = match &event {
             Event::Signal(s) => (None, self.signal(&id, s)),
             Event::Oom(o) => (None, self.oom(&id, o)),
@@ -93,6 +133,26 @@ impl Story {
             diagnosis,
             kubelet: None,
         }
+    }
+
+    /// `run-seq`, written without `format!`'s machinery (once per event).
+    fn id(&self, seq: u64) -> String {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        let mut n = seq;
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut id = String::with_capacity(self.run.len() + 1 + digits.len() - at);
+        id.push_str(&self.run);
+        id.push('-');
+        id.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+        id
     }
 
     fn remember(&mut self, target: u32, past: Past) {
@@ -129,7 +189,7 @@ impl Story {
                 time_ns: s.time_ns,
                 signo: Some(s.signo),
                 fatal: s.fatal(),
-                who: who(&s.sender.actor().proc),
+                who: Who::of(&s.sender.actor().proc),
             },
         );
         out
@@ -141,7 +201,7 @@ impl Story {
             time_ns: o.time_ns,
             signo: None,
             fatal: true,
-            who: "the OOM killer".into(),
+            who: Who::OomKiller,
         };
         self.remember(o.victim.pid, past.clone());
         for p in &o.also_killed {

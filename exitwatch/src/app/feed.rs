@@ -19,7 +19,7 @@ use super::Pipe;
 const MAX_TURNS: usize = 16;
 
 /// One turn's records into the pipeline.
-pub fn feed(pipe: &mut Pipe, batch: Batch) -> io::Result<()> {
+pub fn feed(pipe: &mut Pipe, batch: &mut Batch) -> io::Result<()> {
     if let Some(first) = batch.malformed.first() {
         eprintln!(
             "exitwatch: skipped {} malformed record(s): {first}",
@@ -27,10 +27,10 @@ pub fn feed(pipe: &mut Pipe, batch: Batch) -> io::Result<()> {
         );
     }
     let now = clock::since_boot_ns();
-    for record in batch.knowledge {
+    for record in batch.knowledge.drain(..) {
         pipe.take(record, now)?;
     }
-    for record in batch.events {
+    for record in batch.events.drain(..) {
         if pipe.done() {
             break;
         }
@@ -46,9 +46,10 @@ pub fn drain(reader: &mut Reader, pipe: &mut Pipe) -> io::Result<()> {
         if pipe.done() {
             break;
         }
-        let batch = reader.turn_now();
+        let mut batch = reader.turn_now();
         let more = batch.more;
-        feed(pipe, batch)?;
+        feed(pipe, &mut batch)?;
+        reader.recycle(batch);
         if !more {
             break;
         }

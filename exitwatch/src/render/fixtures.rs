@@ -124,7 +124,7 @@ pub fn in_pod(id_digit: char, name: &str, image: &str) -> Place {
             mnt: Some(4026532299),
             uts: Some(4026532298),
         },
-        container: Some(ContainerInfo {
+        container: Some(Box::new(ContainerInfo {
             cgroup: format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod0a1b2c3d_0000_1111_2222_333344445555.slice/cri-containerd-{id}.scope"),
             id,
             runtime: Some(Runtime::Containerd),
@@ -139,7 +139,7 @@ pub fn in_pod(id_digit: char, name: &str, image: &str) -> Place {
             }),
             containerd_namespace: None,
             metadata: MetadataStatus::Complete,
-        }),
+        })),
     }
 }
 

@@ -214,3 +214,20 @@ fn memory_is_bounded() {
     }
     assert_eq!(st.history.len(), MAX_TARGETS);
 }
+
+#[test]
+fn ids_are_the_run_and_a_sequence_number() {
+    let s = Story::new("18ee0b9f9906158b".into(), Rules::default());
+    assert_eq!(s.id(1), "18ee0b9f9906158b-1");
+    assert_eq!(s.id(10), "18ee0b9f9906158b-10");
+    assert_eq!(s.id(u64::MAX), "18ee0b9f9906158b-18446744073709551615");
+}
+
+#[test]
+fn a_past_sender_is_named_as_who_names_it() {
+    let mut p = fixtures::pkill_kills_server().target;
+    assert_eq!(Who::of(&p).to_string(), who(&p));
+    p.comm = vec![0xff, b'x'];
+    assert_eq!(Who::of(&p).to_string(), who(&p));
+    assert_eq!(Who::OomKiller.to_string(), "the OOM killer");
+}

@@ -94,7 +94,7 @@ pub(super) fn oom<'a>(
             shmem_rss_bytes: mem.map(|m| m.shmem_pages * page),
             pgtables_bytes: mem.map(|m| m.pgtables_bytes),
             cgroup: ev.victim_memcg(),
-            container: ev.victim_place.container.as_ref(),
+            container: ev.victim_place.container.as_deref(),
         },
         trigger: TriggerJson {
             pid: ev.trigger.pid,

@@ -64,7 +64,7 @@ pub(super) fn placed<'a>(ctx: &Context, p: &'a Proc, place: &'a Place) -> Placed
     let ns = place.ns;
     PlacedJson {
         proc: proc(ctx, p),
-        container: place.container.as_ref(),
+        container: place.container.as_deref(),
         namespaces: NamespacesJson {
             pid: ns.pid,
             mnt: ns.mnt,

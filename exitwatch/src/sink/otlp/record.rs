@@ -250,7 +250,9 @@ impl Attrs {
     /// The container and pod of a place: semantic conventions for the event's process
     /// (`prefix` empty), `exitwatch.sender.` ones for the sender.
     fn place(&mut self, prefix: &str, place: &Place) {
-        let Some(c) = &place.container else { return };
+        let Some(c) = place.container.as_deref() else {
+            return;
+        };
         let key = |k: &str| match prefix {
             "" => k.to_owned(),
             p => format!("{p}.{k}"),

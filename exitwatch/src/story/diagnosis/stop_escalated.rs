@@ -57,7 +57,13 @@ mod tests {
             time_ns,
             signo,
             fatal: false,
-            who: "kubelet(812)".into(),
+            who: crate::story::Who::of(&crate::event::Proc {
+                pid: 812,
+                tid: 812,
+                ns_pid: None,
+                comm: b"kubelet".to_vec(),
+                start_ns: 0,
+            }),
         }
     }
 
