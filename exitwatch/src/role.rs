@@ -57,10 +57,14 @@ fn is_runtime(comm: &[u8]) -> bool {
 
 /// The sender's role, when it is one of the usual ones.
 pub fn of(sender: &Sender) -> Option<Role> {
-    let a: &Actor = match sender {
-        Sender::Kernel { .. } => return Some(Role::Kernel),
-        Sender::Process(a) => a,
-    };
+    match sender {
+        Sender::Kernel { .. } => Some(Role::Kernel),
+        Sender::Process(a) => of_actor(a),
+    }
+}
+
+/// A process sender's role, when it is one of the usual ones.
+pub fn of_actor(a: &Actor) -> Option<Role> {
     let comm = a.proc.comm.as_slice();
     // Names are only believed of processes outside containers: anyone can name a process
     // `kubelet` inside one, and a container's process is not the node's kubelet or runtime.

@@ -112,7 +112,7 @@ pub fn context(config: &Config) -> Context {
             && (config.color == Color::Always || only_stdout),
         users: Users::load(),
         page_size: page_size(),
-        lineages: Default::default(),
+        memo: Default::default(),
     }
 }
 

@@ -200,7 +200,7 @@ pub fn ctx() -> super::Context {
             "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n",
         ),
         page_size: 4096,
-        lineages: Default::default(),
+        memo: Default::default(),
     }
 }
 

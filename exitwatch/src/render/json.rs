@@ -11,6 +11,7 @@ use crate::timefmt::Rfc3339;
 
 mod exit;
 mod lineage;
+mod memo;
 mod oom;
 mod process;
 mod signal;
@@ -19,7 +20,7 @@ use exit::exit;
 use oom::oom;
 use signal::signal;
 
-pub use lineage::Lineages;
+pub use memo::Memo;
 
 pub const SCHEMA: &str = "exitwatch.v1";
 

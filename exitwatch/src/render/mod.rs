@@ -79,8 +79,9 @@ pub struct Context {
     pub users: Users,
     /// Bytes per page, for the OOM killer's page counts.
     pub page_size: u64,
-    /// JSON renderings of process images' argv and ancestry, reused while they stay the same.
-    pub lineages: json::Lineages,
+    /// JSON renderings of senders, targets and their argv and ancestry, reused while they
+    /// stay the same.
+    pub memo: json::Memo,
 }
 
 impl Context {

@@ -6,8 +6,7 @@
 //! and shortening step and checked against the very values it was made from, so an event whose
 //! argv was redacted, or a pid reused, renders from its own values, never a stale copy.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::value::RawValue;
@@ -17,11 +16,6 @@ use crate::escape::json_string;
 use crate::event::{Actor, Ancestor};
 use crate::render::limit::Shorten;
 use crate::render::Context;
-
-/// Images remembered per generation, and bytes (source and rendering) per generation: two
-/// generations are kept, so about twice this (a generation may pass its bytes by one entry).
-const MAX_IMAGES: usize = 512;
-const MAX_BYTES: usize = 1 << 20;
 
 /// The rendered values, in the order the actor's fields use them.
 pub(super) struct Lineage {
@@ -46,16 +40,19 @@ impl Serialize for Part {
     }
 }
 
+/// A process image and shortening step: (tgid, start time, step).
+pub(super) type LineageKey = (u32, u64, Shorten);
+
 /// What a lineage was rendered from: compared before one is reused (the same shared argv and
 /// ancestry as the assembler's identity, in the common case; equal values otherwise).
-struct Source {
+pub(super) struct LineageSource {
     args: Arc<Vec<Vec<u8>>>,
     exe: Option<Vec<u8>>,
     ancestry: Arc<Vec<Ancestor>>,
     boot_epoch_ns: i128,
 }
 
-impl Source {
+impl LineageSource {
     fn is(&self, a: &Actor, boot_epoch_ns: i128) -> bool {
         fn same<T: PartialEq>(x: &Arc<T>, y: &Arc<T>) -> bool {
             Arc::ptr_eq(x, y) || x == y
@@ -65,88 +62,31 @@ impl Source {
             && self.exe == a.exe
             && same(&self.ancestry, &a.ancestry)
     }
-}
 
-struct Entry {
-    source: Source,
-    lineage: Arc<Lineage>,
-    bytes: usize,
-}
-
-type Key = (u32, u64, Shorten);
-
-#[derive(Default)]
-struct Generations {
-    current: HashMap<Key, Entry>,
-    current_bytes: usize,
-    previous: HashMap<Key, Entry>,
-}
-
-/// The memo: two generations, the older dropped whole when the newer is full (bounded in
-/// entries and bytes, and what is still in use is carried over as it is met).
-#[derive(Default)]
-pub struct Lineages(Mutex<Generations>);
-
-impl Lineages {
-    /// The lineage of `a` at step `s`, rendered now or earlier from the same values.
-    pub(super) fn of(
-        &self,
-        ctx: &Context,
-        a: &Actor,
-        s: Shorten,
-    ) -> serde_json::Result<Arc<Lineage>> {
-        let key = (a.proc.pid, a.proc.start_ns, s);
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = g.current.get(&key) {
-            if e.source.is(a, ctx.boot_epoch_ns) {
-                return Ok(e.lineage.clone());
-            }
-        }
-        let entry = match g.previous.remove(&key) {
-            Some(e) if e.source.is(a, ctx.boot_epoch_ns) => e,
-            _ => render(ctx, a, s)?,
-        };
-        let lineage = entry.lineage.clone();
-        g.keep(key, entry);
-        Ok(lineage)
-    }
-
-    /// Entries held (both generations), for tests.
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
-        let g = self.0.lock().unwrap();
-        g.current.len() + g.previous.len()
+    /// About what argv, an executable's path and an ancestry take.
+    pub(super) fn bytes_of(args: &[Vec<u8>], exe: Option<&[u8]>, ancestry: &[Ancestor]) -> usize {
+        args.iter().map(|x| x.len() + 24).sum::<usize>()
+            + exe.map_or(0, <[u8]>::len)
+            + ancestry.iter().map(|x| x.comm.len() + 48).sum::<usize>()
     }
 }
 
-impl Generations {
-    fn keep(&mut self, key: Key, entry: Entry) {
-        if self.current.len() >= MAX_IMAGES || self.current_bytes + entry.bytes > MAX_BYTES {
-            self.previous = std::mem::take(&mut self.current);
-            self.current_bytes = 0;
-        }
-        self.current_bytes += entry.bytes;
-        if let Some(old) = self.current.insert(key, entry) {
-            self.current_bytes -= old.bytes;
-        }
-    }
+/// The lineage of `a` at step `s`, rendered now or earlier from the same values.
+pub(super) fn of(ctx: &Context, a: &Actor, s: Shorten) -> serde_json::Result<Arc<Lineage>> {
+    let key = (a.proc.pid, a.proc.start_ns, s);
+    let mut memo = ctx.memo.lineages.lock().unwrap_or_else(|e| e.into_inner());
+    memo.get_or_make(
+        key,
+        |source| source.is(a, ctx.boot_epoch_ns),
+        || render(ctx, a, s),
+    )
 }
 
-/// Clones start empty: a memo is a cache, not state.
-impl Clone for Lineages {
-    fn clone(&self) -> Self {
-        Lineages::default()
-    }
-}
-
-impl std::fmt::Debug for Lineages {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        write!(f, "Lineages({} + {})", g.current.len(), g.previous.len())
-    }
-}
-
-fn render(ctx: &Context, a: &Actor, s: Shorten) -> serde_json::Result<Entry> {
+fn render(
+    ctx: &Context,
+    a: &Actor,
+    s: Shorten,
+) -> serde_json::Result<(LineageSource, Arc<Lineage>, usize)> {
     let (args, args_cut) = s.args(&a.args);
     let (ancestry, ancestry_cut) = s.ancestry(&a.ancestry);
     let ancestry: Vec<AncestorJson> = ancestry.iter().map(|x| AncestorJson::of(ctx, x)).collect();
@@ -168,7 +108,7 @@ fn render(ctx: &Context, a: &Actor, s: Shorten) -> serde_json::Result<Entry> {
         ancestry: serde_json::value::to_raw_value(&ancestry)?,
         ancestry_cut,
     };
-    let source = Source {
+    let source = LineageSource {
         args: Arc::clone(&a.args),
         exe: a.exe.clone(),
         ancestry: Arc::clone(&a.ancestry),
@@ -185,17 +125,7 @@ fn render(ctx: &Context, a: &Actor, s: Shorten) -> serde_json::Result<Entry> {
     .map(|r| r.get().len())
     .sum::<usize>();
     let bytes = rendered
-        + source.args.iter().map(|x| x.len() + 24).sum::<usize>()
-        + source.exe.as_ref().map_or(0, Vec::len)
-        + source
-            .ancestry
-            .iter()
-            .map(|x| x.comm.len() + 48)
-            .sum::<usize>()
+        + LineageSource::bytes_of(&source.args, source.exe.as_deref(), &source.ancestry)
         + 256;
-    Ok(Entry {
-        source,
-        lineage: Arc::new(lineage),
-        bytes,
-    })
+    Ok((source, Arc::new(lineage), bytes))
 }

@@ -112,7 +112,7 @@ pub(super) fn actor<'a>(
     a: &'a Actor,
     s: Shorten,
 ) -> serde_json::Result<ActorJson<'a>> {
-    let l = ctx.lineages.of(ctx, a, s)?;
+    let l = super::lineage::of(ctx, a, s)?;
     Ok(ActorJson {
         proc: placed(ctx, &a.proc, &a.place),
         args_truncated: a.args_truncated || l.args_cut,

@@ -2,9 +2,10 @@
 
 use serde::Serialize;
 
-use super::process::{actor, placed, ActorJson, PlacedJson};
+use super::memo::{Kept, Splice};
+use super::process::{actor, ActorJson};
 use super::{Head, KubeletJson, Story};
-use crate::event::{Sender, SignalEvent};
+use crate::event::{Actor, Sender, SignalEvent};
 use crate::render::limit::Shorten;
 use crate::render::Context;
 use crate::signals;
@@ -15,8 +16,8 @@ pub(super) struct SignalLine<'a> {
     #[serde(flatten)]
     head: Head<'a>,
     signal: SignalJson,
-    sender: SenderJson<'a>,
-    target: PlacedJson<'a>,
+    sender: Splice<SenderJson<'a>>,
+    target: Kept,
     /// Why it was sent, when the API server says: `{"kubelet": {reason, message, time}}`.
     #[serde(skip_serializing_if = "Option::is_none")]
     cause: Option<SignalCause<'a>>,
@@ -45,7 +46,7 @@ struct SignalJson {
 }
 
 #[derive(Serialize)]
-struct SenderJson<'a> {
+pub(super) struct SenderJson<'a> {
     kind: &'static str,
     role: Option<&'static str>,
     reason: Option<&'static str>,
@@ -54,28 +55,35 @@ struct SenderJson<'a> {
     context: Option<ActorJson<'a>>,
 }
 
+impl<'a> SenderJson<'a> {
+    /// A process sender.
+    pub(super) fn process(ctx: &Context, a: &'a Actor, s: Shorten) -> serde_json::Result<Self> {
+        Ok(SenderJson {
+            kind: "process",
+            role: crate::role::of_actor(a).map(|r| r.as_str()),
+            reason: None,
+            actor: Some(actor(ctx, a, s)?),
+            context: None,
+        })
+    }
+}
+
 pub(super) fn signal<'a>(
     ctx: &'a Context,
     ev: &'a SignalEvent,
     story: Story<'a>,
     s: Shorten,
 ) -> serde_json::Result<SignalLine<'a>> {
-    let role = crate::role::of(&ev.sender).map(|r| r.as_str());
     let sender = match &ev.sender {
-        Sender::Process(a) => SenderJson {
-            kind: "process",
-            role,
-            reason: None,
-            actor: Some(actor(ctx, a, s)?),
-            context: None,
-        },
-        Sender::Kernel { reason, context } => SenderJson {
+        // The same in every signal of one sender: kept (see `memo`).
+        Sender::Process(a) => Splice::Kept(ctx.memo.sender(ctx, a, s)?),
+        Sender::Kernel { reason, context } => Splice::Fresh(SenderJson {
             kind: "kernel",
-            role,
+            role: crate::role::of(&ev.sender).map(|r| r.as_str()),
             reason: Some(reason.as_str()),
             actor: None,
             context: Some(actor(ctx, context, s)?),
-        },
+        }),
     };
     Ok(SignalLine {
         head: story.head,
@@ -92,7 +100,7 @@ pub(super) fn signal<'a>(
             via: ev.via.map(|v| v.as_str()),
         },
         sender,
-        target: placed(ctx, &ev.target, &ev.target_place),
+        target: ctx.memo.target(ctx, &ev.target, &ev.target_place)?,
         cause: story.kubelet.map(|k| SignalCause {
             kubelet: KubeletJson::of(k),
         }),

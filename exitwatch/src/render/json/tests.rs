@@ -15,7 +15,7 @@ fn ctx() -> Context {
         color: false,
         users: Users::default(),
         page_size: 4096,
-        lineages: Default::default(),
+        memo: Default::default(),
     }
 }
 
@@ -254,7 +254,7 @@ fn an_exit_carries_the_kubelets_reason_beside_its_cause() {
     assert_eq!(v["cause"]["kubelet"]["message"], "Stopping container nginx");
 }
 
-/// Renders `ev` as one line with `ctx` (whose lineage memo persists between calls).
+/// Renders `ev` as one line with `ctx` (whose memo persists between calls).
 fn line_with(ctx: &Context, ev: &SignalEvent) -> String {
     let mut out = Vec::new();
     let a = crate::render::bare(Event::Signal(ev.clone()));
@@ -262,12 +262,17 @@ fn line_with(ctx: &Context, ev: &SignalEvent) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// What a renderer that never saw an event before writes for `ev` with `ctx`'s clock.
+fn fresh_line(ctx: &Context, ev: &SignalEvent) -> String {
+    line_with(&ctx.clone(), ev)
+}
+
 #[test]
-fn a_process_images_lineage_is_rendered_once_and_reused_exactly() {
+fn a_signals_sender_and_target_are_rendered_once_and_reused_exactly() {
     let ctx = ctx();
     let ev = fixtures::pkill_kills_server();
     let first = line_with(&ctx, &ev);
-    assert_eq!(ctx.lineages.len(), 1);
+    assert_eq!(ctx.memo.len(), (1, 1, 1), "lineage, sender, target");
     // Spliced in place, as serde writes the fields around it.
     assert!(first.contains(
         r#""sessionid":3,"kernel_thread":false,"exe":"/usr/bin/pkill","exe_deleted":false,"parent":{"pid":23495,"comm":"#
@@ -276,64 +281,110 @@ fn a_process_images_lineage_is_rendered_once_and_reused_exactly() {
     assert!(first.contains(
         r#""ancestry":[{"pid":0,"comm":"swapper/0","start_time":"1970-01-01T00:00:00.000000000Z"},"#
     ));
+    assert!(first.contains(
+        r#""sender":{"kind":"process","role":"interactive_user","reason":null,"pid":23549,"#
+    ));
+    assert!(first.contains(r#""context":null},"target":{"pid":7942,"tid":7942,"comm":"server","#));
     let again = line_with(&ctx, &ev);
     assert_eq!(
-        ctx.lineages.len(),
-        1,
-        "the second line reused the first's lineage"
+        ctx.memo.len(),
+        (1, 1, 1),
+        "the second line reused the first's"
     );
     assert_eq!(first, again);
-    // And it is what a fresh renderer writes.
-    assert_eq!(first, line_with(&self::ctx(), &ev));
+    assert_eq!(first, fresh_line(&ctx, &ev));
 }
 
 #[test]
-fn a_reused_lineage_is_never_stale() {
+fn a_kept_rendering_is_never_stale() {
     let mut ctx = ctx();
     let mut ev = fixtures::pkill_kills_server();
     line_with(&ctx, &ev);
-    // Same process image (pid, start time), other values: argv redacted, an ancestor changed
-    // (a reparenting the kernel saw), the executable gone.
-    let actor = ev.sender.actor_mut();
-    Arc::make_mut(&mut actor.args)[2] = b"<redacted>".to_vec();
-    Arc::make_mut(&mut actor.ancestry)[2].comm = b"init".to_vec();
-    actor.exe = None;
-    let v: Value = serde_json::from_str(&line_with(&ctx, &ev)).unwrap();
-    assert_eq!(
-        v["sender"]["args"],
-        serde_json::json!(["pkill", "-9", "<redacted>"])
-    );
-    assert_eq!(v["sender"]["ancestry"][2]["comm"], "init");
-    assert_eq!(v["sender"]["exe"], Value::Null);
+    // Same processes (pid, start time), other values, one change at a time: each line is what
+    // a fresh renderer writes.
+    type Change = (&'static str, fn(&mut SignalEvent));
+    let changes: Vec<Change> = vec![
+        ("argv redacted", |ev| {
+            Arc::make_mut(&mut ev.sender.actor_mut().args)[2] = b"<redacted>".to_vec()
+        }),
+        ("an ancestor changed", |ev| {
+            Arc::make_mut(&mut ev.sender.actor_mut().ancestry)[2].comm = b"init".to_vec()
+        }),
+        ("the executable gone", |ev| ev.sender.actor_mut().exe = None),
+        ("another thread of the sender", |ev| {
+            ev.sender.actor_mut().proc.tid += 1
+        }),
+        ("that thread's argv (its image's lineage kept)", |ev| {
+            Arc::make_mut(&mut ev.sender.actor_mut().args).push(b"--again".to_vec())
+        }),
+        ("the sender renamed itself", |ev| {
+            ev.sender.actor_mut().proc.comm = b"kubelet".to_vec()
+        }),
+        ("its role changed (no login)", |ev| {
+            let a = ev.sender.actor_mut();
+            a.loginuid = None;
+            Arc::make_mut(&mut a.ancestry).retain(|x| x.comm != b"sshd");
+        }),
+        ("its identity lost", |ev| {
+            ev.sender.actor_mut().identity_lost = true
+        }),
+        ("the target found in a container", |ev| {
+            ev.target_place = fixtures::in_pod('a', "nginx", "nginx:1.27")
+        }),
+        ("the target's container named since", |ev| {
+            let c = ev.target_place.container.as_mut().unwrap();
+            c.name = Some("renamed".into());
+        }),
+        ("the target's container gone", |ev| {
+            ev.target_place.container = None
+        }),
+        ("the target renamed", |ev| {
+            ev.target.comm = b"worker".to_vec()
+        }),
+        ("another thread of the target", |ev| ev.target.tid += 1),
+    ];
+    for (what, change) in changes {
+        let before = line_with(&ctx, &ev);
+        change(&mut ev);
+        let after = line_with(&ctx, &ev);
+        assert_ne!(before, after, "{what}: the line changed");
+        assert_eq!(after, fresh_line(&ctx, &ev), "{what}");
+    }
     // The clock was stepped (the pipeline moves the boot epoch in place): every start time
     // moves with it, as a fresh renderer writes them.
     let shown = line_with(&ctx, &ev);
     ctx.boot_epoch_ns = 1_000_000_000;
     let stepped = line_with(&ctx, &ev);
     assert_ne!(shown, stepped);
-    let mut fresh = self::ctx();
-    fresh.boot_epoch_ns = 1_000_000_000;
-    assert_eq!(stepped, line_with(&fresh, &ev));
+    assert_eq!(stepped, fresh_line(&ctx, &ev));
 }
 
 #[test]
-fn the_lineage_memo_is_bounded() {
+fn the_memo_is_bounded() {
     let ctx = ctx();
     let mut ev = fixtures::pkill_kills_server();
     for pid in 0..3_000 {
         ev.sender.actor_mut().proc.pid = pid;
+        ev.target.pid = pid;
         line_with(&ctx, &ev);
     }
-    assert!(ctx.lineages.len() <= 1024, "{} held", ctx.lineages.len());
-    // A lineage as large as a line allows keeps the memo within its bytes, too.
+    let (lineages, senders, targets) = ctx.memo.len();
+    assert!(
+        lineages <= 1024 && senders <= 1024 && targets <= 1024,
+        "{:?} held",
+        ctx.memo.len()
+    );
+    // A sender as large as a line allows keeps the memo within its bytes, too.
     ev.sender.actor_mut().args = vec![vec![b'x'; 12 * 1024]].into();
     for pid in 0..200 {
         ev.sender.actor_mut().proc.pid = pid;
         line_with(&ctx, &ev);
     }
+    let (lineages, senders, _) = ctx.memo.len();
+    let most = 2 * (1 << 20) / (12 * 1024);
     assert!(
-        ctx.lineages.len() <= 2 * (1 << 20) / (12 * 1024),
-        "{} held",
-        ctx.lineages.len()
+        lineages <= most && senders <= most,
+        "{:?} held",
+        ctx.memo.len()
     );
 }

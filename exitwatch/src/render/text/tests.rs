@@ -14,7 +14,7 @@ fn ctx(color: bool) -> Context {
         color,
         users: Users::parse("root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/h:/bin/sh\n"),
         page_size: 4096,
-        lineages: Default::default(),
+        memo: Default::default(),
     }
 }
 
