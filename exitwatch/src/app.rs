@@ -75,12 +75,12 @@ pub async fn run(config: Config) -> Result<u8, AppError> {
     metrics.health.turn(Instant::now());
     let mut receivers = start::receivers(&config, &mut loaded.ebpf, &cache).await?;
     let scope = start::describe_scope(receivers.as_ref(), &pending);
-    let outputs = Outputs {
-        format: config.format,
-        ctx: start::context(&config),
-        outlet: sinks,
-        metrics: Arc::clone(&metrics),
-    };
+    let outputs = Outputs::new(
+        config.format,
+        start::context(&config),
+        sinks,
+        Arc::clone(&metrics),
+    );
     let question = start::question(&config, pending.clone());
     let story = start::story(&config);
     let unreadable = log.unreadable().is_some();

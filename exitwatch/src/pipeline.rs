@@ -46,7 +46,25 @@ pub struct Outputs<O> {
     pub ctx: Context,
     pub outlet: O,
     pub metrics: Arc<Metrics>,
+    /// Each event is rendered here, then copied once into the record every output shares.
+    line: Vec<u8>,
 }
+
+impl<O> Outputs<O> {
+    pub fn new(format: Format, ctx: Context, outlet: O, metrics: Arc<Metrics>) -> Self {
+        Outputs {
+            format,
+            ctx,
+            outlet,
+            metrics,
+            line: Vec::with_capacity(LINE_BUFFER),
+        }
+    }
+}
+
+/// The rendering buffer's room, kept between events (a line is at most 16 KiB; one that
+/// needed more room, on its way to being shortened, does not keep it).
+const LINE_BUFFER: usize = 32 << 10;
 
 pub struct Pipeline<W, O> {
     assembler: Assembler,
@@ -305,17 +323,18 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
             format,
             ctx,
             outlet,
+            line,
             ..
         } = &mut self.out;
-        let mut line = Vec::with_capacity(2048);
+        line.clear();
         // A burst's summary stands for its events: it is filed as its first one.
         let annotated = match ready {
             Out::One(a) => {
-                render::render(*format, ctx, a, &mut line)?;
+                render::render(*format, ctx, a, line)?;
                 a
             }
             Out::Burst(b) => {
-                render::text_burst(ctx, b, &mut line)?;
+                render::text_burst(ctx, b, line)?;
                 &b.first
             }
         };
@@ -325,7 +344,7 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
                 .wants_otlp()
                 .then(|| sink::otlp::log_record(ctx, annotated));
             outlet.send(sink::Record {
-                line: line.into(),
+                line: line.as_slice().into(),
                 kind: annotated.event.kind().as_str(),
                 severity: annotated.event.severity() as u8,
                 time_ns: ctx.event_ns(&annotated.event),
@@ -337,6 +356,9 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
             let mut text = Vec::new();
             render::render(Format::Text, ctx, annotated, &mut text)?;
             outlet.aside(&text)?;
+        }
+        if line.capacity() > LINE_BUFFER {
+            *line = Vec::with_capacity(LINE_BUFFER);
         }
         Ok(())
     }

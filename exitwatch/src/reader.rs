@@ -22,7 +22,7 @@ use crate::event::{LossClass, Proc, Suppressed};
 const FOLLOW_UP: Duration = Duration::from_millis(wake::FOLLOW_UP_MS);
 /// Records taken from each ring per turn before the loop gets to look at its other work.
 pub const TURN_BUDGET: usize = 4096;
-/// Records a recycled batch may keep room for (about 0.5 MiB).
+/// Records of each kind a recycled batch keeps room for (events: about 0.5 MiB).
 const KEEP_RECORDS: usize = 1024;
 /// A (sender, signal) whose suppressed count has not grown for this long, and whose sender is
 /// gone (so nothing can add to it between the last read and the removal), is dropped from the
@@ -62,6 +62,17 @@ impl Batch {
     /// Events from both rings, in the order they happened (stable: a ring's own order is kept).
     fn order(&mut self) {
         self.events.sort_by_key(time_of);
+    }
+
+    /// Empty, with room for [`KEEP_RECORDS`] records of each kind at most.
+    fn reset(&mut self) {
+        self.events.clear();
+        self.knowledge.clear();
+        self.malformed.clear();
+        self.events.shrink_to(KEEP_RECORDS);
+        self.knowledge.shrink_to(KEEP_RECORDS);
+        self.malformed.shrink_to(KEEP_RECORDS);
+        self.more = false;
     }
 
     /// Whether the rings held anything (malformed records count: the kernel wrote them).
@@ -152,32 +163,36 @@ impl Reader {
             tokio::task::yield_now().await;
             return Ok(self.turn_now());
         }
-        let mut batch = std::mem::take(&mut self.spare);
-        let (fatal, nonfatal) = (&mut self.fatal, &mut self.nonfatal);
-        let woken = tokio::select! {
+        let (fatal, nonfatal, spare) = (&mut self.fatal, &mut self.nonfatal, &mut self.spare);
+        // The spare is taken once a branch is chosen: a select that another branch of the
+        // loop won drops this future, and the spare with it had it been taken before.
+        let (woken, mut batch) = tokio::select! {
             biased;
             guard = fatal.readable_mut() => {
                 let mut guard = guard?;
+                let mut batch = std::mem::take(spare);
                 let empty = drain(guard.get_inner_mut(), &mut batch);
                 drain(nonfatal.get_mut(), &mut batch);
                 if empty {
                     guard.clear_ready();
                 }
-                true
+                (true, batch)
             }
             guard = nonfatal.readable_mut() => {
                 let mut guard = guard?;
+                let mut batch = std::mem::take(spare);
                 drain(fatal.get_mut(), &mut batch);
                 if drain(guard.get_inner_mut(), &mut batch) {
                     guard.clear_ready();
                 }
-                true
+                (true, batch)
             }
             // Records that did not wake us (a ring woke us less than wake::GAP_NS before).
             () = tokio::time::sleep(FOLLOW_UP), if self.follow_up => {
+                let mut batch = std::mem::take(spare);
                 drain(fatal.get_mut(), &mut batch);
                 drain(nonfatal.get_mut(), &mut batch);
-                false
+                (false, batch)
             }
         };
         batch.order();
@@ -197,16 +212,10 @@ impl Reader {
         batch
     }
 
-    /// Takes back a batch whose records were handed on, to reuse its vectors; one that grew
-    /// past [`KEEP_RECORDS`] (a backlog's turn) is let go, so a burst's memory is not kept.
+    /// Takes back a batch whose records were handed on, to reuse its vectors; room past
+    /// [`KEEP_RECORDS`] (a backlog's turn) is given back, so a burst's memory is not kept.
     pub fn recycle(&mut self, mut batch: Batch) {
-        if batch.events.capacity() + batch.knowledge.capacity() > KEEP_RECORDS {
-            return;
-        }
-        batch.events.clear();
-        batch.knowledge.clear();
-        batch.malformed.clear();
-        batch.more = false;
+        batch.reset();
         self.spare = batch;
     }
 
@@ -378,6 +387,26 @@ mod tests {
             })
             .collect();
         assert_eq!(order, [(10, 15), (20, 9), (30, 9), (30, 15)]);
+    }
+
+    #[test]
+    fn a_recycled_batch_is_empty_and_keeps_bounded_room() {
+        let mut batch = Batch {
+            events: (0..3 * KEEP_RECORDS as u64)
+                .map(|t| signal_at(t, 9))
+                .collect(),
+            more: true,
+            ..Batch::default()
+        };
+        batch.malformed.push(DecodeError::Short(1));
+        batch.reset();
+        assert!(!batch.has_records() && !batch.more);
+        assert!(batch.events.capacity() <= KEEP_RECORDS);
+        // A small turn's room is kept for the next.
+        batch.events.extend((0..10).map(|t| signal_at(t, 9)));
+        let room = batch.events.capacity();
+        batch.reset();
+        assert_eq!(batch.events.capacity(), room);
     }
 
     #[test]

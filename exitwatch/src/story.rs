@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::event::{Event, ExitEvent, OomEvent, Proc, SignalEvent};
 use crate::signals::{SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM};
+use exitwatch_common::COMM_LEN;
 
 /// Past events remembered per target, and targets remembered.
 const HISTORY_PER_TARGET: usize = 8;
@@ -51,10 +52,10 @@ struct Past {
 /// most are never named.
 #[derive(Clone, Debug)]
 enum Who {
-    /// A process: its pid and comm (the kernel's, at most 16 bytes).
+    /// A process: its pid and comm (the kernel's, at most [`COMM_LEN`] bytes).
     Process {
         pid: u32,
-        comm: [u8; 16],
+        comm: [u8; COMM_LEN],
         len: u8,
     },
     OomKiller,
@@ -62,7 +63,7 @@ enum Who {
 
 impl Who {
     fn of(p: &Proc) -> Who {
-        let mut comm = [0; 16];
+        let mut comm = [0; COMM_LEN];
         let len = p.comm.len().min(comm.len());
         comm[..len].copy_from_slice(&p.comm[..len]);
         Who::Process {

@@ -145,12 +145,7 @@ impl Setup {
         let outs = Outs::default();
         let pipe = Pipeline::new(
             Rc::clone(&node),
-            Outputs {
-                format: self.format,
-                ctx: fixtures::ctx(),
-                outlet: outs.clone(),
-                metrics: Metrics::new(),
-            },
+            Outputs::new(self.format, fixtures::ctx(), outs.clone(), Metrics::new()),
             self.question,
             Story::new("t".into(), Rules::default()),
             self.log_unreadable,

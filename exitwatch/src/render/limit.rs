@@ -78,22 +78,23 @@ const STEPS: [Shorten; 5] = [
     },
 ];
 
-/// Renders one line (without its newline) through `render`, shortening step by step until the
-/// line and its newline fit in [`MAX_LINE`]. The last step's line is kept whatever its length:
-/// with no argv and only the parent left, every remaining field is bounded by the kernel's
-/// record sizes to a few KiB.
+/// Renders one line (without its newline) onto the end of `out` through `render`, shortening
+/// step by step until the line and its newline fit in [`MAX_LINE`]. The last step's line is
+/// kept whatever its length: with no argv and only the parent left, every remaining field is
+/// bounded by the kernel's record sizes to a few KiB.
 pub fn fit<E>(
     mut render: impl FnMut(Shorten, &mut Vec<u8>) -> Result<(), E>,
-) -> Result<Vec<u8>, E> {
-    let mut line = Vec::with_capacity(2048);
+    out: &mut Vec<u8>,
+) -> Result<(), E> {
+    let start = out.len();
     for step in STEPS {
-        line.clear();
-        render(step, &mut line)?;
-        if line.len() < MAX_LINE {
+        out.truncate(start);
+        render(step, out)?;
+        if out.len() - start < MAX_LINE {
             break;
         }
     }
-    Ok(line)
+    Ok(())
 }
 
 /// The largest cut at or below `n` that does not split a UTF-8 sequence (invalid bytes, which
@@ -179,14 +180,20 @@ mod tests {
     #[test]
     fn fit_steps_down_until_the_line_fits() {
         let mut tried = Vec::new();
-        let line = fit(|s, out: &mut Vec<u8>| -> Result<(), ()> {
-            tried.push(s);
-            let n = s.arg_bytes.map_or(100_000, |b| b * 8);
-            out.extend(std::iter::repeat_n(b'x', n));
-            Ok(())
-        })
+        // Onto what the buffer already holds, which stays.
+        let mut line = b"before".to_vec();
+        fit(
+            |s, out: &mut Vec<u8>| -> Result<(), ()> {
+                tried.push(s);
+                let n = s.arg_bytes.map_or(100_000, |b| b * 8);
+                out.extend(std::iter::repeat_n(b'x', n));
+                Ok(())
+            },
+            &mut line,
+        )
         .unwrap();
-        assert_eq!(line.len(), 8192);
+        assert_eq!(line.len(), 6 + 8192);
+        assert!(line.starts_with(b"beforexxx"));
         assert_eq!(tried, STEPS[..3]);
     }
 }

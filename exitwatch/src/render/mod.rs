@@ -100,13 +100,13 @@ impl Context {
     }
 }
 
-/// Writes one event in `format`. Machine formats write exactly one line of at most
-/// [`limit::MAX_LINE`] bytes per event.
+/// Writes one event in `format` onto the end of `out`. Machine formats write exactly one line
+/// of at most [`limit::MAX_LINE`] bytes per event.
 pub fn render(
     format: Format,
     ctx: &Context,
     event: &Annotated,
-    out: &mut dyn Write,
+    out: &mut Vec<u8>,
 ) -> io::Result<()> {
     match format {
         Format::Text => text::render(ctx, event, out),
@@ -129,12 +129,12 @@ pub fn text_burst(ctx: &Context, b: &burst::Burst, out: &mut dyn Write) -> io::R
 }
 
 fn write_fitted(
-    out: &mut dyn Write,
+    out: &mut Vec<u8>,
     render: impl FnMut(limit::Shorten, &mut Vec<u8>) -> serde_json::Result<()>,
 ) -> io::Result<()> {
-    let mut line = limit::fit(render)?;
-    line.push(b'\n');
-    out.write_all(&line)
+    limit::fit(render, out)?;
+    out.push(b'\n');
+    Ok(())
 }
 
 #[cfg(test)]

@@ -50,12 +50,10 @@ impl Clone for Memo {
 
 impl std::fmt::Debug for Memo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (lineages, senders, targets) = self.len();
         write!(
             f,
-            "Memo({} lineages, {} senders, {} targets)",
-            lock(&self.lineages).len(),
-            lock(&self.senders).len(),
-            lock(&self.targets).len()
+            "Memo({lineages} lineages, {senders} senders, {targets} targets)"
         )
     }
 }
@@ -101,14 +99,13 @@ impl Memo {
         )
     }
 
-    /// Renderings held, all memos and both generations (for tests).
-    #[cfg(test)]
+    /// Renderings held (lineages, senders, targets), both generations. One lock at a time:
+    /// a sender is rendered with its memo locked and then locks the lineages'.
     pub(super) fn len(&self) -> (usize, usize, usize) {
-        (
-            lock(&self.lineages).len(),
-            lock(&self.senders).len(),
-            lock(&self.targets).len(),
-        )
+        let lineages = lock(&self.lineages).len();
+        let senders = lock(&self.senders).len();
+        let targets = lock(&self.targets).len();
+        (lineages, senders, targets)
     }
 }
 
@@ -120,7 +117,8 @@ pub(super) enum Splice<T> {
     Fresh(T),
 }
 
-/// A rendered JSON value, spliced into a line as it is.
+/// A rendered JSON value, spliced into a line as it is (exitwatch's lines are compact JSON,
+/// as `serde_json::value::to_raw_value` writes it).
 #[derive(Clone)]
 pub(super) struct Kept(Arc<RawValue>);
 
