@@ -300,7 +300,7 @@ pub fn split_argv(raw: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// How a process made the kernel send a signal it did not send with kill(2) itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Via {
     /// It wrote `1` to a cgroup's `cgroup.kill` (runc, systemd, a shell): the kernel then
     /// SIGKILLs every process of the cgroup in the writer's context, with no siginfo.

@@ -23,6 +23,8 @@ pub struct Sample {
     pub wakeups_per_s: f64,
     pub rss_mib: f64,
     pub peak_rss_mib: f64,
+    /// What of `rss_mib` is the BPF maps mapped into the daemon (its rings, data mapped twice).
+    pub maps_rss_mib: f64,
     pub lost: u64,
     /// What it printed meanwhile: idle is only idle if nothing else on the node sent signals.
     pub events: u64,
@@ -56,8 +58,8 @@ fn idle(bins: &Bins, plan: &Plan) -> Result<Sample> {
     let mut s = sample(0, cpu_pct, wakeups_per_s, &after, counts.all_lost());
     s.events = counts.signals + counts.other;
     eprintln!(
-        "bench: idle {} s: {:.3}% CPU, {:.1} wakeups/s, RSS {:.1} MiB; {} events from elsewhere on the node",
-        plan.idle_secs, s.cpu_pct, s.wakeups_per_s, s.rss_mib, s.events
+        "bench: idle {} s: {:.3}% CPU, {:.1} wakeups/s, RSS {:.1} MiB ({:.1} of it the rings' mappings); {} events from elsewhere on the node",
+        plan.idle_secs, s.cpu_pct, s.wakeups_per_s, s.rss_mib, s.maps_rss_mib, s.events
     );
     Ok(s)
 }
@@ -98,6 +100,7 @@ fn sample(
         wakeups_per_s,
         rss_mib: after.rss_kib as f64 / 1024.0,
         peak_rss_mib: after.peak_rss_kib as f64 / 1024.0,
+        maps_rss_mib: after.maps_rss_kib as f64 / 1024.0,
         lost,
         events: 0,
         cpu_us_per_event: f64::NAN,

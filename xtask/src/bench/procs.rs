@@ -76,6 +76,10 @@ pub struct Usage {
     pub runs: u64,
     pub rss_kib: u64,
     pub peak_rss_kib: u64,
+    /// What of `rss_kib` is the BPF maps mapped into the process: exitwatch's ring buffers,
+    /// whose data pages are mapped twice (so that a record that wraps reads as one), so each
+    /// 4 MiB ring counts 8 MiB here for 4 MiB of kernel memory.
+    pub maps_rss_kib: u64,
 }
 
 pub fn usage(pid: u32) -> Result<Usage> {
@@ -84,6 +88,9 @@ pub fn usage(pid: u32) -> Result<Usage> {
     let mut usage = Usage {
         rss_kib: status_kib(&status, "VmRSS:").unwrap_or(0),
         peak_rss_kib: status_kib(&status, "VmHWM:").unwrap_or(0),
+        maps_rss_kib: fs::read_to_string(format!("/proc/{pid}/smaps"))
+            .map(|s| bpf_maps_rss_kib(&s))
+            .unwrap_or(0),
         ..Usage::default()
     };
     for task in fs::read_dir(format!("/proc/{pid}/task"))? {
@@ -101,6 +108,28 @@ pub fn usage(pid: u32) -> Result<Usage> {
 fn status_kib(status: &str, key: &str) -> Option<u64> {
     let line = status.lines().find_map(|l| l.strip_prefix(key))?;
     line.split_whitespace().next()?.parse().ok()
+}
+
+/// The `Rss:` of every mapping of a BPF map in `/proc/PID/smaps`.
+fn bpf_maps_rss_kib(smaps: &str) -> u64 {
+    let mut in_map = false;
+    let mut kib = 0;
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or("");
+        if first.ends_with(':') {
+            if in_map && first == "Rss:" {
+                kib += words
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        } else if first.contains('-') {
+            // A mapping's header: range, perms, offset, device, inode, then its name.
+            in_map = line.trim_end().ends_with("anon_inode:bpf-map");
+        }
+    }
+    kib
 }
 
 /// `/proc/PID/task/TID/schedstat`: ns on CPU, ns waiting, times run.
@@ -130,6 +159,22 @@ mod tests {
         assert_eq!(status_kib(status, "VmHWM:"), Some(12000));
         assert_eq!(status_kib(status, "VmSwap:"), None);
         assert_eq!(schedstat("1500000 200 7\n"), Some((1_500_000, 7)));
+        let smaps = "\
+7f78d71fc000-7f78d79fd000 r--s 00001000 00:0f 7  anon_inode:bpf-map
+Size:               8196 kB
+Rss:                8196 kB
+7f78d89f6000-7f78d95b2000 r-xp 00000000 fd:01 12 /usr/bin/exitwatch
+Size:              12016 kB
+Rss:                5376 kB
+7f78d79fd000-7f78d79fe000 rw-s 00000000 00:0f 7  anon_inode:bpf-map
+Size:                  4 kB
+Rss:                   4 kB
+VmFlags: rd sh mr mw me ms sd
+55556a09c000-55556b23a000 rw-p 00000000 00:00 0  [heap]
+Rss:                 916 kB
+";
+        assert_eq!(bpf_maps_rss_kib(smaps), 8200);
+        assert_eq!(bpf_maps_rss_kib(""), 0);
         assert_eq!(schedstat("1500000\n"), None);
     }
 

@@ -319,6 +319,13 @@ impl Results {
             // builds 11.5k-22k), so the floor sits below that spread.
             Check::least("storm: events delivered per second", delivered, 7_500.0),
             Check::most("idle RSS (MiB)", rss, 40.0),
+            // The daemon's own share: the rings' mappings are set by the ring sizes.
+            Check::most(
+                "idle RSS without the BPF rings' mappings (MiB)",
+                self.sample(0)
+                    .map_or(f64::NAN, |s| s.rss_mib - s.maps_rss_mib),
+                16.0,
+            ),
             Check::most("idle CPU (%)", cpu, 0.5).unless(busy.clone()),
             Check::most("idle wakeups per second", wakeups, 20.0).unless(busy),
             Check::most(

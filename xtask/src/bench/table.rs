@@ -138,6 +138,15 @@ pub fn markdown(r: &Results) -> String {
                 String::new()
             }
         );
+        if s.rate == 0 {
+            let _ = writeln!(
+                t,
+                "| daemon idle: RSS MiB = the BPF rings' mappings (each ring's data mapped twice) + the rest (resident code, heap) | - | {:.1} = {:.1} + {:.1} | - |",
+                s.rss_mib,
+                s.maps_rss_mib,
+                s.rss_mib - s.maps_rss_mib
+            );
+        }
     }
     let st = &r.startup;
     let max = |v: &[f64]| v.iter().copied().fold(f64::NAN, f64::max);

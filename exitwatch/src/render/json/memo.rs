@@ -16,10 +16,11 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::lineage::{Lineage, LineageKey, LineageSource};
-use super::signal::SenderJson;
-use crate::event::{Actor, Place, Proc};
+use super::signal::{SenderJson, SignalJson};
+use crate::event::{Actor, Place, Proc, SignalEvent, Via};
 use crate::render::limit::Shorten;
 use crate::render::Context;
+use crate::signals::{Disposition, SignalResult};
 
 /// Renderings kept per memo and generation, and their bytes (rendering and source): two
 /// generations are kept, so about twice this (a generation may pass its bytes by one entry).
@@ -33,7 +34,20 @@ pub struct Memo {
     pub(super) lineages: Mutex<Generations<LineageKey, LineageSource, Arc<Lineage>>>,
     senders: Mutex<Generations<SenderKey, (Actor, i128), Kept>>,
     targets: Mutex<Generations<TargetKey, (Proc, Place, i128), Kept>>,
+    signals: Mutex<Generations<SignalKey, (), Kept>>,
 }
+
+/// A signal object's values (but a fault address, which each fault has its own of): the key
+/// is all it is made from.
+type SignalKey = (
+    i32,
+    i32,
+    SignalResult,
+    bool,
+    bool,
+    Option<Disposition>,
+    Option<Via>,
+);
 
 /// A process sender, whole: (pid, tid, start time, shortening step); kept with its actor and
 /// the boot epoch it was rendered with.
@@ -50,10 +64,10 @@ impl Clone for Memo {
 
 impl std::fmt::Debug for Memo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let (lineages, senders, targets) = self.len();
+        let (lineages, senders, targets, signals) = self.len();
         write!(
             f,
-            "Memo({lineages} lineages, {senders} senders, {targets} targets)"
+            "Memo({lineages} lineages, {senders} senders, {targets} targets, {signals} signals)"
         )
     }
 }
@@ -99,13 +113,37 @@ impl Memo {
         )
     }
 
-    /// Renderings held (lineages, senders, targets), both generations. One lock at a time:
-    /// a sender is rendered with its memo locked and then locks the lineages'.
-    pub(super) fn len(&self) -> (usize, usize, usize) {
+    /// A signal's object (number, names, code, outcome) without a fault address.
+    pub(super) fn signal(&self, ev: &SignalEvent) -> serde_json::Result<Kept> {
+        debug_assert!(ev.fault_addr.is_none(), "a fault's address is its own");
+        let key = (
+            ev.signo,
+            ev.code,
+            ev.result,
+            ev.fatal(),
+            ev.group,
+            ev.disposition,
+            ev.via,
+        );
+        lock(&self.signals).get_or_make(
+            key,
+            |()| true,
+            || {
+                let value = Kept::of(&SignalJson::of(ev))?;
+                let bytes = value.len() + 64;
+                Ok(((), value, bytes))
+            },
+        )
+    }
+
+    /// Renderings held (lineages, senders, targets, signals), both generations. One lock at
+    /// a time: a sender is rendered with its memo locked and then locks the lineages'.
+    pub(super) fn len(&self) -> (usize, usize, usize, usize) {
         let lineages = lock(&self.lineages).len();
         let senders = lock(&self.senders).len();
         let targets = lock(&self.targets).len();
-        (lineages, senders, targets)
+        let signals = lock(&self.signals).len();
+        (lineages, senders, targets, signals)
     }
 }
 

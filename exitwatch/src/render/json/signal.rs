@@ -15,7 +15,7 @@ use crate::story::Diagnosis;
 pub(super) struct SignalLine<'a> {
     #[serde(flatten)]
     head: Head<'a>,
-    signal: SignalJson,
+    signal: Splice<SignalJson>,
     sender: Splice<SenderJson<'a>>,
     target: Kept,
     /// Why it was sent, when the API server says: `{"kubelet": {reason, message, time}}`.
@@ -30,7 +30,7 @@ struct SignalCause<'a> {
 }
 
 #[derive(Serialize)]
-struct SignalJson {
+pub(super) struct SignalJson {
     number: i32,
     name: Option<&'static str>,
     code: i32,
@@ -53,6 +53,23 @@ pub(super) struct SenderJson<'a> {
     #[serde(flatten)]
     actor: Option<ActorJson<'a>>,
     context: Option<ActorJson<'a>>,
+}
+
+impl SignalJson {
+    pub(super) fn of(ev: &SignalEvent) -> Self {
+        SignalJson {
+            number: ev.signo,
+            name: signals::name(ev.signo),
+            code: ev.code,
+            code_name: signals::code_name(ev.signo, ev.code),
+            result: ev.result.as_str(),
+            fatal: ev.fatal(),
+            group: ev.group,
+            disposition: ev.disposition.map(|d| d.as_str()),
+            fault_addr: ev.fault_addr.map(|a| format!("{a:#x}")),
+            via: ev.via.map(|v| v.as_str()),
+        }
+    }
 }
 
 impl<'a> SenderJson<'a> {
@@ -87,17 +104,10 @@ pub(super) fn signal<'a>(
     };
     Ok(SignalLine {
         head: story.head,
-        signal: SignalJson {
-            number: ev.signo,
-            name: signals::name(ev.signo),
-            code: ev.code,
-            code_name: signals::code_name(ev.signo, ev.code),
-            result: ev.result.as_str(),
-            fatal: ev.fatal(),
-            group: ev.group,
-            disposition: ev.disposition.map(|d| d.as_str()),
-            fault_addr: ev.fault_addr.map(|a| format!("{a:#x}")),
-            via: ev.via.map(|v| v.as_str()),
+        signal: match ev.fault_addr {
+            // The same for every signal of one kind, code and outcome: kept (see `memo`).
+            None => Splice::Kept(ctx.memo.signal(ev)?),
+            Some(_) => Splice::Fresh(SignalJson::of(ev)),
         },
         sender,
         target: ctx.memo.target(ctx, &ev.target, &ev.target_place)?,

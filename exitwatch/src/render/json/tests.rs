@@ -272,7 +272,11 @@ fn a_signals_sender_and_target_are_rendered_once_and_reused_exactly() {
     let ctx = ctx();
     let ev = fixtures::pkill_kills_server();
     let first = line_with(&ctx, &ev);
-    assert_eq!(ctx.memo.len(), (1, 1, 1), "lineage, sender, target");
+    assert_eq!(
+        ctx.memo.len(),
+        (1, 1, 1, 1),
+        "lineage, sender, target, signal"
+    );
     // Spliced in place, as serde writes the fields around it.
     assert!(first.contains(
         r#""sessionid":3,"kernel_thread":false,"exe":"/usr/bin/pkill","exe_deleted":false,"parent":{"pid":23495,"comm":"#
@@ -288,7 +292,7 @@ fn a_signals_sender_and_target_are_rendered_once_and_reused_exactly() {
     let again = line_with(&ctx, &ev);
     assert_eq!(
         ctx.memo.len(),
-        (1, 1, 1),
+        (1, 1, 1, 1),
         "the second line reused the first's"
     );
     assert_eq!(first, again);
@@ -342,6 +346,24 @@ fn a_kept_rendering_is_never_stale() {
             ev.target.comm = b"worker".to_vec()
         }),
         ("another thread of the target", |ev| ev.target.tid += 1),
+        ("another signal", |ev| ev.signo = signals::SIGTERM),
+        ("another outcome, as fatal", |ev| {
+            ev.result = signals::SignalResult::AlreadyPending
+        }),
+        ("ignored", |ev| ev.result = signals::SignalResult::Ignored),
+        ("another disposition", |ev| {
+            ev.disposition = Some(crate::signals::Disposition::Handled)
+        }),
+        ("sent to one thread", |ev| ev.group = !ev.group),
+        ("by cgroup.kill", |ev| {
+            ev.via = Some(crate::event::Via::CgroupKill)
+        }),
+        ("a fault at an address", |ev| {
+            ev.signo = 11;
+            ev.code = 1;
+            ev.fault_addr = Some(0xdead);
+        }),
+        ("at another address", |ev| ev.fault_addr = Some(0xbeef)),
     ];
     for (what, change) in changes {
         let before = line_with(&ctx, &ev);
@@ -368,7 +390,7 @@ fn the_memo_is_bounded() {
         ev.target.pid = pid;
         line_with(&ctx, &ev);
     }
-    let (lineages, senders, targets) = ctx.memo.len();
+    let (lineages, senders, targets, _) = ctx.memo.len();
     assert!(
         lineages <= 1024 && senders <= 1024 && targets <= 1024,
         "{:?} held",
@@ -380,7 +402,7 @@ fn the_memo_is_bounded() {
         ev.sender.actor_mut().proc.pid = pid;
         line_with(&ctx, &ev);
     }
-    let (lineages, senders, _) = ctx.memo.len();
+    let (lineages, senders, _, _) = ctx.memo.len();
     let most = 2 * (1 << 20) / (12 * 1024);
     assert!(
         lineages <= most && senders <= most,
