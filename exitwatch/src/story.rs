@@ -136,23 +136,11 @@ impl Story {
         }
     }
 
-    /// `run-seq`, written without `format!`'s machinery (once per event).
+    /// `run-seq`, into a string of the right size at once (once per event).
     fn id(&self, seq: u64) -> String {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        let mut n = seq;
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        let mut id = String::with_capacity(self.run.len() + 1 + digits.len() - at);
-        id.push_str(&self.run);
-        id.push('-');
-        id.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+        use std::fmt::Write;
+        let mut id = String::with_capacity(self.run.len() + 21);
+        let _ = write!(id, "{}-{seq}", self.run);
         id
     }
 
