@@ -7,7 +7,7 @@ use std::collections::HashMap as StdHashMap;
 use std::io;
 use std::time::{Duration, Instant};
 
-use aya::maps::{HashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
+use aya::maps::{HashMap, Map, MapData, PerCpuArray, PerCpuHashMap};
 use aya::Ebpf;
 use exitwatch_common::{loss, names, wake, IdentityState, SuppressedKey, SuppressedValue};
 use tokio::io::unix::AsyncFd;
@@ -16,6 +16,10 @@ use tokio::io::Interest;
 use crate::assemble::Forget;
 use crate::decode::{self, DecodeError, Record};
 use crate::event::{LossClass, Proc, Suppressed};
+
+mod ring;
+
+use ring::{Ring, RingError};
 
 /// How long after a wake-up the rings are looked at again even if they do not wake us: the
 /// kernel wakes us at most once per `wake::GAP_NS` per ring.
@@ -35,6 +39,8 @@ pub enum ReaderError {
     NoMap(&'static str),
     #[error("cannot use the {0} map: {1}")]
     Map(&'static str, String),
+    #[error("cannot use the {0} ring: {1}")]
+    Ring(&'static str, RingError),
     #[error("cannot watch the ring buffer for events: {0}")]
     Register(io::Error),
 }
@@ -91,8 +97,8 @@ fn time_of(r: &Record) -> u64 {
 }
 
 pub struct Reader {
-    fatal: AsyncFd<RingBuf<MapData>>,
-    nonfatal: AsyncFd<RingBuf<MapData>>,
+    fatal: AsyncFd<Ring>,
+    nonfatal: AsyncFd<Ring>,
     lost: PerCpuArray<MapData, u64>,
     /// What each `loss::*` slot held when last reported (the kernel's counters only grow).
     lost_seen: [u64; loss::SLOTS as usize],
@@ -118,11 +124,13 @@ fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, Reade
     ebpf.take_map(name).ok_or(ReaderError::NoMap(name))
 }
 
-fn ring(ebpf: &mut Ebpf, name: &'static str) -> Result<AsyncFd<RingBuf<MapData>>, ReaderError> {
-    let ring = RingBuf::try_from(take_map(ebpf, name)?)
-        .map_err(|e| ReaderError::Map(name, e.to_string()))?;
-    // SAFETY: the RingBuf owns its map fd, which stays open and unchanged while the AsyncFd
-    // owns the RingBuf.
+fn ring(ebpf: &mut Ebpf, name: &'static str) -> Result<AsyncFd<Ring>, ReaderError> {
+    let Map::RingBuf(map) = take_map(ebpf, name)? else {
+        return Err(ReaderError::Map(name, "not a ring buffer".into()));
+    };
+    let ring = Ring::new(map).map_err(|e| ReaderError::Ring(name, e))?;
+    // SAFETY: the Ring owns its map fd, which stays open and unchanged while the AsyncFd
+    // owns the Ring.
     unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
         .map_err(|e| ReaderError::Register(e.into()))
 }
@@ -161,7 +169,7 @@ impl Reader {
         if self.behind {
             // Let the loop's other branches run between turns of a backlog.
             tokio::task::yield_now().await;
-            return Ok(self.turn_now());
+            return self.turn_now();
         }
         let (fatal, nonfatal, spare) = (&mut self.fatal, &mut self.nonfatal, &mut self.spare);
         // The spare is taken once a branch is chosen: a select that another branch of the
@@ -171,8 +179,8 @@ impl Reader {
             guard = fatal.readable_mut() => {
                 let mut guard = guard?;
                 let mut batch = std::mem::take(spare);
-                let empty = drain(guard.get_inner_mut(), &mut batch);
-                drain(nonfatal.get_mut(), &mut batch);
+                let empty = drain(guard.get_inner_mut(), &mut batch)?;
+                drain(nonfatal.get_mut(), &mut batch)?;
                 if empty {
                     guard.clear_ready();
                 }
@@ -181,8 +189,8 @@ impl Reader {
             guard = nonfatal.readable_mut() => {
                 let mut guard = guard?;
                 let mut batch = std::mem::take(spare);
-                drain(fatal.get_mut(), &mut batch);
-                if drain(guard.get_inner_mut(), &mut batch) {
+                drain(fatal.get_mut(), &mut batch)?;
+                if drain(guard.get_inner_mut(), &mut batch)? {
                     guard.clear_ready();
                 }
                 (true, batch)
@@ -190,8 +198,8 @@ impl Reader {
             // Records that did not wake us (a ring woke us less than wake::GAP_NS before).
             () = tokio::time::sleep(FOLLOW_UP), if self.follow_up => {
                 let mut batch = std::mem::take(spare);
-                drain(fatal.get_mut(), &mut batch);
-                drain(nonfatal.get_mut(), &mut batch);
+                drain(fatal.get_mut(), &mut batch)?;
+                drain(nonfatal.get_mut(), &mut batch)?;
                 (false, batch)
             }
         };
@@ -203,13 +211,13 @@ impl Reader {
     }
 
     /// A turn of what is queued now, without waiting.
-    pub fn turn_now(&mut self) -> Batch {
+    pub fn turn_now(&mut self) -> io::Result<Batch> {
         let mut batch = std::mem::take(&mut self.spare);
-        drain(self.fatal.get_mut(), &mut batch);
-        drain(self.nonfatal.get_mut(), &mut batch);
+        drain(self.fatal.get_mut(), &mut batch)?;
+        drain(self.nonfatal.get_mut(), &mut batch)?;
         batch.order();
         self.behind = batch.more;
-        batch
+        Ok(batch)
     }
 
     /// Takes back a batch whose records were handed on, to reuse its vectors; room past
@@ -336,16 +344,14 @@ fn comm(raw: &[u8]) -> Vec<u8> {
     raw[..end].to_vec()
 }
 
-/// Up to [`TURN_BUDGET`] records into `batch`; true when the ring was emptied.
-fn drain(ring: &mut RingBuf<MapData>, batch: &mut Batch) -> bool {
-    for _ in 0..TURN_BUDGET {
-        match ring.next() {
-            Some(item) => batch.push(&item),
-            None => return true,
-        }
-    }
-    batch.more = true;
-    false
+/// Up to [`TURN_BUDGET`] records into `batch`; true when the ring was emptied. A ring whose
+/// records cannot be walked cannot be read any further: an error that ends the daemon.
+fn drain(ring: &mut Ring, batch: &mut Batch) -> io::Result<bool> {
+    let empty = ring
+        .read(TURN_BUDGET, |record| batch.push(record))
+        .map_err(io::Error::other)?;
+    batch.more |= !empty;
+    Ok(empty)
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub fn drain(reader: &mut Reader, pipe: &mut Pipe) -> io::Result<()> {
         if pipe.done() {
             break;
         }
-        let mut batch = reader.turn_now();
+        let mut batch = reader.turn_now()?;
         let more = batch.more;
         feed(pipe, &mut batch)?;
         reader.recycle(batch);
