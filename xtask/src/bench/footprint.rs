@@ -23,7 +23,7 @@ pub struct Sample {
     pub wakeups_per_s: f64,
     pub rss_mib: f64,
     pub peak_rss_mib: f64,
-    /// What of `rss_mib` is the BPF maps mapped into the daemon (its rings, data mapped twice).
+    /// What of `rss_mib` is the BPF maps mapped into the daemon (its rings).
     pub maps_rss_mib: f64,
     pub lost: u64,
     /// What it printed meanwhile: idle is only idle if nothing else on the node sent signals.

@@ -76,9 +76,8 @@ pub struct Usage {
     pub runs: u64,
     pub rss_kib: u64,
     pub peak_rss_kib: u64,
-    /// What of `rss_kib` is the BPF maps mapped into the process: exitwatch's ring buffers,
-    /// whose data pages are mapped twice (so that a record that wraps reads as one), so each
-    /// 4 MiB ring counts 8 MiB here for 4 MiB of kernel memory.
+    /// What of `rss_kib` is the BPF maps mapped into the process: exitwatch's ring buffers
+    /// (the kernel fills a ring's page table at mmap: its whole size counts, idle or not).
     pub maps_rss_kib: u64,
 }
 

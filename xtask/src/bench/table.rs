@@ -141,7 +141,7 @@ pub fn markdown(r: &Results) -> String {
         if s.rate == 0 {
             let _ = writeln!(
                 t,
-                "| daemon idle: RSS MiB = the BPF rings' mappings (each ring's data mapped twice) + the rest (resident code, heap) | - | {:.1} = {:.1} + {:.1} | - |",
+                "| daemon idle: RSS MiB = the BPF rings' mappings (each ring's data mapped once) + the rest (resident code, heap) | - | {:.1} = {:.1} + {:.1} | - |",
                 s.rss_mib,
                 s.maps_rss_mib,
                 s.rss_mib - s.maps_rss_mib
