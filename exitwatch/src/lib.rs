@@ -12,7 +12,7 @@
 //!  mark_victim             and suppressed counts (I/O edge)
 //! ```
 //!
-//! - I/O lives at the edges: [`reader`] (the aya maps), [`enrich::system`] (the runtimes'
+//! - I/O lives at the edges: [`reader`] (the BPF rings, mapped once; the aya maps), [`enrich::system`] (the runtimes'
 //!   [`container::cache`], /proc, cgroupfs), [`kmsg`] (the kernel log), [`sink`] (outputs),
 //!   [`metrics::server`], [`kube`] (the API server: this node's pods and the kubelet's
 //!   Events in, Warning Events on pods out). [`app`] wires them: start → loop → shutdown.

@@ -150,9 +150,11 @@ fn walk(
     let mut handed = 0;
     loop {
         if *pos == producer {
-            // The kernel wakes a reader only if, once it committed a record, the consumer
-            // position it reads is that record's: ours must be visible before we read its
-            // position again, or a record committed in between would wake nobody.
+            // A commit without wake-up flags wakes the reader only if the consumer position
+            // it reads then is that record's: ours must be visible before we read the
+            // producer's again, or a record committed in between would wake nobody.
+            // (exitwatch's programs pass explicit flags, see `wake`, and the reader looks
+            // again after `wake::FOLLOW_UP_MS`; this keeps the protocol whole regardless.)
             fence(Ordering::SeqCst);
             producer = view.producer.load(Ordering::Acquire);
             if *pos == producer {
@@ -168,7 +170,8 @@ fn walk(
         let header = unsafe { &*view.data.as_ptr().add(offset).cast::<AtomicU32>() };
         let header = header.load(Ordering::Acquire);
         if header & BUSY != 0 {
-            // Reserved, not committed: its commit wakes us (our position is its position).
+            // Reserved, not committed: nothing after it may be read before it. The reader
+            // comes back on a wake-up or its follow-up.
             return Ok(true);
         }
         let len = (header & !(BUSY | DISCARD)) as usize;
