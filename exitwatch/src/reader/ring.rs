@@ -15,6 +15,7 @@
 //! after it may be read before it.
 
 use std::io;
+use std::marker::PhantomData;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, AtomicU32, AtomicUsize, Ordering};
@@ -117,7 +118,9 @@ fn view<'a>(consumer: &'a Mapping, producer: &'a Mapping, page: usize, size: usi
         View {
             consumer: &*consumer.ptr.as_ptr().cast::<AtomicUsize>(),
             producer: &*producer.ptr.as_ptr().cast::<AtomicUsize>(),
-            data: std::slice::from_raw_parts(producer.ptr.as_ptr().add(page), size),
+            data: NonNull::new_unchecked(producer.ptr.as_ptr().add(page)),
+            size,
+            life: PhantomData,
         }
     }
 }
@@ -128,11 +131,46 @@ impl AsRawFd for Ring {
     }
 }
 
-/// A ring's shared memory: the two positions and the data (whose length is a power of two).
+/// A ring's shared memory: the two positions and the data, `size` bytes (a power of two, at
+/// least a page) that stay valid for `'a`. The kernel writes the data while we read it, so it
+/// is held as a pointer: headers are read as atomics, and a slice is made only of a committed
+/// record's bytes, which the kernel leaves alone until their room is given back.
 struct View<'a> {
     consumer: &'a AtomicUsize,
     producer: &'a AtomicUsize,
-    data: &'a [u8],
+    data: NonNull<u8>,
+    size: usize,
+    life: PhantomData<&'a [u8]>,
+}
+
+impl View<'_> {
+    /// The header at `offset`, an 8-byte-aligned offset below `size`.
+    fn header(&self, offset: usize) -> u32 {
+        debug_assert!(offset % 8 == 0 && offset + HEADER <= self.size);
+        // SAFETY: in bounds (above) and aligned: the data is page-aligned and offset is a
+        // multiple of 8; the kernel writes it only atomically.
+        let header = unsafe { &*self.data.as_ptr().add(offset).cast::<AtomicU32>() };
+        header.load(Ordering::Acquire)
+    }
+
+    /// The committed bytes `start..start + len` of the data (`start < size`, `len <= size`):
+    /// one slice, or when they wrap the end its two parts joined in `joined`.
+    fn record<'b>(&'b self, start: usize, len: usize, joined: &'b mut Vec<u8>) -> &'b [u8] {
+        let first = len.min(self.size - start);
+        // SAFETY: both parts lie in the data, and the record is committed and not yet given
+        // back, so nothing writes them while the slices live (they end with this call's
+        // borrow of `self`, before `walk` gives the room back).
+        let part = |at: usize, n: usize| unsafe {
+            std::slice::from_raw_parts(self.data.as_ptr().add(at), n)
+        };
+        if first == len {
+            return part(start, len);
+        }
+        joined.clear();
+        joined.extend_from_slice(part(start, first));
+        joined.extend_from_slice(part(0, len - first));
+        joined
+    }
 }
 
 /// The records from `*pos` on (see [`Ring::read`]), `*pos` and the kernel's consumer position
@@ -144,17 +182,17 @@ fn walk(
     budget: usize,
     mut each: impl FnMut(&[u8]),
 ) -> Result<bool, RingError> {
-    let size = view.data.len();
+    let size = view.size;
     let mask = size - 1;
     let mut producer = view.producer.load(Ordering::Acquire);
     let mut handed = 0;
     loop {
         if *pos == producer {
             // A commit without wake-up flags wakes the reader only if the consumer position
-            // it reads then is that record's: ours must be visible before we read the
-            // producer's again, or a record committed in between would wake nobody.
-            // (exitwatch's programs pass explicit flags, see `wake`, and the reader looks
-            // again after `wake::FOLLOW_UP_MS`; this keeps the protocol whole regardless.)
+            // it reads then is that record's: ours must be visible before we look again, or
+            // a record committed in between would wake nobody. (exitwatch's programs pass
+            // explicit flags, see `wake`, and the reader looks again after
+            // `wake::FOLLOW_UP_MS`; this keeps the protocol whole regardless.)
             fence(Ordering::SeqCst);
             producer = view.producer.load(Ordering::Acquire);
             if *pos == producer {
@@ -165,14 +203,15 @@ fn walk(
             return Ok(false);
         }
         let offset = *pos & mask;
-        // SAFETY: offset is 8-byte aligned (positions grow by multiples of 8) inside data,
-        // which is page-aligned, so the header's first 4 bytes are an aligned u32 in bounds.
-        let header = unsafe { &*view.data.as_ptr().add(offset).cast::<AtomicU32>() };
-        let header = header.load(Ordering::Acquire);
+        let mut header = view.header(offset);
         if header & BUSY != 0 {
-            // Reserved, not committed: nothing after it may be read before it. The reader
-            // comes back on a wake-up or its follow-up.
-            return Ok(true);
+            // Reserved, not committed: nothing after it may be read before it. As above, our
+            // position must be visible before the last look, for its commit to wake us.
+            fence(Ordering::SeqCst);
+            header = view.header(offset);
+            if header & BUSY != 0 {
+                return Ok(true);
+            }
         }
         let len = (header & !(BUSY | DISCARD)) as usize;
         let total = (len + HEADER).next_multiple_of(8);
@@ -184,25 +223,11 @@ fn walk(
             });
         }
         if header & DISCARD == 0 {
-            each(record(view.data, (offset + HEADER) & mask, len, joined));
+            each(view.record((offset + HEADER) & mask, len, joined));
             handed += 1;
         }
         *pos = pos.wrapping_add(total);
         view.consumer.store(*pos, Ordering::Release);
-    }
-}
-
-/// The `len` bytes at `start` of the ring's `data`, joined in `joined` when they wrap its end.
-fn record<'a>(data: &'a [u8], start: usize, len: usize, joined: &'a mut Vec<u8>) -> &'a [u8] {
-    match data.get(start..start + len) {
-        Some(whole) => whole,
-        None => {
-            let first = &data[start..];
-            joined.clear();
-            joined.extend_from_slice(first);
-            joined.extend_from_slice(&data[..len - first.len()]);
-            joined
-        }
     }
 }
 
@@ -256,6 +281,8 @@ mod tests {
         words: Vec<u64>,
         /// Records written across the end of the data.
         wrapped: usize,
+        /// Where each record that is not discarded starts.
+        kept_at: Vec<usize>,
     }
 
     impl Fake {
@@ -265,11 +292,16 @@ mod tests {
                 producer: AtomicUsize::new(0),
                 words: vec![0; size / 8],
                 wrapped: 0,
+                kept_at: Vec::new(),
             }
         }
 
+        fn size(&self) -> usize {
+            self.words.len() * 8
+        }
+
         fn bytes(&mut self) -> &mut [u8] {
-            let len = self.words.len() * 8;
+            let len = self.size();
             // SAFETY: the u64s' own bytes.
             unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast(), len) }
         }
@@ -277,7 +309,7 @@ mod tests {
         /// Writes a record of `payload` at the producer position, with header flags `flags`.
         fn put(&mut self, payload: &[u8], flags: u32) {
             let pos = self.producer.load(Ordering::Relaxed);
-            let size = self.words.len() * 8;
+            let size = self.size();
             let mask = size - 1;
             let data = self.bytes();
             let header = (payload.len() as u32 | flags).to_le_bytes();
@@ -289,23 +321,41 @@ mod tests {
             if (pos & mask) + HEADER + payload.len() > size {
                 self.wrapped += 1;
             }
+            if flags & DISCARD == 0 {
+                self.kept_at.push(pos);
+            }
             self.producer.store(pos + total, Ordering::Release);
         }
 
-        fn read(&mut self, pos: &mut usize, budget: usize) -> (Vec<Vec<u8>>, bool) {
-            let mut joined = Vec::new();
-            let mut got = Vec::new();
-            let data: &[u8] = {
-                let len = self.words.len() * 8;
-                // SAFETY: the u64s' own bytes.
-                unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast(), len) }
-            };
-            let view = View {
+        fn view(&self) -> View<'_> {
+            View {
                 consumer: &self.consumer,
                 producer: &self.producer,
-                data,
-            };
-            let done = walk(&view, pos, &mut joined, budget, |r| got.push(r.to_vec())).unwrap();
+                data: NonNull::new(self.words.as_ptr().cast_mut().cast()).unwrap(),
+                size: self.size(),
+                life: PhantomData,
+            }
+        }
+
+        /// What a read of at most `budget` records hands on, and whether it caught up; each
+        /// record's room must still be held while it is handed on.
+        fn read(&self, pos: &mut usize, budget: usize) -> (Vec<Vec<u8>>, bool) {
+            let mut got = Vec::new();
+            let kept: Vec<usize> = self
+                .kept_at
+                .iter()
+                .copied()
+                .filter(|&p| p >= *pos)
+                .collect();
+            let done = walk(&self.view(), pos, &mut Vec::new(), budget, |r| {
+                assert_eq!(
+                    self.consumer.load(Ordering::Relaxed),
+                    kept[got.len()],
+                    "a record's room is given back only after it is handed on"
+                );
+                got.push(r.to_vec())
+            })
+            .unwrap();
             (got, done)
         }
     }
@@ -345,15 +395,17 @@ mod tests {
     }
 
     #[test]
-    fn discarded_records_are_skipped_and_their_room_given_back() {
+    fn discarded_records_are_skipped_their_room_given_back_and_not_counted_in_the_budget() {
         let mut fake = Fake::new(128);
         let mut pos = 0;
         fake.put(b"dropped", DISCARD);
         fake.put(b"kept", 0);
-        let (got, done) = fake.read(&mut pos, 10);
-        assert_eq!(got, [b"kept".to_vec()]);
+        fake.put(b"dropped too", DISCARD);
+        fake.put(b"kept too", 0);
+        let (got, done) = fake.read(&mut pos, 2);
+        assert_eq!(got, [b"kept".to_vec(), b"kept too".to_vec()]);
         assert!(done);
-        assert_eq!(fake.consumer.load(Ordering::Relaxed), 32);
+        assert_eq!(fake.consumer.load(Ordering::Relaxed), 16 + 16 + 24 + 16);
     }
 
     #[test]
@@ -365,7 +417,10 @@ mod tests {
         fake.put(b"after", 0);
         let (got, done) = fake.read(&mut pos, 10);
         assert_eq!(got, [b"first".to_vec()]);
-        assert!(done, "caught up: the commit wakes the reader");
+        assert!(
+            done,
+            "caught up: the commit or the follow-up brings the reader back"
+        );
         assert_eq!(pos, 16);
         // The kernel commits it: clears the busy bit.
         fake.bytes()[16 + 3] &= !0x80;
@@ -380,6 +435,12 @@ mod tests {
         for i in 0..5 {
             fake.put(&payload(9, i), 0);
         }
+        let (got, done) = fake.read(&mut pos, 0);
+        assert_eq!(
+            (got.len(), done),
+            (0, false),
+            "budget 0 on a ring holding records"
+        );
         let (got, done) = fake.read(&mut pos, 3);
         assert_eq!((got.len(), done), (3, false));
         let (got, done) = fake.read(&mut pos, 3);
@@ -393,21 +454,19 @@ mod tests {
     }
 
     #[test]
-    fn a_header_larger_than_the_queued_bytes_is_an_error_not_a_wild_read() {
-        let mut fake = Fake::new(128);
-        let mut pos = 0;
-        fake.put(b"x", 0);
-        fake.bytes()[..4].copy_from_slice(&200u32.to_le_bytes());
-        let data: &[u8] =
-            // SAFETY: the u64s' own bytes.
-            unsafe { std::slice::from_raw_parts(fake.words.as_ptr().cast(), 128) };
-        let view = View {
-            consumer: &fake.consumer,
-            producer: &fake.producer,
-            data,
-        };
-        let err = walk(&view, &mut pos, &mut Vec::new(), 10, |_| {}).unwrap_err();
-        assert!(matches!(err, RingError::Layout { len: 200, .. }), "{err}");
-        assert_eq!(pos, 0);
+    fn a_header_claiming_more_than_is_there_is_an_error_not_a_wild_read() {
+        // More than the ring, and more than is queued (within the ring).
+        for (claim, size) in [(200u32, 128), (40, 128)] {
+            let mut fake = Fake::new(size);
+            let mut pos = 0;
+            fake.put(b"x", 0);
+            fake.bytes()[..4].copy_from_slice(&claim.to_le_bytes());
+            let err = walk(&fake.view(), &mut pos, &mut Vec::new(), 10, |_| {}).unwrap_err();
+            assert!(
+                matches!(err, RingError::Layout { len, .. } if len == claim as usize),
+                "{err}"
+            );
+            assert_eq!((pos, fake.consumer.load(Ordering::Relaxed)), (0, 0));
+        }
     }
 }
