@@ -146,7 +146,7 @@ struct View<'a> {
 impl View<'_> {
     /// The header at `offset`, an 8-byte-aligned offset below `size`.
     fn header(&self, offset: usize) -> u32 {
-        debug_assert!(offset % 8 == 0 && offset + HEADER <= self.size);
+        debug_assert!(offset.is_multiple_of(8) && offset + HEADER <= self.size);
         // SAFETY: in bounds (above) and aligned: the data is page-aligned and offset is a
         // multiple of 8; the kernel writes it only atomically.
         let header = unsafe { &*self.data.as_ptr().add(offset).cast::<AtomicU32>() };
