@@ -12,8 +12,13 @@ use crate::event::{Event, OomEvent, SignalEvent};
 use crate::oom::OomContext;
 use crate::signals::{SIGKILL, SI_KERNEL};
 
-/// How long a kernel SIGKILL waits for a `mark_victim` that would explain it.
-pub const PRIV_KILL_HOLD_NS: u64 = 20_000_000;
+/// How long a kernel SIGKILL waits for a `mark_victim` that would explain it. The OOM killer
+/// calls mark_victim right after the kill, but its record can be read much later: on a loaded
+/// VM the CPU running the program can be descheduled between the record's reservation and its
+/// commit, and the reader stops at an uncommitted record. 20 ms was once too short (arm64
+/// under QEMU TCG: the kill printed apart from its `oom_kill`); a non-OOM kernel SIGKILL (a
+/// PID namespace's init gone) is printed this much later, nothing is lost either way.
+pub const PRIV_KILL_HOLD_NS: u64 = 100_000_000;
 /// An OOM event waits at least this long for its companions (shared-memory kills)...
 pub const OOM_MIN_HOLD_NS: u64 = 20_000_000;
 /// ...and at most this long for the kernel log line.
