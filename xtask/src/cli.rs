@@ -21,6 +21,9 @@ tasks:
                           archive, target/image/exitwatch.tar; built by buildah, no daemon (root)
   bench [--short]         measure exitwatch against nothing attached and bpftrace, print the table
                           of BENCHMARKS.md, fail on a regression (root); --short: the CI-sized run
+  layout                  profile the release build under valgrind (started, idle, then signalled
+                          processes) and write exitwatch/layout/hot-functions.txt, the functions
+                          the linker puts together (root; rerun when startup or event code moves)
   kernels [--kernel K]... [--timeout SECS] [--verbose] [-- TEST-ARGS]
                           the end-to-end tests on the host kernel (root), on Debian's 5.10, 6.1 and
                           6.12 under QEMU, pure cgroup v2 (6.12 with containerd, runc and Docker),
@@ -53,6 +56,7 @@ pub enum Task {
     Bench {
         short: bool,
     },
+    Layout,
     Kernels {
         /// Empty: all.
         kernels: Vec<Kernel>,
@@ -104,6 +108,7 @@ pub fn parse(args: &[String]) -> Result<Task, Usage> {
             })
         }
         "kernels" => kernels(rest),
+        "layout" => no_options(rest).map(|()| Task::Layout),
         "bench" => Ok(Task::Bench {
             short: !flags(rest, &["--short"])?.is_empty(),
         }),

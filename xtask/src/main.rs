@@ -16,6 +16,7 @@ mod guest;
 mod image;
 mod initramfs;
 mod kernels;
+mod layout;
 mod privilege;
 mod qemu;
 mod rootfs;
@@ -50,10 +51,14 @@ fn main() -> ExitCode {
                 None => build::build(profile),
                 Some(arch) => build::build_for(arch, profile),
             })
-            .map(|built| println!("{}", built.binary.display())),
+            .map(|built| {
+                layout::check(&built.binary);
+                println!("{}", built.binary.display())
+            }),
         Task::Run { profile, args } => run::run(profile, &args),
         Task::Test { unit_only } => test::test(unit_only),
         Task::Bench { short } => bench::bench(short),
+        Task::Layout => layout::layout(),
         Task::Kernels {
             kernels,
             timeout,
