@@ -2,12 +2,13 @@
 //! the sender's identity (by process image) and the cgroups' paths (by id), into complete
 //! events. Pure and bounded: what it forgets it says, so the kernel sends it again.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::container::identity::ContainerInfo;
 use crate::decode::{CgroupName, Identity, PlaceIds, Record};
 use crate::event::{self, CgroupPath, Event, Place};
+use crate::numhash::NumMap;
 
 /// Process images remembered, and bytes of identities, at most. Larger than the kernel's
 /// `IDENTITIES` map: an image the kernel still counts as sent is normally still here.
@@ -21,11 +22,11 @@ pub const MEMORY_KEY: u64 = 1 << 63;
 #[derive(Default)]
 pub struct Assembler {
     /// Identities by (tgid, image), oldest first in `order`.
-    images: HashMap<(u32, u64), Arc<Identity>>,
+    images: NumMap<(u32, u64), Arc<Identity>>,
     order: VecDeque<(u32, u64)>,
     identity_bytes: usize,
     /// Cgroup paths by `CGROUPS_SENT` key.
-    cgroups: HashMap<u64, Cgroup>,
+    cgroups: NumMap<u64, Cgroup>,
     cgroup_order: VecDeque<u64>,
     forget: Forget,
 }
@@ -33,7 +34,7 @@ pub struct Assembler {
 /// A cgroup's path and the container it names, recognised once when the path arrives rather
 /// than parsed again for every event in it.
 struct Cgroup {
-    path: String,
+    path: Arc<str>,
     container: Option<Box<ContainerInfo>>,
 }
 
@@ -71,7 +72,6 @@ impl Assembler {
             } => {
                 let pid = event.sender.actor().proc.pid;
                 let identity = sender_image.and_then(|image| self.images.get(&(pid, image)));
-                let identity = identity.cloned();
                 let actor = event.sender.actor_mut();
                 match identity {
                     Some(i) => {
@@ -133,7 +133,7 @@ impl Assembler {
         let key = if c.memory { c.id | MEMORY_KEY } else { c.id };
         let cgroup = Cgroup {
             container: event::container_of(&c.path),
-            path: c.path,
+            path: c.path.into(),
         };
         if self.cgroups.insert(key, cgroup).is_none() {
             self.cgroup_order.push_back(key);

@@ -59,8 +59,46 @@ fn log_matches(ctx: &OomContext, oom: &OomEvent) -> bool {
     ctx.pid == oom.victim.tid || ctx.pid == oom.victim.pid
 }
 
+/// What one push releases: most often just the event pushed, handed on without allocating
+/// (it is every event's path); otherwise what the queue gave, in order.
+#[derive(Debug, Default)]
+pub struct Released {
+    first: Option<Event>,
+    rest: Vec<Event>,
+}
+
+impl Released {
+    fn one(ev: Event) -> Released {
+        Released {
+            first: Some(ev),
+            rest: Vec::new(),
+        }
+    }
+
+    fn many(rest: Vec<Event>) -> Released {
+        Released { first: None, rest }
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl IntoIterator for Released {
+    type Item = Event;
+    type IntoIter = std::iter::Chain<std::option::IntoIter<Event>, std::vec::IntoIter<Event>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.first.into_iter().chain(self.rest)
+    }
+}
+
 impl Correlator {
-    pub fn push(&mut self, ev: Event, now: u64) -> Vec<Event> {
+    pub fn push(&mut self, ev: Event, now: u64) -> Released {
         match ev {
             Event::Signal(s) if is_kernel_kill(&s) => {
                 let sender_tid = s.sender.actor().proc.tid;
@@ -104,17 +142,17 @@ impl Correlator {
                 }
             }
             // Nothing held before it: it goes at once, without queueing (the common case).
-            other if self.queue.is_empty() => return vec![other],
+            other if self.queue.is_empty() => return Released::one(other),
             other => self.queue.push_back(Slot::Ready(other)),
         }
-        self.release(now)
+        Released::many(self.release(now))
     }
 
     /// Queues `ev` to be released at `until` at the latest (order is kept: later events wait
     /// too), or as soon as an answer numbered above `ticket` arrives.
-    pub fn push_after(&mut self, ev: Event, until: u64, ticket: u64, now: u64) -> Vec<Event> {
+    pub fn push_after(&mut self, ev: Event, until: u64, ticket: u64, now: u64) -> Released {
         self.queue.push_back(Slot::Wait { ev, until, ticket });
-        self.release(now)
+        Released::many(self.release(now))
     }
 
     /// Answer number `answer` arrived: events waiting for an earlier-numbered one that it

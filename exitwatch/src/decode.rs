@@ -6,7 +6,7 @@
 //! clamped to the array sizes, and names stay raw bytes until a renderer escapes them.
 
 use std::mem::size_of;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use exitwatch_common::{
     flag, AncestorRecord, CgroupNameRecord, CgroupRecord, ExitRecord, IdentityRecord, OomRecord,
@@ -78,7 +78,7 @@ pub struct Identity {
     pub args_truncated: bool,
     pub loginuid: Option<u32>,
     pub sessionid: Option<u32>,
-    pub exe: Option<Vec<u8>>,
+    pub exe: Option<Arc<[u8]>>,
     pub exe_deleted: bool,
     /// Root first, the parent last.
     pub ancestry: Arc<Vec<Ancestor>>,
@@ -90,7 +90,7 @@ impl Identity {
     pub fn bytes(&self) -> usize {
         size_of::<Self>()
             + self.args.iter().map(|a| a.len() + 24).sum::<usize>()
-            + self.exe.as_ref().map_or(0, Vec::len)
+            + self.exe.as_ref().map_or(0, |e| e.len())
             + self
                 .ancestry
                 .iter()
@@ -170,7 +170,7 @@ fn ancestor(a: &AncestorRecord) -> Ancestor {
 }
 
 /// Joins the recorded dentry names (file name first) into a path; `…` marks a cut-off top.
-fn exe_path(r: &IdentityRecord, f: u32) -> Option<Vec<u8>> {
+fn exe_path(r: &IdentityRecord, f: u32) -> Option<Arc<[u8]>> {
     let depth = (r.exe_depth as usize).min(EXE_DEPTH);
     if f & flag::EXE_UNREADABLE != 0 || depth == 0 {
         return None;
@@ -184,7 +184,7 @@ fn exe_path(r: &IdentityRecord, f: u32) -> Option<Vec<u8>> {
         let end = name.iter().position(|&b| b == 0).unwrap_or(name.len());
         path.extend_from_slice(&name[..end]);
     }
-    Some(path)
+    Some(path.into())
 }
 
 /// `/a/b/c` from the recorded names (leaf first); starts with `/…` when cut.
@@ -219,13 +219,25 @@ fn audit_id(v: u32, absent: bool) -> Option<u32> {
     (!absent && v != AUDIT_UNSET).then_some(v)
 }
 
+/// The sender's argv and ancestry until assemble fills them from its identity: one empty list
+/// of each, shared (a count), rather than two allocations per signal.
+fn no_args() -> Arc<Vec<Vec<u8>>> {
+    static EMPTY: OnceLock<Arc<Vec<Vec<u8>>>> = OnceLock::new();
+    Arc::clone(EMPTY.get_or_init(Arc::default))
+}
+
+fn no_ancestry() -> Arc<Vec<Ancestor>> {
+    static EMPTY: OnceLock<Arc<Vec<Ancestor>>> = OnceLock::new();
+    Arc::clone(EMPTY.get_or_init(Arc::default))
+}
+
 fn signal(r: &SignalRecord) -> Result<Record, DecodeError> {
     let f = r.flags;
     // Who the sender is beyond these comes with its identity (assemble).
     let actor = Actor {
         proc: proc(&r.sender, f),
         place: Place::default(),
-        args: Default::default(),
+        args: no_args(),
         args_truncated: false,
         uid: r.uid,
         gid: r.gid,
@@ -235,7 +247,7 @@ fn signal(r: &SignalRecord) -> Result<Record, DecodeError> {
         kernel_thread: f & flag::SENDER_KTHREAD != 0,
         exe: None,
         exe_deleted: false,
-        ancestry: Default::default(),
+        ancestry: no_ancestry(),
         ancestry_truncated: false,
         identity_lost: f & flag::IDENTITY_LOST != 0,
     };

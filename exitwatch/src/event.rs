@@ -14,7 +14,7 @@ pub struct CgroupPath {
     /// The cgroup id (its directory's inode number in that hierarchy).
     pub id: u64,
     /// `/a/b/c`; starts with `/…` when deeper than exitwatch records.
-    pub path: String,
+    pub path: Arc<str>,
 }
 
 /// Where a process lived: its cgroups and namespaces.
@@ -91,7 +91,8 @@ pub struct Actor {
     pub sessionid: Option<u32>,
     pub kernel_thread: bool,
     /// Path of the executable (from the kernel's dentries, so it survives the file's removal).
-    pub exe: Option<Vec<u8>>,
+    /// Shared by every event of one process image, like argv.
+    pub exe: Option<Arc<[u8]>>,
     /// The executable was unlinked after it started (a classic trait of droppers).
     pub exe_deleted: bool,
     /// Ancestors, root first (swapper/0 or the init of the walk), the parent last; shared

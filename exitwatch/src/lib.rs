@@ -55,6 +55,7 @@ pub mod escape;
 pub mod exitstatus;
 pub mod kmsg;
 pub mod kube;
+pub mod numhash;
 pub mod oom;
 pub mod procs;
 pub mod receivers;

@@ -5,6 +5,7 @@ pub mod health;
 pub mod pods;
 pub mod server;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -21,8 +22,9 @@ pub use health::Health;
 pub struct EventKey {
     /// signal, exit or oom.
     pub kind: &'static str,
-    /// The signal's name (`SIGKILL`), the one that ended an exit, or "" for a plain exit.
-    pub signal: String,
+    /// The signal's name (`SIGKILL`), the one that ended an exit, or "" for a plain exit; a
+    /// number only when the signal has no name (counted per event: no allocation for names).
+    pub signal: Cow<'static, str>,
     /// A signal's verdict (delivered, ignored...), how an exit ended (exited, killed,
     /// core_dumped), or `killed` for an OOM kill.
     pub result: &'static str,
@@ -30,7 +32,7 @@ pub struct EventKey {
 
 /// The labels an event is counted under; None for lost-record reports (counted apart).
 pub fn event_key(ev: &Event) -> Option<EventKey> {
-    let name = |n: i32| signals::name(n).map_or_else(|| n.to_string(), str::to_owned);
+    let name = |n: i32| signals::name(n).map_or_else(|| Cow::Owned(n.to_string()), Cow::Borrowed);
     Some(match ev {
         Event::Signal(s) => EventKey {
             kind: "signal",
@@ -49,13 +51,13 @@ pub fn event_key(ev: &Event) -> Option<EventKey> {
             },
             None => EventKey {
                 kind: "exit",
-                signal: String::new(),
+                signal: Cow::Borrowed(""),
                 result: "exited",
             },
         },
         Event::Oom(_) => EventKey {
             kind: "oom",
-            signal: "SIGKILL".into(),
+            signal: Cow::Borrowed("SIGKILL"),
             result: "killed",
         },
         Event::Lost { .. } | Event::Suppressed(_) => return None,

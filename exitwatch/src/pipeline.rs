@@ -268,10 +268,10 @@ impl<W: World, O: Outlet> Pipeline<W, O> {
 
     /// Bypasses correlation (lost counts, exits found in /proc at start).
     pub fn emit_now(&mut self, ev: Event) -> io::Result<()> {
-        self.emit_all(vec![ev])
+        self.emit_all([ev])
     }
 
-    fn emit_all(&mut self, events: Vec<Event>) -> io::Result<()> {
+    fn emit_all(&mut self, events: impl IntoIterator<Item = Event>) -> io::Result<()> {
         for mut ev in events {
             if let Event::Oom(oom) = &mut ev {
                 enrich::oom_complete(&self.world, oom, self.log_unreadable);

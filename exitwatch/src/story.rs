@@ -5,11 +5,13 @@ mod diagnosis;
 
 pub use diagnosis::{Diagnosis, DiagnosisCode, Rules};
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::event::{Event, ExitEvent, OomEvent, Proc, SignalEvent};
+use crate::numhash::NumMap;
 use crate::signals::{SIGHUP, SIGINT, SIGKILL, SIGQUIT, SIGTERM};
 use exitwatch_common::COMM_LEN;
 
@@ -29,7 +31,8 @@ pub struct Cause {
 /// An event with its place in the story.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Annotated {
-    pub id: String,
+    /// `run-seq`; shared with the target's history, which later events cite.
+    pub id: Arc<str>,
     pub event: Event,
     pub cause: Option<Cause>,
     pub diagnosis: Vec<Diagnosis>,
@@ -40,7 +43,7 @@ pub struct Annotated {
 /// A signal or OOM kill a target went through, as later events need it.
 #[derive(Clone, Debug)]
 struct Past {
-    id: String,
+    id: Arc<str>,
     time_ns: u64,
     /// Signal number, or None for an OOM kill.
     signo: Option<i32>,
@@ -90,9 +93,11 @@ impl std::fmt::Display for Who {
 
 pub struct Story {
     run: String,
+    /// Where each event's id is written before it is shared.
+    scratch: String,
     seq: u64,
     rules: Rules,
-    history: HashMap<u32, VecDeque<Past>>,
+    history: NumMap<u32, VecDeque<Past>>,
     order: VecDeque<u32>,
 }
 
@@ -110,9 +115,10 @@ impl Story {
     pub fn new(run: String, rules: Rules) -> Self {
         Story {
             run,
+            scratch: String::new(),
             seq: 0,
             rules,
-            history: HashMap::new(),
+            history: NumMap::default(),
             order: VecDeque::new(),
         }
     }
@@ -136,12 +142,12 @@ impl Story {
         }
     }
 
-    /// `run-seq`, into a string of the right size at once (once per event).
-    fn id(&self, seq: u64) -> String {
+    /// `run-seq`: one allocation per event, shared by the event and its history entry.
+    fn id(&mut self, seq: u64) -> Arc<str> {
         use std::fmt::Write;
-        let mut id = String::with_capacity(self.run.len() + 21);
-        let _ = write!(id, "{}-{seq}", self.run);
-        id
+        self.scratch.clear();
+        let _ = write!(self.scratch, "{}-{seq}", self.run);
+        Arc::from(self.scratch.as_str())
     }
 
     fn remember(&mut self, target: u32, past: Past) {
@@ -160,7 +166,7 @@ impl Story {
         h.push_back(past);
     }
 
-    fn signal(&mut self, id: &str, s: &SignalEvent) -> Vec<Diagnosis> {
+    fn signal(&mut self, id: &Arc<str>, s: &SignalEvent) -> Vec<Diagnosis> {
         // Diagnosed against the history before this signal joins it.
         let history = self.history.get(&s.target.pid);
         let found = [
@@ -174,7 +180,7 @@ impl Story {
         self.remember(
             s.target.pid,
             Past {
-                id: id.to_owned(),
+                id: Arc::clone(id),
                 time_ns: s.time_ns,
                 signo: Some(s.signo),
                 fatal: s.fatal(),
@@ -184,9 +190,9 @@ impl Story {
         out
     }
 
-    fn oom(&mut self, id: &str, o: &OomEvent) -> Vec<Diagnosis> {
+    fn oom(&mut self, id: &Arc<str>, o: &OomEvent) -> Vec<Diagnosis> {
         let past = Past {
-            id: id.to_owned(),
+            id: Arc::clone(id),
             time_ns: o.time_ns,
             signo: None,
             fatal: true,
@@ -215,7 +221,7 @@ impl Story {
                 .find(|p| p.signo.is_some_and(is_stop_request)),
         }?;
         Some(Cause {
-            id: cause.id.clone(),
+            id: cause.id.to_string(),
             event: if cause.signo.is_some() {
                 "signal"
             } else {

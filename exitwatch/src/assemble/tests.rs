@@ -16,7 +16,7 @@ fn identity(pid: u32, image: u64, args: &[&str]) -> Identity {
         args_truncated: false,
         loginuid: Some(1000),
         sessionid: Some(3),
-        exe: Some(b"/usr/bin/pkill".to_vec()),
+        exe: Some(b"/usr/bin/pkill".as_slice().into()),
         exe_deleted: false,
         ancestry: fixtures::pkill_kills_server()
             .sender
@@ -138,7 +138,7 @@ fn places_take_their_paths_by_id_and_recognise_containers() {
     }));
     let s = signal(a.take(kill(None, 41)));
     let place = &s.target_place;
-    assert_eq!(place.cgroup.as_ref().unwrap().path, container_path('c'));
+    assert_eq!(&*place.cgroup.as_ref().unwrap().path, container_path('c'));
     assert_eq!(place.container.as_ref().unwrap().id, "c".repeat(64));
     let unknown = signal(a.take(kill(None, 42)));
     assert_eq!(
@@ -168,7 +168,7 @@ fn an_exit_gets_its_place() {
     }) else {
         panic!()
     };
-    assert_eq!(x.place.cgroup.unwrap().path, "/kubepods");
+    assert_eq!(&*x.place.cgroup.unwrap().path, "/kubepods");
 }
 
 #[test]

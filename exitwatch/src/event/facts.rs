@@ -69,30 +69,33 @@ impl Event {
     }
 
     /// Every place the event names: a signal's sender (or the kernel's context task) then its
-    /// target; the process that exited; the OOM victim.
-    pub fn places(&self) -> Vec<&Place> {
-        match self {
-            Event::Signal(s) => vec![&s.sender.actor().place, &s.target_place],
-            Event::Exit(x) => vec![&x.place],
-            Event::Oom(o) => vec![&o.victim_place],
-            Event::Lost { .. } | Event::Suppressed(_) => Vec::new(),
-        }
+    /// target; the process that exited; the OOM victim. (At most two: no allocation, since
+    /// every event is asked.)
+    pub fn places(&self) -> impl Iterator<Item = &Place> {
+        let places = match self {
+            Event::Signal(s) => [Some(&s.sender.actor().place), Some(&s.target_place)],
+            Event::Exit(x) => [Some(&x.place), None],
+            Event::Oom(o) => [Some(&o.victim_place), None],
+            Event::Lost { .. } | Event::Suppressed(_) => [None, None],
+        };
+        places.into_iter().flatten()
     }
 
-    pub fn places_mut(&mut self) -> Vec<&mut Place> {
-        match self {
+    pub fn places_mut(&mut self) -> impl Iterator<Item = &mut Place> {
+        let places = match self {
             Event::Signal(s) => {
                 let SignalEvent {
                     sender,
                     target_place,
                     ..
                 } = s;
-                vec![&mut sender.actor_mut().place, target_place]
+                [Some(&mut sender.actor_mut().place), Some(target_place)]
             }
-            Event::Exit(x) => vec![&mut x.place],
-            Event::Oom(o) => vec![&mut o.victim_place],
-            Event::Lost { .. } | Event::Suppressed(_) => Vec::new(),
-        }
+            Event::Exit(x) => [Some(&mut x.place), None],
+            Event::Oom(o) => [Some(&mut o.victim_place), None],
+            Event::Lost { .. } | Event::Suppressed(_) => [None, None],
+        };
+        places.into_iter().flatten()
     }
 
     /// Where the receiving side lived (the signal's target, the process that exited, the OOM
@@ -109,7 +112,6 @@ impl Event {
     /// The ids of the containers the event names.
     pub fn container_ids(&self) -> impl Iterator<Item = &str> {
         self.places()
-            .into_iter()
             .filter_map(|p| p.container.as_ref().map(|c| c.id.as_str()))
     }
 

@@ -55,7 +55,6 @@ fn places_are_the_senders_then_the_targets() {
     let ev = Event::Signal(fixtures::kill_in_pod());
     let names: Vec<_> = ev
         .places()
-        .iter()
         .map(|p| p.container.as_ref().unwrap().name.clone().unwrap())
         .collect();
     assert_eq!(names, ["sidecar", "nginx"]);

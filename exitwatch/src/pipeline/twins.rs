@@ -2,7 +2,7 @@
 //! can each see the group already dead, and each has its own start time, so the same pid's
 //! exit may arrive twice within microseconds.
 
-use std::collections::HashMap;
+use crate::numhash::NumMap;
 
 /// Exits remembered (cleared when full: a twin comes microseconds after the first).
 const MAX_REMEMBERED: usize = 65_536;
@@ -12,7 +12,7 @@ const TWIN_WINDOW_NS: u64 = 1_000_000_000;
 #[derive(Debug, Default)]
 pub struct Twins {
     /// When each pid's exit was last reported (ns since boot).
-    seen: HashMap<u32, u64>,
+    seen: NumMap<u32, u64>,
 }
 
 impl Twins {

@@ -46,7 +46,7 @@ enum Key {
 fn place_key(p: &Place) -> Option<String> {
     match (&p.container, &p.cgroup) {
         (Some(c), _) => Some(c.id.clone()),
-        (None, Some(cg)) => Some(cg.path.clone()),
+        (None, Some(cg)) => Some(cg.path.to_string()),
         (None, None) => None,
     }
 }

@@ -48,7 +48,7 @@ pub fn pkill_kills_server() -> SignalEvent {
             loginuid: Some(1000),
             sessionid: Some(3),
             kernel_thread: false,
-            exe: Some(b"/usr/bin/pkill".to_vec()),
+            exe: Some(b"/usr/bin/pkill".as_slice().into()),
             exe_deleted: false,
             ancestry: vec![
                 anc(0, "swapper/0", 0),
@@ -160,7 +160,7 @@ pub fn kill_in_pod() -> SignalEvent {
     };
     actor.place = in_pod('a', "sidecar", "docker.io/library/busybox:1.36");
     actor.args = vec![b"kill".to_vec(), b"1".to_vec()].into();
-    actor.exe = Some(b"/bin/busybox".to_vec());
+    actor.exe = Some(b"/bin/busybox".as_slice().into());
     actor.loginuid = None;
     actor.sessionid = None;
     actor.ancestry = vec![

@@ -48,7 +48,7 @@ fn every_event_gets_a_distinct_id() {
         count: 1,
         class: crate::event::LossClass::NonFatal,
     });
-    assert_eq!((a.id.as_str(), b.id.as_str()), ("r-1", "r-2"));
+    assert_eq!((&*a.id, &*b.id), ("r-1", "r-2"));
 }
 
 #[test]
@@ -64,15 +64,12 @@ fn term_then_kill_is_a_stop_that_escalated_and_the_exit_points_at_the_kill() {
         "{}",
         kill.diagnosis[0].message
     );
-    assert_eq!(
-        kill.diagnosis[0].evidence["stop_request_id"],
-        term.id.as_str()
-    );
+    assert_eq!(kill.diagnosis[0].evidence["stop_request_id"], &*term.id);
     let done = st.annotate(exit(9, 40 * S + 2_000_000));
     let cause = done.cause.unwrap();
     assert_eq!(
-        (cause.id, cause.event, cause.signal, cause.delay_ns),
-        (kill.id, "signal", Some(9), 2_000_000)
+        (&*cause.id, cause.event, cause.signal, cause.delay_ns),
+        (&*kill.id, "signal", Some(9), 2_000_000)
     );
 }
 
@@ -97,7 +94,7 @@ fn a_clean_exit_after_sigterm_points_at_the_stop_request() {
     let mut st = story();
     let term = st.annotate(Event::Signal(signal(15, S, SignalResult::Delivered)));
     let done = st.annotate(exit(0, 2 * S));
-    assert_eq!(done.cause.unwrap().id, term.id);
+    assert_eq!(*done.cause.unwrap().id, *term.id);
 }
 
 #[test]
@@ -169,7 +166,7 @@ fn suspicious_senders_say_which_rule_fired() {
     let mut st = story();
     let mut ev = signal(9, 0, SignalResult::Delivered);
     if let Sender::Process(a) = &mut ev.sender {
-        a.exe = Some(b"/tmp/kx".to_vec());
+        a.exe = Some(b"/tmp/kx".as_slice().into());
         a.exe_deleted = true;
     }
     ev.target.comm = b"falco".to_vec();
@@ -217,10 +214,10 @@ fn memory_is_bounded() {
 
 #[test]
 fn ids_are_the_run_and_a_sequence_number() {
-    let s = Story::new("18ee0b9f9906158b".into(), Rules::default());
-    assert_eq!(s.id(1), "18ee0b9f9906158b-1");
-    assert_eq!(s.id(10), "18ee0b9f9906158b-10");
-    assert_eq!(s.id(u64::MAX), "18ee0b9f9906158b-18446744073709551615");
+    let mut s = Story::new("18ee0b9f9906158b".into(), Rules::default());
+    assert_eq!(&*s.id(1), "18ee0b9f9906158b-1");
+    assert_eq!(&*s.id(10), "18ee0b9f9906158b-10");
+    assert_eq!(&*s.id(u64::MAX), "18ee0b9f9906158b-18446744073709551615");
 }
 
 #[test]

@@ -21,7 +21,7 @@ fn kill(digit: char, pid: u32, at: u64) -> Annotated {
         comm: b"sh".to_vec(),
         start_ns: T0 - MS,
     };
-    sh.exe = Some(b"/bin/sh".to_vec());
+    sh.exe = Some(b"/bin/sh".as_slice().into());
     sh.args = vec![
         b"sh".to_vec(),
         b"-c".to_vec(),
@@ -58,7 +58,7 @@ fn exit(digit: char, pid: u32, at: u64) -> Annotated {
 
 fn annotated(event: Event, seq: u32) -> Annotated {
     Annotated {
-        id: format!("t-{seq}"),
+        id: format!("t-{seq}").into(),
         event,
         cause: None,
         diagnosis: Vec::new(),

@@ -47,7 +47,7 @@ pub(super) type LineageKey = (u32, u64, Shorten);
 /// ancestry as the assembler's identity, in the common case; equal values otherwise).
 pub(super) struct LineageSource {
     args: Arc<Vec<Vec<u8>>>,
-    exe: Option<Vec<u8>>,
+    exe: Option<Arc<[u8]>>,
     ancestry: Arc<Vec<Ancestor>>,
     boot_epoch_ns: i128,
 }

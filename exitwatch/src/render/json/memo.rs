@@ -8,7 +8,7 @@
 //! Bounded: two generations, the older dropped whole when the newer is full (in entries or
 //! bytes); what is still in use is carried over as it is met.
 
-use std::collections::HashMap;
+use crate::numhash::NumMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
@@ -198,9 +198,9 @@ fn place_bytes(p: &Place) -> usize {
 
 /// One memo: two generations of entries, each kept with the source it was made from.
 pub(super) struct Generations<K, S, V> {
-    current: HashMap<K, Entry<S, V>>,
+    current: NumMap<K, Entry<S, V>>,
     current_bytes: usize,
-    previous: HashMap<K, Entry<S, V>>,
+    previous: NumMap<K, Entry<S, V>>,
 }
 
 struct Entry<S, V> {
@@ -212,9 +212,9 @@ struct Entry<S, V> {
 impl<K, S, V> Default for Generations<K, S, V> {
     fn default() -> Self {
         Generations {
-            current: HashMap::new(),
+            current: NumMap::default(),
             current_bytes: 0,
-            previous: HashMap::new(),
+            previous: NumMap::default(),
         }
     }
 }

@@ -25,7 +25,7 @@ pub fn log_record(ctx: &Context, a: &Annotated, body: String, observed_ns: i128)
     let ev = &a.event;
     let (severity_number, severity_text) = severity(ev.severity());
     let mut at = Attrs::default();
-    at.str("exitwatch.event.id", a.id.clone());
+    at.str("exitwatch.event.id", a.id.to_string());
     at.str("exitwatch.event.kind", ev.kind().as_str());
     match ev {
         Event::Signal(s) => {

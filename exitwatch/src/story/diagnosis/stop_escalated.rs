@@ -38,7 +38,7 @@ pub fn stop_escalated(
             who(&s.target),
             sender
         ),
-        evidence: json!({ "stop_request_id": stop.id, "elapsed_ns": elapsed }),
+        evidence: json!({ "stop_request_id": &*stop.id, "elapsed_ns": elapsed }),
     })
 }
 

@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn a_memfd_executable_is_reported_as_memfd_only() {
         let mut ev = quiet();
-        sender(&mut ev).exe = Some(b"/memfd:x (deleted)".to_vec());
+        sender(&mut ev).exe = Some(b"/memfd:x (deleted)".as_slice().into());
         let rules = Rules {
             suspicious_dirs: vec!["/".into()],
             ..Rules::default()
@@ -160,14 +160,14 @@ mod tests {
             ..Rules::default()
         };
         let mut inside = quiet();
-        sender(&mut inside).exe = Some(b"/opt/drop/kx".to_vec());
+        sender(&mut inside).exe = Some(b"/opt/drop/kx".as_slice().into());
         let d = suspicious_sender(&inside, &rules).unwrap();
         assert_eq!(
             d.evidence,
             json!([{ "rule": "exe_in_suspicious_dir", "exe": "/opt/drop/kx", "dir": "/opt/drop/" }])
         );
         let mut beside = quiet();
-        sender(&mut beside).exe = Some(b"/opt/dropbox/kx".to_vec());
+        sender(&mut beside).exe = Some(b"/opt/dropbox/kx".as_slice().into());
         assert_eq!(suspicious_sender(&beside, &rules), None);
     }
 
@@ -198,7 +198,7 @@ mod tests {
     fn a_kernel_sender_is_never_suspicious() {
         let mut ev = quiet();
         let a = sender(&mut ev);
-        a.exe = Some(b"/tmp/kx".to_vec());
+        a.exe = Some(b"/tmp/kx".as_slice().into());
         a.exe_deleted = true;
         ev.target.comm = b"falco".to_vec();
         assert!(suspicious_sender(&ev, &Rules::default()).is_some());

@@ -164,7 +164,7 @@ fn kernel_bytes_are_kept_readable_and_every_string_is_bounded() {
         unreachable!()
     };
     actor.args = vec![vec![b'x'; 10_000]; 20].into();
-    actor.exe = Some("é".repeat(10_000).into_bytes());
+    actor.exe = Some("é".repeat(10_000).into_bytes().into());
     let r = record(&bare(Event::Signal(ev)));
     assert_eq!(s(&r, "process.executable.name"), "ev\\xffil\u{1b}[2J");
     for kv in &r.attributes {
