@@ -95,6 +95,8 @@ pub struct Story {
     run: String,
     /// Where each event's id is written before it is shared.
     scratch: String,
+    /// The last sender image the sender rules found clean (a storm's sender is checked once).
+    quiet: diagnosis::QuietSender,
     seq: u64,
     rules: Rules,
     history: NumMap<u32, VecDeque<Past>>,
@@ -116,6 +118,7 @@ impl Story {
         Story {
             run,
             scratch: String::new(),
+            quiet: Default::default(),
             seq: 0,
             rules,
             history: NumMap::default(),
@@ -174,7 +177,7 @@ impl Story {
             diagnosis::term_ignored_by_pid1(s),
             diagnosis::fault(s),
             diagnosis::self_signal(s),
-            diagnosis::suspicious_sender(s, &self.rules),
+            diagnosis::suspicious_sender_after(s, &self.rules, &mut self.quiet),
         ];
         let out = found.into_iter().flatten().collect();
         self.remember(

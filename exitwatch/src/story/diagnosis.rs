@@ -13,7 +13,7 @@ pub(super) use oom::oom;
 pub(super) use self_signal::self_signal;
 pub(super) use signal_flood::signal_flood;
 pub(super) use stop_escalated::stop_escalated;
-pub(super) use suspicious_sender::suspicious_sender;
+pub(super) use suspicious_sender::{suspicious_sender_after, QuietSender};
 pub(super) use term_ignored_by_pid1::term_ignored_by_pid1;
 
 use std::fmt;

@@ -4,15 +4,99 @@
 use serde_json::{json, Value};
 
 use super::{Diagnosis, DiagnosisCode, Rules};
-use crate::event::{Sender, SignalEvent};
+use std::sync::Arc;
+
+use crate::event::{Actor, Ancestor, Sender, SignalEvent};
 use crate::signals::Signal;
 use crate::story::who;
 
 /// The evidence lists every rule that fired, in a fixed order; kernel senders are never suspicious.
+#[cfg(test)]
 pub fn suspicious_sender(s: &SignalEvent, rules: &Rules) -> Option<Diagnosis> {
+    suspicious_sender_after(s, rules, &mut QuietSender::default())
+}
+
+/// The last sender image in which no sender rule fired: a storm's thousands of signals from one
+/// process are not checked again each (its executable's path, each ancestor's name).
+#[derive(Debug, Default)]
+pub struct QuietSender(Option<Image>);
+
+/// One process image as the rules see it: the same shared ancestry and executable (a new image,
+/// after an exec, has new ones), the same name (a process may rename itself without exec).
+#[derive(Debug)]
+struct Image {
+    pid: u32,
+    start_ns: u64,
+    comm: Vec<u8>,
+    exe: Option<Arc<[u8]>>,
+    exe_deleted: bool,
+    ancestry: Arc<Vec<Ancestor>>,
+}
+
+impl Image {
+    fn is(&self, a: &Actor) -> bool {
+        self.pid == a.proc.pid
+            && self.start_ns == a.proc.start_ns
+            && self.exe_deleted == a.exe_deleted
+            && Arc::ptr_eq(&self.ancestry, &a.ancestry)
+            && match (&self.exe, &a.exe) {
+                (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+                (None, None) => true,
+                _ => false,
+            }
+            && self.comm == a.proc.comm
+    }
+}
+
+/// As [`suspicious_sender`], skipping the sender's rules when `quiet` remembers its image found
+/// clean (the rules are the same for the daemon's life).
+pub fn suspicious_sender_after(
+    s: &SignalEvent,
+    rules: &Rules,
+    quiet: &mut QuietSender,
+) -> Option<Diagnosis> {
     let Sender::Process(a) = &s.sender else {
         return None;
     };
+    let mut fired = if quiet.0.as_ref().is_some_and(|i| i.is(a)) {
+        Vec::new()
+    } else {
+        let fired = sender_rules(a, rules);
+        quiet.0 = fired.is_empty().then(|| Image {
+            pid: a.proc.pid,
+            start_ns: a.proc.start_ns,
+            comm: a.proc.comm.clone(),
+            exe: a.exe.clone(),
+            exe_deleted: a.exe_deleted,
+            ancestry: Arc::clone(&a.ancestry),
+        });
+        fired
+    };
+    let target = String::from_utf8_lossy(&s.target.comm);
+    if rules.protected_targets.iter().any(|p| *p == target) {
+        fired.push(json!({ "rule": "protected_target", "target": who(&s.target) }));
+    }
+    if fired.is_empty() {
+        return None;
+    }
+    let names: Vec<String> = fired
+        .iter()
+        .filter_map(|r| r["rule"].as_str().map(str::to_owned))
+        .collect();
+    Some(Diagnosis {
+        code: DiagnosisCode::SuspiciousSender,
+        message: format!(
+            "{} to {} came from a suspicious sender ({}): have a security engineer look at this process tree",
+            Signal(s.signo),
+            who(&s.target),
+            names.join(", ")
+        ),
+        evidence: Value::Array(fired),
+    })
+}
+
+/// The rules about the sender alone, in their fixed order.
+fn sender_rules(a: &Actor, rules: &Rules) -> Vec<Value> {
     let mut fired = Vec::new();
     if a.exe_deleted {
         fired.push(json!({ "rule": "exe_deleted", "process": who(&a.proc) }));
@@ -41,27 +125,7 @@ pub fn suspicious_sender(s: &SignalEvent, rules: &Rules) -> Option<Diagnosis> {
             }
         }
     }
-    let target = String::from_utf8_lossy(&s.target.comm);
-    if rules.protected_targets.iter().any(|p| *p == target) {
-        fired.push(json!({ "rule": "protected_target", "target": who(&s.target) }));
-    }
-    if fired.is_empty() {
-        return None;
-    }
-    let names: Vec<String> = fired
-        .iter()
-        .filter_map(|r| r["rule"].as_str().map(str::to_owned))
-        .collect();
-    Some(Diagnosis {
-        code: DiagnosisCode::SuspiciousSender,
-        message: format!(
-            "{} to {} came from a suspicious sender ({}): have a security engineer look at this process tree",
-            Signal(s.signo),
-            who(&s.target),
-            names.join(", ")
-        ),
-        evidence: Value::Array(fired),
-    })
+    fired
 }
 
 /// Does a process name look generated rather than chosen? Mixed case with digits and case
@@ -139,6 +203,46 @@ mod tests {
             d.evidence,
             json!([{ "rule": "protected_target", "target": "auditd(7942)" }])
         );
+    }
+
+    #[test]
+    fn a_clean_image_remembered_does_not_hide_what_changes_after_it() {
+        let rules = Rules::default();
+        let mut q = QuietSender::default();
+        let clean = quiet();
+        // Each case right after the clean image was remembered: what differs is judged.
+        let mut after_clean = |ev: &SignalEvent| {
+            assert_eq!(suspicious_sender_after(&clean, &rules, &mut q), None);
+            assert!(q.0.is_some(), "the clean image is remembered");
+            suspicious_sender_after(ev, &rules, &mut q).map(|d| fired(&d).join(","))
+        };
+        assert_eq!(after_clean(&clean), None);
+        // A protected target is judged per signal.
+        let mut to_auditd = clean.clone();
+        to_auditd.target.comm = b"auditd".to_vec();
+        assert_eq!(after_clean(&to_auditd).as_deref(), Some("protected_target"));
+        // Renamed without exec (prctl).
+        let mut renamed = clean.clone();
+        sender(&mut renamed).proc.comm = b"xR7tQ2kP".to_vec();
+        assert_eq!(after_clean(&renamed).as_deref(), Some("random_name"));
+        // An exec into /tmp: a new identity, its exe a new allocation.
+        let mut execd = clean.clone();
+        sender(&mut execd).exe = Some(b"/tmp/kx".as_slice().into());
+        assert_eq!(
+            after_clean(&execd).as_deref(),
+            Some("exe_in_suspicious_dir")
+        );
+        // A new ancestry (another image) with a generated name in it.
+        let mut reparented = clean.clone();
+        let a = sender(&mut reparented);
+        let mut ancestry = (*a.ancestry).clone();
+        ancestry[0].comm = b"vGhyM0".to_vec();
+        a.ancestry = Arc::new(ancestry);
+        assert_eq!(after_clean(&reparented).as_deref(), Some("random_name"));
+        // Its executable deleted since.
+        let mut deleted = clean.clone();
+        sender(&mut deleted).exe_deleted = true;
+        assert_eq!(after_clean(&deleted).as_deref(), Some("exe_deleted"));
     }
 
     #[test]
