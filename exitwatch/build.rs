@@ -34,6 +34,7 @@ fn main() {
 /// The list of functions exitwatch runs while starting, idling and handling events, written by
 /// `cargo xtask layout`: one symbol pattern a line (`*` for a hash the compiler chooses).
 const HOT_FUNCTIONS: &str = "layout/hot-functions.txt";
+const NO_LAYOUT_VAR: &str = "EXITWATCH_NO_LAYOUT";
 
 /// Links the listed functions first, together, in the list's order, through a linker script
 /// that adds one output section before `.text` (`INSERT`: the linker's own script stays; GNU ld
@@ -41,13 +42,20 @@ const HOT_FUNCTIONS: &str = "layout/hot-functions.txt";
 /// over all 12 MiB: every page of code a process has touched stays in its RSS (the kernel maps
 /// 64 KiB around each fault), so an idle daemon's RSS fell by ~3 MiB (BENCHMARKS.md).
 /// Functions the list names that no longer exist are simply not placed; a stale list costs
-/// memory, never correctness.
+/// memory, never correctness. `EXITWATCH_NO_LAYOUT=1` links without it (a linker that reads no
+/// scripts, such as mold).
 fn hot_functions_first() {
     let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     let list = manifest.join(HOT_FUNCTIONS);
-    println!("cargo:rerun-if-changed={}", list.display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest.join("layout").display()
+    );
+    println!("cargo:rerun-if-env-changed={NO_LAYOUT_VAR}");
     // Linker scripts are an ELF linkers' language; Linux is the only target.
-    if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux")
+        || env::var_os(NO_LAYOUT_VAR).is_some_and(|v| !v.is_empty() && v != "0")
+    {
         return;
     }
     let text = match fs::read_to_string(&list) {

@@ -10,8 +10,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 /// A `HashMap` keyed by kernel-assigned numbers.
 pub type NumMap<K, V> = HashMap<K, V, BuildHasherDefault<NumHasher>>;
 
-/// Multiply-accumulate over the key's words; `finish` rotates the well-mixed high bits down,
-/// where the table takes its bucket index.
+/// Each word of the key is mixed in by a full 64x64 -> 128-bit multiply whose two halves are
+/// folded together: every input bit reaches every output bit (a plain 64-bit multiply carries
+/// bits only upwards, so keys differing in their top bits, a cgroup id with bit 63 set, would
+/// share a bucket).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct NumHasher(u64);
 
@@ -21,7 +23,8 @@ const MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
 impl NumHasher {
     #[inline]
     fn add(&mut self, word: u64) {
-        self.0 = (self.0 ^ word).wrapping_mul(MULTIPLIER);
+        let product = u128::from(self.0 ^ word) * u128::from(MULTIPLIER);
+        self.0 = (product as u64) ^ ((product >> 64) as u64);
     }
 }
 
@@ -63,7 +66,7 @@ impl Hasher for NumHasher {
 
     #[inline]
     fn finish(&self) -> u64 {
-        self.0.rotate_left(26)
+        self.0
     }
 }
 
@@ -84,9 +87,23 @@ mod tests {
         // a few of 1024 buckets.
         let buckets: HashSet<u64> = (300_000u32..304_096).map(|p| hash(p) & 1023).collect();
         assert!(buckets.len() > 900, "{} of 1024 buckets", buckets.len());
-        // Keys that differ only in high bits (cgroup ids, start times in ns) too.
-        let buckets: HashSet<u64> = (0u64..4096).map(|i| hash(i << 32) & 1023).collect();
-        assert!(buckets.len() > 900, "{} of 1024 buckets", buckets.len());
+        // Keys that differ only in high bits (start times in ns, cgroup ids) too, up to the
+        // top ones.
+        for shift in [32, 48, 52] {
+            let buckets: HashSet<u64> = (0u64..4096).map(|i| hash(i << shift) & 1023).collect();
+            assert!(
+                buckets.len() > 900,
+                "<< {shift}: {} of 1024 buckets",
+                buckets.len()
+            );
+        }
+        // The assembler's memory-cgroup key is the id with bit 63 set: another bucket, and
+        // another top-7-bit tag (what hashbrown compares first).
+        for id in [1u64, 4026531835, 123_456] {
+            let (a, b) = (hash(id), hash(id | 1 << 63));
+            assert_ne!(a & 1023, b & 1023, "{id}");
+            assert_ne!(a >> 57, b >> 57, "{id}");
+        }
     }
 
     #[test]

@@ -326,7 +326,7 @@ impl Results {
                 self.sample(0).map_or(f64::NAN, |s| s.maps_rss_mib),
                 8.1,
             ),
-            // The daemon's own share (resident code, heap): measured 5.6 with the hot functions
+            // The daemon's own share (resident code, heap): measured 5.2-5.3 with the hot functions
             // linked together, 8.3 without (BENCHMARKS.md): a list gone stale shows here
             // (`cargo xtask layout` regenerates it).
             Check::most(
