@@ -29,15 +29,25 @@ pub fn spawn(queue: Queue, closed: Arc<Notify>, done: oneshot::Sender<()>) -> io
 /// 64 KiB, a storm's lines (100k/s, ~1 KB each) fill it in under a millisecond whenever the
 /// reader is off its CPU, and the writer thread then sleeps and wakes per 64 KiB: measured as
 /// ~7% of exitwatch's CPU at 100k events/s (`finish_task_switch` under `pipe_write`). At most
-/// the node's `pipe-max-size` (root could pass it: the admin's cap is kept). Not a pipe, or a
-/// refusal: nothing changes (the kernel answers EBADF or EPERM).
+/// the node's `pipe-max-size` (root could pass it: the admin's cap is kept), and never smaller
+/// than the pipe already is (its reader may have widened it further). Not a pipe, or a
+/// refusal: nothing changes.
 fn widen_pipe(fd: libc::c_int) {
     let cap = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
         .ok()
         .and_then(|s| s.trim().parse::<libc::c_int>().ok())
         .unwrap_or(PIPE_BYTES);
-    // SAFETY: F_SETPIPE_SZ takes an int and changes only a pipe's capacity.
-    unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_BYTES.min(cap)) };
+    grow_pipe(fd, PIPE_BYTES.min(cap));
+}
+
+/// Makes the pipe `fd` at least `want` bytes wide if the kernel lets it; never narrower.
+fn grow_pipe(fd: libc::c_int, want: libc::c_int) {
+    // SAFETY: F_GETPIPE_SZ only reads a pipe's capacity (-1, EBADF, for anything else).
+    let now = unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) };
+    if now > 0 && now < want {
+        // SAFETY: F_SETPIPE_SZ takes an int and changes only a pipe's capacity.
+        unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, want) };
+    }
 }
 
 /// Writes every queued event to `out`, flushing whenever the queue is empty. After a write
@@ -156,7 +166,14 @@ mod tests {
         if size(control[1]) == want {
             assert!(want > 64 * 1024, "widened beyond Linux's default");
         }
-        for fd in ours.into_iter().chain(control) {
+        // A pipe its reader made wider already is not narrowed.
+        let wide = pipe();
+        // SAFETY: as in widen_pipe.
+        unsafe { libc::fcntl(wide[1], libc::F_SETPIPE_SZ, 256 * 1024) };
+        assert_eq!(size(wide[1]), 256 * 1024);
+        grow_pipe(wide[1], 128 * 1024);
+        assert_eq!(size(wide[1]), 256 * 1024);
+        for fd in ours.into_iter().chain(control).chain(wide) {
             // SAFETY: closing fds this test opened.
             unsafe { libc::close(fd) };
         }
