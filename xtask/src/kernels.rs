@@ -326,13 +326,11 @@ pub fn boot_verdict(
     // A first boot's console from an earlier run would say something about this one.
     let _ = fs::remove_file(&kept);
     let mut console = boot(&log)?;
-    // With panic=-1 and -no-reboot a kernel panic ends QEMU after printing its line; a guest
-    // gone without a result and without that line was stopped by QEMU or the host (seen once
-    // in CI, 2026-12-03: the 6.12 guest gone 17 s after init; not reproduced in 3 boots here,
-    // 2 of them with the host's CPUs busy). It boots once more, and the verdict says so. A
-    // panic is never retried: it fails the row.
+    // A boot that ended before exitwatch could have run, or that QEMU or the host ended, says
+    // nothing about exitwatch: it boots once more, and the verdict says so
+    // (`Console::second_boot`).
     let mut first_boot = None;
-    if console.stopped_without_result() && console.panic.is_none() {
+    if let Some(why) = console.second_boot() {
         let where_ = match fs::rename(&log, &kept) {
             Ok(()) => format!("console in {}", kept.display()),
             Err(e) => format!("its console could not be kept: {e}"),
@@ -346,16 +344,16 @@ pub fn boot_verdict(
             trouble.push_str(&format!(", its kernel having said `{t}`"));
         }
         eprintln!(
-            "kernels: the {release} guest stopped without a result after {} s, without a kernel \
-             panic{trouble}; booting it once more. Its last console lines ({where_}):",
+            "kernels: the {release} guest stopped without a result after {} s, {why}{trouble}; \
+             booting it once more. Its last console lines ({where_}):",
             console.elapsed.as_secs(),
         );
         for line in &console.tail {
             eprintln!("  | {line}");
         }
         first_boot = Some(format!(
-            "; the first boot stopped without a result after {} s, without a kernel panic{trouble} \
-             ({where_}), this is the second",
+            "; the first boot stopped without a result after {} s, {why}{trouble} ({where_}), \
+             this is the second",
             console.elapsed.as_secs(),
         ));
         console = boot(&log)?;

@@ -155,6 +155,27 @@ impl Console {
         !self.timed_out && self.rc.is_none()
     }
 
+    /// Why this boot says nothing about exitwatch, so the guest should boot once more; `None`
+    /// when its verdict stands. A guest that ended before its result either
+    /// - had its kernel die before init ran: nothing of exitwatch had run yet (seen in CI,
+    ///   2026-12-04: the 6.12 guest under TCG, `Oops: int3` 5.6 s into its boot), or
+    /// - ended without a kernel panic: with `panic=-1 -no-reboot` only a panic ends QEMU from
+    ///   inside, so QEMU or the host stopped it (seen in CI, 2026-12-03: the 6.12 guest gone
+    ///   17 s after init).
+    ///
+    /// A panic after init ran may be exitwatch's doing and a timeout may be a hang of its
+    /// making: both fail the row at once.
+    pub fn second_boot(&self) -> Option<&'static str> {
+        if !self.stopped_without_result() {
+            return None;
+        }
+        match (&self.panic, self.boot) {
+            (Some(_), None) => Some("its kernel panicked before init ran"),
+            (Some(_), Some(_)) => None,
+            (None, _) => Some("without a kernel panic"),
+        }
+    }
+
     /// Whether the guest ran everything and all of it passed.
     pub fn passed(&self) -> bool {
         !self.timed_out
@@ -350,6 +371,42 @@ mod tests {
         quiet.feed("EXITWATCH-KERNEL-RESULT rc=0\r\n", t);
         assert!(!quiet.stopped_without_result());
         assert_eq!((quiet.trouble, quiet.panic), (None, None));
+    }
+
+    #[test]
+    fn only_a_boot_that_never_reached_exitwatch_is_booted_again() {
+        let t = Duration::from_secs(9);
+        let fed = |lines: &[&str]| {
+            let mut c = Console::default();
+            for line in lines {
+                c.feed(line, t);
+            }
+            c
+        };
+        let panic = "[    5.6] Kernel panic - not syncing: Fatal exception in interrupt\r\n";
+        let init = "EXITWATCH-KERNEL-VERSION 6.12.100+deb12-cloud-amd64\r\n";
+        // The kernel died on its own, before anything of exitwatch ran.
+        let early = fed(&[
+            "[    5.6] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\r\n",
+            panic,
+        ]);
+        assert_eq!(
+            early.second_boot(),
+            Some("its kernel panicked before init ran")
+        );
+        // After init the panic may be exitwatch's: the row fails.
+        assert_eq!(fed(&[init, panic]).second_boot(), None);
+        // Gone without a panic, before or after init: QEMU or the host stopped it.
+        assert_eq!(fed(&[init]).second_boot(), Some("without a kernel panic"));
+        assert_eq!(fed(&[]).second_boot(), Some("without a kernel panic"));
+        // A result, good or bad, stands; so does a timeout.
+        assert_eq!(
+            fed(&[init, "EXITWATCH-KERNEL-RESULT rc=101\r\n"]).second_boot(),
+            None
+        );
+        let mut hung = fed(&[init]);
+        hung.timed_out = true;
+        assert_eq!(hung.second_boot(), None);
     }
 
     #[test]
