@@ -256,7 +256,13 @@ fn container_filter_catches_a_host_kill_and_ignores_other_containers() {
 fn a_kill_from_inside_another_container_names_both_containers() {
     // The victim's PID 1 is a shell: a pid namespace's own init cannot be SIGKILLed from inside
     // it, so the killer (which shares the victim's pid namespace, like a sidecar) kills its child.
-    let victim = CtrContainer::run(&[], &["/bin/sh", "-c", "sleep 1000 & wait"]);
+    // The shell outlives its child: were it to exit, the kernel would SIGKILL every process of
+    // the namespace, the killer's `kill` among them if it had not exited yet, and `ctr task exec`
+    // would fail the test for a race of its own making.
+    let victim = CtrContainer::run(
+        &[],
+        &["/bin/sh", "-c", "sleep 1000 & wait; exec sleep 1000"],
+    );
     let init = victim.pid();
     let sleep = runtime::poll(TIMEOUT, || {
         victim.pids().into_iter().find(|&p| {
