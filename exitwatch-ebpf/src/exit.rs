@@ -7,7 +7,7 @@ use exitwatch_common::{doomed, loss, ExitRecord, RecordKind};
 
 use crate::{
     config::konst,
-    maps::{count, set_ring, wake_flags, DOOMED, EVENTS, EVENTS_NONFATAL, WATCHED},
+    maps::{count, set_ring, slot, wake_flags, DOOMED, EVENTS, EVENTS_NONFATAL, WATCHED},
     place,
     task::{self, read, Task},
 };
@@ -49,7 +49,7 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     }
     // The end of a fatal story (or of a process the user watches) is never crowded out.
     let fatal = doom != doomed::NONFATAL;
-    set_ring(fatal);
+    set_ring(slot::EXIT, fatal);
     let entry = if fatal {
         EVENTS.reserve::<ExitRecord>(0)
     } else {
@@ -66,7 +66,7 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     rec.exit_code = read::<u32>(task, konst!(OFFSETS.task_exit_code)).unwrap_or(0);
     rec._pad = 0;
     let mut flags = task::fill(task, &mut rec.task);
-    flags |= place::fill_ref(task, &mut rec.place);
+    flags |= place::fill_ref(slot::EXIT, task, &mut rec.place);
     rec.flags = flags;
     entry.submit(wake_flags(fatal, now));
     Some(())

@@ -7,7 +7,7 @@ use exitwatch_common::{
 
 use crate::{
     config::konst,
-    maps::{count, output, ring, IDENTITIES, SCRATCH},
+    maps::{count, output, ring, slot, IDENTITIES, SCRATCH},
     place,
     task::{self, read, Mem, Task},
 };
@@ -19,7 +19,7 @@ pub fn sent<M: Mem>(current: Task, tgid: u32) -> Option<u64> {
     let leader = M::read::<Task>(current, konst!(OFFSETS.task_group_leader)).unwrap_or(current);
     let start_ns = M::read::<u64>(leader, konst!(OFFSETS.task_start_boottime)).unwrap_or(0);
     match unsafe { IDENTITIES.get(&tgid) } {
-        Some(s) if s.start_ns == start_ns && s.rings & ring() != 0 => Some(s.image),
+        Some(s) if s.start_ns == start_ns && s.rings & ring(slot::SIGNAL) != 0 => Some(s.image),
         _ => None,
     }
 }
@@ -36,7 +36,7 @@ pub fn announce(current: Task, tgid: u32, now: u64) -> u64 {
         // First seen, exec'd since (the exec hook forgot it), or a reused pid.
         _ => (now, 0),
     };
-    if have & ring() != 0 {
+    if have & ring(slot::SIGNAL) != 0 {
         return image;
     }
     if send(current, leader, image, now).is_none() {
@@ -46,7 +46,7 @@ pub fn announce(current: Task, tgid: u32, now: u64) -> u64 {
     let state = IdentityState {
         start_ns,
         image,
-        rings: have | ring(),
+        rings: have | ring(slot::SIGNAL),
         _pad: 0,
     };
     let _ = IDENTITIES.insert(&tgid, &state, 0);
@@ -62,7 +62,7 @@ fn send(current: Task, leader: Task, image: u64, now: u64) -> Option<()> {
     rec._pad = 0;
     let mut flags = task::fill(current, &mut rec.task);
     rec.task.start_ns = task::start_ns(leader);
-    flags |= place::fill_ref(current, &mut rec.place);
+    flags |= place::fill_ref(slot::SIGNAL, current, &mut rec.place);
     flags |= audit(current, rec);
     flags |= task::current_args(current, &mut rec.args, &mut rec.args_len);
     flags |= task::exe(current, &mut rec.exe, &mut rec.exe_depth);
@@ -73,7 +73,7 @@ fn send(current: Task, leader: Task, image: u64, now: u64) -> Option<()> {
     let len = IdentityRecord::HEAD + n * core::mem::size_of::<AncestorRecord>();
     let bytes =
         unsafe { core::slice::from_raw_parts((rec as *const IdentityRecord).cast::<u8>(), len) };
-    output(bytes).then_some(())
+    output(slot::SIGNAL, bytes).then_some(())
 }
 
 #[inline(always)]

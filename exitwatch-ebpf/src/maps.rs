@@ -72,9 +72,26 @@ pub static SUPPRESSED: PerCpuHashMap<SuppressedKey, SuppressedValue> =
 #[map(name = "SCRATCH")]
 pub static SCRATCH: PerCpuArray<IdentityRecord> = PerCpuArray::with_max_entries(1, 0);
 
-/// Where a cgroup path record is put together before it is copied into a ring.
+/// Where a cgroup path record is put together before it is copied into a ring, one per
+/// [`slot`].
 #[map(name = "CGROUP_SCRATCH")]
-pub static CGROUP_SCRATCH: PerCpuArray<CgroupNameRecord> = PerCpuArray::with_max_entries(1, 0);
+pub static CGROUP_SCRATCH: PerCpuArray<CgroupNameRecord> =
+    PerCpuArray::with_max_entries(slot::COUNT, 0);
+
+/// Which entry of the per-CPU maps [`RING`] and [`CGROUP_SCRATCH`] a program's run uses.
+///
+/// A run of `signal_generate` (with the `signal_identity` it tail-calls) never overlaps
+/// another on its CPU: in a task it runs under the target's siglock with interrupts off,
+/// and the kernel does not start a program on a CPU where it is already running.
+/// `sched_process_exit` runs with interrupts on, so a signal sent from an interrupt (an
+/// itimer's SIGALRM, a POSIX timer's signal) runs `signal_generate` in the middle of it, on
+/// the same CPU. Sharing one entry, that run would overwrite the exit's ring and its
+/// half-built cgroup path (a path sent under another cgroup's id); each has its own.
+pub mod slot {
+    pub const SIGNAL: u32 = 0;
+    pub const EXIT: u32 = 1;
+    pub const COUNT: u32 = 2;
+}
 
 /// Slot 0: `signal_identity`, which sends a sender's identity and then its signal's record.
 /// `signal_generate` tail-calls it the first time it sees a sender (per image and ring): the
@@ -131,34 +148,35 @@ pub fn count(class: u32) {
     }
 }
 
-/// The ring (`ring::*`) of the record this run of a program is making, kept in memory rather
-/// than in a register: code that builds big records (identities, cgroup paths) then reads as
-/// one path to the verifier whichever the ring, instead of one path per ring.
+/// The ring (`ring::*`) of the record this run of a program is making, per [`slot`], kept in
+/// memory rather than in a register: code that builds big records (identities, cgroup paths)
+/// then reads as one path to the verifier whichever the ring, instead of one path per ring.
 #[map(name = "RING")]
-pub static RING: PerCpuArray<u32> = PerCpuArray::with_max_entries(1, 0);
+pub static RING: PerCpuArray<u32> = PerCpuArray::with_max_entries(slot::COUNT, 0);
 
-/// Sets the ring of the record being made on this CPU (`ring::FATAL` or `ring::NONFATAL`).
+/// Sets the ring of the record being made on this CPU in `slot` (`ring::FATAL` or
+/// `ring::NONFATAL`).
 #[inline(always)]
-pub fn set_ring(fatal: bool) {
-    if let Some(slot) = RING.get_ptr_mut(0) {
-        unsafe { *slot = if fatal { ring::FATAL } else { ring::NONFATAL } };
+pub fn set_ring(slot: u32, fatal: bool) {
+    if let Some(entry) = RING.get_ptr_mut(slot) {
+        unsafe { *entry = if fatal { ring::FATAL } else { ring::NONFATAL } };
     }
 }
 
-/// The ring bit of the record being made on this CPU.
+/// The ring bit of the record being made on this CPU in `slot`.
 #[inline(always)]
-pub fn ring() -> u32 {
-    match RING.get_ptr(0) {
-        Some(slot) => unsafe { core::ptr::read_volatile(slot) },
+pub fn ring(slot: u32) -> u32 {
+    match RING.get_ptr(slot) {
+        Some(entry) => unsafe { core::ptr::read_volatile(entry) },
         None => ring::FATAL,
     }
 }
 
 /// Copies `bytes` (a record put together in a scratch map) into the ring of the record being
-/// made. Big records are built once, ring-blind, and only this copy picks the ring.
+/// made in `slot`. Big records are built once, ring-blind, and only this copy picks the ring.
 #[inline(always)]
-pub fn output(bytes: &[u8]) -> bool {
-    let ring = if ring() == ring::FATAL {
+pub fn output(slot: u32, bytes: &[u8]) -> bool {
+    let ring = if ring(slot) == ring::FATAL {
         &EVENTS
     } else {
         &EVENTS_NONFATAL

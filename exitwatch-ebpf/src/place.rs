@@ -96,21 +96,21 @@ fn namespaces<M: Mem>(task: Task, ns: &mut NsRecord) {
 
 /// [`fill_ref_in`] through probe reads.
 #[inline(always)]
-pub fn fill_ref(task: Task, rec: &mut PlaceRef) -> u32 {
-    fill_ref_in::<Probe>(task, rec)
+pub fn fill_ref(slot: u32, task: Task, rec: &mut PlaceRef) -> u32 {
+    fill_ref_in::<Probe>(slot, task, rec)
 }
 
 /// Fills `rec` with `task`'s cgroup ids and namespaces, first sending in the ring of the
-/// record being made the path of each cgroup not sent there yet. Returns
-/// `flag::CGROUP_NAME_LOST` when one could not be.
+/// record being made (in `slot`, `maps::slot`) the path of each cgroup not sent there yet.
+/// Returns `flag::CGROUP_NAME_LOST` when one could not be.
 #[inline(always)]
-pub fn fill_ref_in<M: Mem>(task: Task, rec: &mut PlaceRef) -> u32 {
+pub fn fill_ref_in<M: Mem>(slot: u32, task: Task, rec: &mut PlaceRef) -> u32 {
     let mut flags = 0;
-    let (id, lost) = announce::<M>(kernfs_node::<M>(task, false), false);
+    let (id, lost) = announce::<M>(slot, kernfs_node::<M>(task, false), false);
     rec.cgroup = id;
     flags |= lost;
     if konst!(OFFSETS.memory_v1) != 0 {
-        let (id, lost) = announce::<M>(kernfs_node::<M>(task, true), true);
+        let (id, lost) = announce::<M>(slot, kernfs_node::<M>(task, true), true);
         rec.memcg = id;
         flags |= lost;
     } else {
@@ -124,7 +124,7 @@ pub fn fill_ref_in<M: Mem>(task: Task, rec: &mut PlaceRef) -> u32 {
 /// the ring of the record being made if it was not yet; and `flag::CGROUP_NAME_LOST` when it
 /// could not be.
 #[inline(always)]
-fn announce<M: Mem>(kn: Task, memory: bool) -> (u64, u32) {
+fn announce<M: Mem>(slot: u32, kn: Task, memory: bool) -> (u64, u32) {
     if kn.is_null() || parent::<M>(kn).is_null() {
         return (0, 0);
     }
@@ -133,10 +133,10 @@ fn announce<M: Mem>(kn: Task, memory: bool) -> (u64, u32) {
     };
     let key = if memory { id | MEMORY_KEY } else { id };
     let have = unsafe { CGROUPS_SENT.get(&key) }.copied().unwrap_or(0);
-    if have & ring() != 0 {
+    if have & ring(slot) != 0 {
         return (id, 0);
     }
-    let Some(rec) = CGROUP_SCRATCH.get_ptr_mut(0) else {
+    let Some(rec) = CGROUP_SCRATCH.get_ptr_mut(slot) else {
         return (id, flag::CGROUP_NAME_LOST);
     };
     let rec = unsafe { &mut *rec };
@@ -149,11 +149,11 @@ fn announce<M: Mem>(kn: Task, memory: bool) -> (u64, u32) {
             core::mem::size_of::<CgroupNameRecord>(),
         )
     };
-    if !output(bytes) {
+    if !output(slot, bytes) {
         count(loss::IDENTITY);
         return (id, flag::CGROUP_NAME_LOST);
     }
-    let _ = CGROUPS_SENT.insert(&key, &(have | ring()), 0);
+    let _ = CGROUPS_SENT.insert(&key, &(have | ring(slot)), 0);
     (id, 0)
 }
 

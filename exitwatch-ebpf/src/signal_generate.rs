@@ -21,7 +21,7 @@ use crate::{
     config::konst,
     identity,
     maps::{
-        count, is_watched, set_ring, stash_priv_kill, wake_flags, Pending, DOOMED, EVENTS,
+        count, is_watched, set_ring, slot, stash_priv_kill, wake_flags, Pending, DOOMED, EVENTS,
         EVENTS_NONFATAL, IDENTITY_PROG, PENDING,
     },
     place,
@@ -88,7 +88,7 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
         budget::suppress(current, sender_tgid, sig);
         return None;
     }
-    set_ring(fatal);
+    set_ring(slot::SIGNAL, fatal);
     let pending = Pending {
         now,
         handler,
@@ -139,7 +139,7 @@ pub fn signal_identity(ctx: BtfTracePointContext) -> i32 {
 #[inline(always)]
 fn try_signal_identity(ctx: &BtfTracePointContext) -> Option<()> {
     let pending = *PENDING.get(0)?;
-    set_ring(pending.fatal != 0);
+    set_ring(slot::SIGNAL, pending.fatal != 0);
     let current = unsafe { bpf_get_current_task() } as Task;
     let image = identity::announce(current, pending.sender_tgid, pending.now);
     record(ctx, &pending, image)
@@ -197,7 +197,7 @@ fn record(ctx: &BtfTracePointContext, p: &Pending, image: u64) -> Option<()> {
     // The target is a BTF pointer (the tracepoint's argument): plain loads. So is the sender
     // where the kernel has bpf_get_current_task_btf (5.11), else helpers and probe reads.
     flags |= task::fill_in::<Btf>(target, &mut rec.target);
-    flags |= place::fill_ref_in::<Btf>(target, &mut rec.target_place);
+    flags |= place::fill_ref_in::<Btf>(slot::SIGNAL, target, &mut rec.target_place);
     flags |= if konst!(OFFSETS.current_task_btf) != 0 {
         let current = current_btf();
         credentials::<Btf>(current, rec);
