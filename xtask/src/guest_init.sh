@@ -3,6 +3,10 @@
 # test and the end-to-end suite, prints EXITWATCH-* marker lines for the host to read, powers off.
 # /etc/exitwatch-guest.env (written by xtask) sets EXITWATCH_BIN, E2E_BIN, E2E_DIR and E2E_ARGS.
 
+# Init started: the host boots once more a guest whose kernel died before this line, never one
+# that died after it (qemu.rs, Console::second_boot).
+echo "EXITWATCH-INIT"
+
 # The initramfs root cannot be pivot_root'ed, and runc pivots into every container's root
 # ("pivot_root .: invalid argument"): a guest that carries the container runtimes first moves
 # itself onto a tmpfs, as a real machine's root is a real mount.

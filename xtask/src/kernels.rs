@@ -401,9 +401,10 @@ pub fn boot_verdict(
             "; `exitwatch doctor` exited {rc}: it found this kernel unusable (console has its checks)"
         ));
     }
-    let boot = match console.boot {
-        Some(d) => format!("boot {} s", d.as_secs()),
-        None => "init never ran".into(),
+    let boot = match (console.boot, console.init_started) {
+        (Some(d), _) => format!("boot {} s", d.as_secs()),
+        (None, true) => "init started but never said the kernel's version".into(),
+        (None, false) => "init never ran".into(),
     };
     let suite = match console.suite_seconds {
         Some(s) => format!(", suite {s} s"),

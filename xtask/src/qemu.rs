@@ -40,7 +40,10 @@ pub struct Machine {
 /// in `kmem_cache_free` as containerd's first memory cgroup switched a static key). Reproduced
 /// with an init that flips `kernel.sched_schedstats` 3,000 times while both vCPUs run
 /// fork/exec loops: 2 oopses in 4 boots with a thread per vCPU, 0 in 12 with
-/// `thread=single`. arm64 patches kernel text under stop_machine and keeps a thread per vCPU.
+/// `thread=single`. (x86's int3 handler finishes an instruction hit while its patch is under
+/// way; an int3 run after the patch was done means a vCPU ran stale code: QEMU's handling of
+/// code one vCPU rewrites while another runs it.) arm64 switches a static branch by
+/// rewriting one instruction, with no int3 step, and keeps a thread per vCPU.
 pub const X86_64: Machine = Machine {
     qemu: "qemu-system-x86_64",
     package: "qemu-system-x86",
@@ -92,6 +95,9 @@ pub struct Console {
     pub suite_seconds: Option<u64>,
     /// From boot to init's first line.
     pub boot: Option<Duration>,
+    /// Whether init started: `EXITWATCH-INIT`, the first thing guest_init.sh does. Before it
+    /// nothing of this project's has run in the guest.
+    pub init_started: bool,
     pub elapsed: Duration,
     pub timed_out: bool,
     /// The last lines outside the kernel-log dump.
@@ -131,7 +137,9 @@ impl Console {
         if self.panic.is_none() && line.contains("Kernel panic") {
             self.panic = Some(printable(line));
         }
-        if let Some(v) = line.strip_prefix("EXITWATCH-KERNEL-VERSION ") {
+        if line == "EXITWATCH-INIT" {
+            self.init_started = true;
+        } else if let Some(v) = line.strip_prefix("EXITWATCH-KERNEL-VERSION ") {
             self.version = Some(v.to_string());
             self.boot = Some(since_start);
         } else if let Some(v) = line.strip_prefix("EXITWATCH-ARCH ") {
@@ -169,21 +177,22 @@ impl Console {
 
     /// Why this boot says nothing about exitwatch, so the guest should boot once more; `None`
     /// when its verdict stands. A guest that ended before its result either
-    /// - had its kernel die before init ran: nothing of exitwatch had run yet (seen in CI,
-    ///   2026-12-04: the 6.12 guest under TCG, `Oops: int3` 5.6 s into its boot), or
-    /// - ended without a kernel panic: with `panic=-1 -no-reboot` only a panic ends QEMU from
-    ///   inside, so QEMU or the host stopped it (seen in CI, 2026-12-03: the 6.12 guest gone
-    ///   17 s after init).
+    /// - had its kernel die before init started: nothing of this project's had run yet (seen
+    ///   in CI, 2026-12-04: the 6.12 guest under TCG, `Oops: int3` 5.6 s into its boot), or
+    /// - ended without a kernel panic: with `panic=-1 -no-reboot` a panic is how the guest's
+    ///   kernel ends QEMU, so QEMU or the host stopped it, or the guest's CPU reset (seen in
+    ///   CI, 2026-12-03: the 6.12 guest gone 17 s after init, no panic on its console).
     ///
-    /// A panic after init ran may be exitwatch's doing and a timeout may be a hang of its
-    /// making: both fail the row at once.
+    /// A panic once init started (its own failure, `Attempted to kill init!`, included) may be
+    /// this project's doing and a timeout may be a hang of its making: both fail the row at
+    /// once, as does a second boot that ends like the first.
     pub fn second_boot(&self) -> Option<&'static str> {
         if !self.stopped_without_result() {
             return None;
         }
-        match (&self.panic, self.boot) {
-            (Some(_), None) => Some("its kernel panicked before init ran"),
-            (Some(_), Some(_)) => None,
+        match (&self.panic, self.init_started) {
+            (Some(_), false) => Some("its kernel panicked before init started"),
+            (Some(_), true) => None,
             (None, _) => Some("without a kernel panic"),
         }
     }
@@ -395,7 +404,8 @@ mod tests {
             c
         };
         let panic = "[    5.6] Kernel panic - not syncing: Fatal exception in interrupt\r\n";
-        let init = "EXITWATCH-KERNEL-VERSION 6.12.100+deb12-cloud-amd64\r\n";
+        let init = "EXITWATCH-INIT\r\n";
+        let version = "EXITWATCH-KERNEL-VERSION 6.12.100+deb12-cloud-amd64\r\n";
         // The kernel died on its own, before anything of exitwatch ran.
         let early = fed(&[
             "[    5.6] Oops: int3: 0000 [#1] PREEMPT SMP NOPTI\r\n",
@@ -403,19 +413,28 @@ mod tests {
         ]);
         assert_eq!(
             early.second_boot(),
-            Some("its kernel panicked before init ran")
+            Some("its kernel panicked before init started")
         );
-        // After init the panic may be exitwatch's: the row fails.
-        assert_eq!(fed(&[init, panic]).second_boot(), None);
+        // After init started the panic may be this project's: the row fails, init's own
+        // death before its first report included.
+        assert_eq!(fed(&[init, version, panic]).second_boot(), None);
+        let init_died =
+            "[    3.1] Kernel panic - not syncing: Attempted to kill init! exitcode=0x00000100\r\n";
+        assert_eq!(fed(&[init, init_died]).second_boot(), None);
+        // Its marker can share a line with the firmware's escapes.
+        assert!(fed(&["\x1bc\x1b[2JEXITWATCH-INIT\r\n"]).init_started);
         // Gone without a panic, before or after init: QEMU or the host stopped it.
-        assert_eq!(fed(&[init]).second_boot(), Some("without a kernel panic"));
+        assert_eq!(
+            fed(&[init, version]).second_boot(),
+            Some("without a kernel panic")
+        );
         assert_eq!(fed(&[]).second_boot(), Some("without a kernel panic"));
         // A result, good or bad, stands; so does a timeout.
         assert_eq!(
-            fed(&[init, "EXITWATCH-KERNEL-RESULT rc=101\r\n"]).second_boot(),
+            fed(&[init, version, "EXITWATCH-KERNEL-RESULT rc=101\r\n"]).second_boot(),
             None
         );
-        let mut hung = fed(&[init]);
+        let mut hung = fed(&[init, version]);
         hung.timed_out = true;
         assert_eq!(hung.second_boot(), None);
     }
