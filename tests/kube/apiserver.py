@@ -231,7 +231,7 @@ class Handler(BaseHTTPRequestHandler):
             if self.headers.get("Transfer-Encoding"):
                 self.close_connection = True
                 raise ValueError("a chunked request body is not served here")
-            if not n.isdigit() or int(n) > MAX_BODY:
+            if not (n.isascii() and n.isdigit()) or int(n) > MAX_BODY:
                 self.close_connection = True
                 raise ValueError(f"Content-Length {n!r}: not a length up to {MAX_BODY}")
             self._body = self.rfile.read(int(n)) if n != "0" else b""
