@@ -280,6 +280,16 @@ fn a_kill_from_inside_another_container_names_both_containers() {
     let mut ew = exitwatch(&["--container", victim.short()]);
     killer.exec(&["/bin/kill", "-9", &ns_pid.to_string()]);
     wait_exit_of(&mut ew, sleep);
+    // A kill of the killer container's process is not reported (only the victim's container
+    // is watched); the victim's own kill after it tells when exitwatch has read that far.
+    let killer_pid = killer.pid();
+    killer.kill("SIGKILL");
+    runtime::poll(TIMEOUT, || {
+        (!std::path::Path::new(&format!("/proc/{killer_pid}")).exists()).then_some(())
+    })
+    .expect("the killer container's process outlived its SIGKILL");
+    victim.kill("SIGKILL");
+    wait_exit_of(&mut ew, init);
     let events = ew.stop().assert_ok().json();
 
     let kill = signal(&events, sleep, "SIGKILL");
@@ -308,7 +318,8 @@ fn a_kill_from_inside_another_container_names_both_containers() {
     assert!(
         events
             .iter()
-            .all(|e| e["target"]["container"]["id"] != killer.id.as_str()),
+            .all(|e| e["target"]["container"]["id"] != killer.id.as_str()
+                && e["target"]["pid"] != killer_pid),
         "the killer container is not watched: {events:#?}"
     );
 }
