@@ -117,6 +117,11 @@ pub mod loss {
     /// Entries taken out of `DOOMED` by the exit they waited for.
     pub const DOOMED_REMOVED: u32 = 6;
     pub const SLOTS: u32 = 7;
+    /// `LOST` holds a row of the classes above per context a program runs in (the kernel
+    /// crate's `maps::slot`): row `r`, class `c` at index `r * SLOTS + c`. A program run in
+    /// an interrupt counting in the row of the run it interrupted, between that run's load
+    /// and store, would undo one of its counts. Readers sum the rows.
+    pub const ROWS: u32 = 2;
 }
 
 /// `DOOMED` values: what the target of a reported signal received.

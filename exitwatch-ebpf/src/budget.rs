@@ -5,7 +5,7 @@ use exitwatch_common::{loss, SuppressedKey, SuppressedValue, COMM_LEN};
 
 use crate::{
     config::konst,
-    maps::{count, Bucket, BUDGET, SUPPRESSED},
+    maps::{count, slot, Bucket, BUDGET, SUPPRESSED},
     task::{self, read, Task},
 };
 
@@ -72,7 +72,7 @@ pub fn suppress(current: Task, tgid: u32, sig: i32) {
     }
     // Another CPU inserted it meanwhile (this CPU's slot is then zero), or the map is full.
     if !add(&key) {
-        count(loss::SUPPRESSED_UNATTRIBUTED);
+        count(slot::SIGNAL, loss::SUPPRESSED_UNATTRIBUTED);
     }
 }
 

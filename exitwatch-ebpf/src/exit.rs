@@ -45,18 +45,18 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     // has already exited, and must still find the victim watched. A --pid session ends once its
     // processes are gone, taking the map with it.
     if doom != 0 && DOOMED.remove(&tgid).is_ok() {
-        count(loss::DOOMED_REMOVED);
+        count(slot::TASK, loss::DOOMED_REMOVED);
     }
     // The end of a fatal story (or of a process the user watches) is never crowded out.
     let fatal = doom != doomed::NONFATAL;
-    set_ring(slot::EXIT, fatal);
+    set_ring(slot::TASK, fatal);
     let entry = if fatal {
         EVENTS.reserve::<ExitRecord>(0)
     } else {
         EVENTS_NONFATAL.reserve::<ExitRecord>(0)
     };
     let Some(mut entry) = entry else {
-        count(loss::EXIT);
+        count(slot::TASK, loss::EXIT);
         return None;
     };
     let rec = unsafe { &mut *entry.as_mut_ptr() };
@@ -66,7 +66,7 @@ fn try_sched_process_exit(ctx: &BtfTracePointContext) -> Option<()> {
     rec.exit_code = read::<u32>(task, konst!(OFFSETS.task_exit_code)).unwrap_or(0);
     rec._pad = 0;
     let mut flags = task::fill(task, &mut rec.task);
-    flags |= place::fill_ref(slot::EXIT, task, &mut rec.place);
+    flags |= place::fill_ref(slot::TASK, task, &mut rec.place);
     rec.flags = flags;
     entry.submit(wake_flags(fatal, now));
     Some(())

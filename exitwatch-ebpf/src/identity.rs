@@ -40,7 +40,7 @@ pub fn announce(current: Task, tgid: u32, now: u64) -> u64 {
         return image;
     }
     if send(current, leader, image, now).is_none() {
-        count(loss::IDENTITY);
+        count(slot::SIGNAL, loss::IDENTITY);
         return 0;
     }
     let state = IdentityState {

@@ -19,9 +19,9 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
 #[map(name = "EVENTS_NONFATAL")]
 pub static EVENTS_NONFATAL: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
 
-/// What could not be queued or attributed, per CPU, by class (`loss::*`).
+/// What could not be queued or attributed, per CPU, by context ([`slot`]) and class (`loss::*`).
 #[map(name = "LOST")]
-pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(loss::SLOTS, 0);
+pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(loss::SLOTS * loss::ROWS, 0);
 
 /// Target tgids the daemon asked about (`--pid`): their signals and their exit are reported.
 #[map(name = "WATCHED")]
@@ -78,19 +78,24 @@ pub static SCRATCH: PerCpuArray<IdentityRecord> = PerCpuArray::with_max_entries(
 pub static CGROUP_SCRATCH: PerCpuArray<CgroupNameRecord> =
     PerCpuArray::with_max_entries(slot::COUNT, 0);
 
-/// Which entry of the per-CPU maps [`RING`] and [`CGROUP_SCRATCH`] a program's run uses.
+/// Which entry of the per-CPU maps [`RING`] and [`CGROUP_SCRATCH`], and which row of
+/// [`LOST`], a program's run uses.
 ///
 /// A run of `signal_generate` (with the `signal_identity` it tail-calls) never overlaps
-/// another on its CPU: in a task it runs under the target's siglock with interrupts off,
-/// and the kernel does not start a program on a CPU where it is already running.
-/// `sched_process_exit` runs with interrupts on, so a signal sent from an interrupt (an
-/// itimer's SIGALRM, a POSIX timer's signal) runs `signal_generate` in the middle of it, on
-/// the same CPU. Sharing one entry, that run would overwrite the exit's ring and its
-/// half-built cgroup path (a path sent under another cgroup's id); each has its own.
+/// another on its CPU: every signal is generated under its target's siglock, taken with
+/// interrupts off (in a task or in an interrupt alike), and no signal is sent from an NMI.
+/// `sched_process_exit` and `mark_victim` run in a task with interrupts on (and preemption
+/// off, as every tracepoint's programs: they never overlap each other), so a signal sent from
+/// an interrupt (an itimer's SIGALRM, a POSIX timer's signal) runs `signal_generate` in the
+/// middle of them, on the same CPU. Sharing one entry, that run would overwrite an exit's
+/// ring and its half-built cgroup path (a path sent under another cgroup's id), or undo a
+/// count; each context has its own.
 pub mod slot {
+    /// `signal_generate`, `signal_identity`.
     pub const SIGNAL: u32 = 0;
-    pub const EXIT: u32 = 1;
-    pub const COUNT: u32 = 2;
+    /// `sched_process_exit`, `mark_victim`.
+    pub const TASK: u32 = 1;
+    pub const COUNT: u32 = exitwatch_common::loss::ROWS;
 }
 
 /// Slot 0: `signal_identity`, which sends a sender's identity and then its signal's record.
@@ -139,11 +144,11 @@ pub fn priv_kill_target() -> *const u8 {
         .map_or(core::ptr::null(), |t| *t as *const u8)
 }
 
-/// Counts one thing of class `class` (`loss::*`) on this CPU.
+/// Counts one thing of class `class` (`loss::*`) on this CPU, in the row of `slot`.
 #[inline(always)]
-pub fn count(class: u32) {
-    if let Some(counter) = LOST.get_ptr_mut(class) {
-        // Per-CPU slot: no other writer can race with this one.
+pub fn count(slot: u32, class: u32) {
+    if let Some(counter) = LOST.get_ptr_mut(slot * loss::SLOTS + class) {
+        // This CPU's entry in this context's row: nothing else writes it meanwhile.
         unsafe { *counter += 1 };
     }
 }

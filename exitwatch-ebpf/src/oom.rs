@@ -10,7 +10,7 @@ use exitwatch_common::{doomed, flag, loss, OomRecord, RecordKind, ABSENT};
 
 use crate::{
     config::konst,
-    maps::{count, is_watched, priv_kill_target, wake_flags, DOOMED, EVENTS},
+    maps::{count, is_watched, priv_kill_target, slot, wake_flags, DOOMED, EVENTS},
     task::{self, read, Task},
 };
 
@@ -46,7 +46,7 @@ fn try_mark_victim(ctx: &BtfTracePointContext) -> Option<()> {
     }
 
     let Some(mut entry) = EVENTS.reserve::<OomRecord>(0) else {
-        count(loss::FATAL);
+        count(slot::TASK, loss::FATAL);
         return None;
     };
     let rec = unsafe { &mut *entry.as_mut_ptr() };
@@ -82,7 +82,7 @@ fn try_mark_victim(ctx: &BtfTracePointContext) -> Option<()> {
     rec.flags = flags;
     entry.submit(wake_flags(true, now));
     if unsafe { DOOMED.get(&victim_pid) }.is_none() {
-        count(loss::DOOMED_ADDED);
+        count(slot::TASK, loss::DOOMED_ADDED);
     }
     let _ = DOOMED.insert(&victim_pid, &doomed::FATAL, 0);
     Some(())

@@ -150,7 +150,7 @@ fn announce<M: Mem>(slot: u32, kn: Task, memory: bool) -> (u64, u32) {
         )
     };
     if !output(slot, bytes) {
-        count(loss::IDENTITY);
+        count(slot, loss::IDENTITY);
         return (id, flag::CGROUP_NAME_LOST);
     }
     let _ = CGROUPS_SENT.insert(&key, &(have | ring(slot)), 0);

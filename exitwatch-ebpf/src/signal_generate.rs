@@ -122,7 +122,7 @@ fn try_signal_generate(ctx: &BtfTracePointContext) -> Option<()> {
                 }
             }
             // The tail call did not happen (it cannot, once loaded): record without identity.
-            count(loss::IDENTITY);
+            count(slot::SIGNAL, loss::IDENTITY);
             record(ctx, &pending, 0)
         }
     }
@@ -161,7 +161,10 @@ fn record(ctx: &BtfTracePointContext, p: &Pending, image: u64) -> Option<()> {
         EVENTS_NONFATAL.reserve::<SignalRecord>(0)
     };
     let Some(mut entry) = entry else {
-        count(if fatal { loss::FATAL } else { loss::NONFATAL });
+        count(
+            slot::SIGNAL,
+            if fatal { loss::FATAL } else { loss::NONFATAL },
+        );
         return None;
     };
     let rec = unsafe { &mut *entry.as_mut_ptr() };
@@ -240,7 +243,7 @@ fn doom(tgid: u32, fatal: bool) {
         }
         None => {
             if DOOMED.insert(&tgid, &class, 0).is_ok() {
-                count(loss::DOOMED_ADDED);
+                count(slot::SIGNAL, loss::DOOMED_ADDED);
             }
         }
     }

@@ -242,9 +242,18 @@ impl Reader {
             .collect()
     }
 
-    /// The kernel's counter `slot`, summed over CPUs, and how much it grew since last asked.
+    /// The kernel's counter of class `slot` (`loss::*`), summed over its rows and CPUs;
+    /// `None` when the map could not be read.
+    fn counter_total(&self, slot: u32) -> Option<u64> {
+        (0..loss::ROWS).try_fold(0u64, |sum, row| {
+            let cpus = self.lost.get(&(row * loss::SLOTS + slot), 0).ok()?;
+            Some(sum + cpus.iter().sum::<u64>())
+        })
+    }
+
+    /// The kernel's counter `slot`, summed, and how much it grew since last asked.
     fn counter_delta(&mut self, slot: u32) -> Option<u64> {
-        let total: u64 = self.lost.get(&slot, 0).ok()?.iter().sum();
+        let total = self.counter_total(slot)?;
         let seen = &mut self.lost_seen[slot as usize];
         let grew = total.saturating_sub(*seen);
         *seen = (*seen).max(total);
@@ -307,11 +316,8 @@ impl Reader {
     /// they exited, since the last call: their exits will not be reported.
     pub fn doomed_evicted_since_last(&mut self) -> u64 {
         let live = self.doomed.keys().filter(Result::is_ok).count() as u64;
-        let total = |r: &mut Self, slot| -> u64 {
-            r.lost.get(&slot, 0).map(|v| v.iter().sum()).unwrap_or(0)
-        };
-        let added = total(self, loss::DOOMED_ADDED);
-        let removed = total(self, loss::DOOMED_REMOVED);
+        let added = self.counter_total(loss::DOOMED_ADDED).unwrap_or(0);
+        let removed = self.counter_total(loss::DOOMED_REMOVED).unwrap_or(0);
         let evicted = added.saturating_sub(removed).saturating_sub(live);
         let grew = evicted.saturating_sub(self.doomed_evicted_seen);
         self.doomed_evicted_seen = self.doomed_evicted_seen.max(evicted);
