@@ -116,12 +116,18 @@ pub mod loss {
     pub const DOOMED_ADDED: u32 = 5;
     /// Entries taken out of `DOOMED` by the exit they waited for.
     pub const DOOMED_REMOVED: u32 = 6;
-    pub const SLOTS: u32 = 7;
+    /// How many classes there are.
+    pub const CLASSES: u32 = 7;
     /// `LOST` holds a row of the classes above per context a program runs in (the kernel
-    /// crate's `maps::slot`): row `r`, class `c` at index `r * SLOTS + c`. A program run in
-    /// an interrupt counting in the row of the run it interrupted, between that run's load
-    /// and store, would undo one of its counts. Readers sum the rows.
+    /// crate's `maps::slot`): a program run in an interrupt counting in the row of the run it
+    /// interrupted, between that run's load and store, would undo one of its counts. Readers
+    /// sum the rows.
     pub const ROWS: u32 = 2;
+
+    /// The `LOST` index of `class` in `row`.
+    pub const fn index(row: u32, class: u32) -> u32 {
+        row * CLASSES + class
+    }
 }
 
 /// `DOOMED` values: what the target of a reported signal received.

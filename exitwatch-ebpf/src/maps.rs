@@ -19,9 +19,10 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
 #[map(name = "EVENTS_NONFATAL")]
 pub static EVENTS_NONFATAL: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
 
-/// What could not be queued or attributed, per CPU, by context ([`slot`]) and class (`loss::*`).
+/// What could not be queued or attributed, per CPU, by context ([`slot`]) and class
+/// (`loss::*`, at `loss::index`).
 #[map(name = "LOST")]
-pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(loss::SLOTS * loss::ROWS, 0);
+pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(loss::CLASSES * loss::ROWS, 0);
 
 /// Target tgids the daemon asked about (`--pid`): their signals and their exit are reported.
 #[map(name = "WATCHED")]
@@ -147,7 +148,7 @@ pub fn priv_kill_target() -> *const u8 {
 /// Counts one thing of class `class` (`loss::*`) on this CPU, in the row of `slot`.
 #[inline(always)]
 pub fn count(slot: u32, class: u32) {
-    if let Some(counter) = LOST.get_ptr_mut(slot * loss::SLOTS + class) {
+    if let Some(counter) = LOST.get_ptr_mut(loss::index(slot, class)) {
         // This CPU's entry in this context's row: nothing else writes it meanwhile.
         unsafe { *counter += 1 };
     }

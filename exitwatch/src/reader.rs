@@ -101,7 +101,7 @@ pub struct Reader {
     nonfatal: AsyncFd<Ring>,
     lost: PerCpuArray<MapData, u64>,
     /// What each `loss::*` slot held when last reported (the kernel's counters only grow).
-    lost_seen: [u64; loss::SLOTS as usize],
+    lost_seen: [u64; loss::CLASSES as usize],
     suppressed: PerCpuHashMap<MapData, SuppressedKey, SuppressedValue>,
     /// Each (sender, signal)'s count when last reported, and when it last grew.
     suppressed_seen: StdHashMap<SuppressedKey, (u64, Instant)>,
@@ -149,7 +149,7 @@ impl Reader {
             fatal: ring(ebpf, names::EVENTS)?,
             nonfatal: ring(ebpf, names::EVENTS_NONFATAL)?,
             lost: map!(ebpf, names::LOST),
-            lost_seen: [0; loss::SLOTS as usize],
+            lost_seen: [0; loss::CLASSES as usize],
             suppressed: map!(ebpf, names::SUPPRESSED),
             suppressed_seen: StdHashMap::new(),
             identities: map!(ebpf, names::IDENTITIES),
@@ -237,24 +237,24 @@ impl Reader {
         ];
         classes
             .into_iter()
-            .filter_map(|(slot, class)| Some((class, self.counter_delta(slot)?)))
+            .filter_map(|(counter, class)| Some((class, self.counter_delta(counter)?)))
             .filter(|&(_, n)| n > 0)
             .collect()
     }
 
-    /// The kernel's counter of class `slot` (`loss::*`), summed over its rows and CPUs;
-    /// `None` when the map could not be read.
-    fn counter_total(&self, slot: u32) -> Option<u64> {
+    /// The kernel's counter of `class` (`loss::*`), summed over its rows and CPUs; `None`
+    /// when the map could not be read.
+    fn counter_total(&self, class: u32) -> Option<u64> {
         (0..loss::ROWS).try_fold(0u64, |sum, row| {
-            let cpus = self.lost.get(&(row * loss::SLOTS + slot), 0).ok()?;
+            let cpus = self.lost.get(&loss::index(row, class), 0).ok()?;
             Some(sum + cpus.iter().sum::<u64>())
         })
     }
 
-    /// The kernel's counter `slot`, summed, and how much it grew since last asked.
-    fn counter_delta(&mut self, slot: u32) -> Option<u64> {
-        let total = self.counter_total(slot)?;
-        let seen = &mut self.lost_seen[slot as usize];
+    /// The kernel's counter of `class`, summed, and how much it grew since last asked.
+    fn counter_delta(&mut self, class: u32) -> Option<u64> {
+        let total = self.counter_total(class)?;
+        let seen = &mut self.lost_seen[class as usize];
         let grew = total.saturating_sub(*seen);
         *seen = (*seen).max(total);
         Some(grew)
